@@ -1,0 +1,17 @@
+//! Coffer's ledger core: the rules of the money model as plain functions over plain data.
+//!
+//! Nothing in this crate does I/O. A store builds a [`Ledger`] working set, runs commands
+//! through [`Ledger::execute`], and persists the [`Changes`] it hands back.
+
+pub mod command;
+pub mod error;
+pub mod ledger;
+pub mod model;
+pub mod money;
+pub mod verify;
+
+pub use command::{AccountRef, Command, MoneyOp, Movement, Needs, Posting};
+pub use error::LedgerError;
+pub use ledger::{Changes, CountingIds, Counters, Ctx, EntryRef, IdSource, IdemRecord, Ledger, Outcome, UuidV7};
+pub use model::*;
+pub use money::{CurrencyCode, CurrencyTable, Money, MoneyError, Rate};
