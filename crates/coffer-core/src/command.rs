@@ -87,30 +87,72 @@ pub struct Posting {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MoneyOp {
     /// A general atomic transaction; postings sum to zero per currency.
-    Postings { postings: Vec<Posting> },
+    Postings {
+        postings: Vec<Posting>,
+    },
     /// Money arriving from outside (or from opening balances) into a wallet.
-    Deposit { account: AccountId, amount: Money, source: SystemAccount },
+    Deposit {
+        account: AccountId,
+        amount: Money,
+        source: SystemAccount,
+    },
     /// Money leaving to the outside; must leave `min_balance` in place.
-    Payout { account: AccountId, amount: Money },
+    Payout {
+        account: AccountId,
+        amount: Money,
+    },
     /// Between two wallets of one platform (any owners, e.g. parent <-> sub-merchant).
-    Transfer { from: AccountId, to: AccountId, amount: Money },
+    Transfer {
+        from: AccountId,
+        to: AccountId,
+        amount: Money,
+    },
     /// Charge a fee into the platform's fee account.
-    Fee { account: AccountId, amount: Money },
+    Fee {
+        account: AccountId,
+        amount: Money,
+    },
     /// Post the exact opposite of an earlier entry's posted lines.
-    Reverse { seq: Seq },
-    HoldCreate { account: AccountId, amount: Money, expires_at: Option<Timestamp> },
+    Reverse {
+        seq: Seq,
+    },
+    HoldCreate {
+        account: AccountId,
+        amount: Money,
+        expires_at: Option<Timestamp>,
+    },
     /// Capture all of a hold (amount `None`) or part of it into `destination`; the rest is
     /// released and the hold is closed.
-    HoldCapture { hold: HoldId, amount: Option<Money>, destination: AccountRef },
-    HoldRelease { hold: HoldId },
+    HoldCapture {
+        hold: HoldId,
+        amount: Option<Money>,
+        destination: AccountRef,
+    },
+    HoldRelease {
+        hold: HoldId,
+    },
     /// Issued by the store when a hold's deadline has passed.
-    HoldExpire { hold: HoldId },
-    IncomingCreate { account: AccountId, amount: Money },
-    IncomingSettle { incoming: IncomingId },
-    IncomingCancel { incoming: IncomingId },
+    HoldExpire {
+        hold: HoldId,
+    },
+    IncomingCreate {
+        account: AccountId,
+        amount: Money,
+    },
+    IncomingSettle {
+        incoming: IncomingId,
+    },
+    IncomingCancel {
+        incoming: IncomingId,
+    },
     /// Convert `amount` from one wallet to another wallet of the same owner in another currency
     /// at `rate` (quote per base), through the platform's FX clearing accounts.
-    FxConvert { from: AccountId, to: AccountId, amount: Money, rate: Rate },
+    FxConvert {
+        from: AccountId,
+        to: AccountId,
+        amount: Money,
+        rate: Rate,
+    },
 }
 
 impl Movement {
@@ -123,8 +165,12 @@ impl Movement {
             metadata: &'a BTreeMap<String, String>,
             op: &'a MoneyOp,
         }
-        let bytes = serde_json::to_vec(&Canon { platform: &self.platform, metadata: &self.metadata, op: &self.op })
-            .expect("commands serialize");
+        let bytes = serde_json::to_vec(&Canon {
+            platform: &self.platform,
+            metadata: &self.metadata,
+            op: &self.op,
+        })
+        .expect("commands serialize");
         hex::encode(Sha256::digest(&bytes))
     }
 
@@ -156,10 +202,12 @@ impl Command {
         if let Command::Move(m) = self {
             n.idempotency = Some((m.platform, m.idempotency_key.clone()));
             match &m.op {
-                MoneyOp::HoldCapture { hold, .. } | MoneyOp::HoldRelease { hold } | MoneyOp::HoldExpire { hold } => {
-                    n.hold = Some(*hold)
+                MoneyOp::HoldCapture { hold, .. }
+                | MoneyOp::HoldRelease { hold }
+                | MoneyOp::HoldExpire { hold } => n.hold = Some(*hold),
+                MoneyOp::IncomingSettle { incoming } | MoneyOp::IncomingCancel { incoming } => {
+                    n.incoming = Some(*incoming)
                 }
-                MoneyOp::IncomingSettle { incoming } | MoneyOp::IncomingCancel { incoming } => n.incoming = Some(*incoming),
                 MoneyOp::Reverse { seq } => n.entry = Some(*seq),
                 _ => {}
             }

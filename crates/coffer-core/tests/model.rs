@@ -55,7 +55,7 @@ struct Model {
     held: [i64; WALLETS],
     incoming: [i64; WALLETS],
     frozen: [bool; WALLETS],
-    holds: Vec<(usize, i64, bool)>,    // wallet, amount, open
+    holds: Vec<(usize, i64, bool)>,     // wallet, amount, open
     incomings: Vec<(usize, i64, bool)>, // wallet, amount, pending
 }
 
@@ -64,50 +64,91 @@ impl Model {
         self.posted[w] - self.held[w]
     }
     fn cur(w: usize) -> &'static str {
-        if w == 4 { "EUR" } else { "USD" }
+        if w == 4 {
+            "EUR"
+        } else {
+            "USD"
+        }
     }
     /// Apply; false when the rules refuse.
     fn apply(&mut self, op: &Op) -> bool {
         match *op {
-            Op::Deposit(w, a) => !self.frozen[w] && { self.posted[w] += a; true },
-            Op::Payout(w, a) => {
-                !self.frozen[w] && a <= (self.avail(w) - MIN_BALANCE[w]).max(0) && { self.posted[w] -= a; true }
-            }
-            Op::Transfer(f, t, a) => {
-                f != t && Self::cur(f) == Self::cur(t) && !self.frozen[f] && !self.frozen[t] && self.avail(f) >= a && {
-                    self.posted[f] -= a;
-                    self.posted[t] += a;
+            Op::Deposit(w, a) => {
+                !self.frozen[w] && {
+                    self.posted[w] += a;
                     true
                 }
             }
-            Op::Fee(w, a) => !self.frozen[w] && self.avail(w) >= a && { self.posted[w] -= a; true },
-            Op::Hold(w, a) => !self.frozen[w] && self.avail(w) >= a && {
-                self.held[w] += a;
-                self.holds.push((w, a, true));
-                true
-            },
+            Op::Payout(w, a) => {
+                !self.frozen[w] && a <= (self.avail(w) - MIN_BALANCE[w]).max(0) && {
+                    self.posted[w] -= a;
+                    true
+                }
+            }
+            Op::Transfer(f, t, a) => {
+                f != t
+                    && Self::cur(f) == Self::cur(t)
+                    && !self.frozen[f]
+                    && !self.frozen[t]
+                    && self.avail(f) >= a
+                    && {
+                        self.posted[f] -= a;
+                        self.posted[t] += a;
+                        true
+                    }
+            }
+            Op::Fee(w, a) => {
+                !self.frozen[w] && self.avail(w) >= a && {
+                    self.posted[w] -= a;
+                    true
+                }
+            }
+            Op::Hold(w, a) => {
+                !self.frozen[w] && self.avail(w) >= a && {
+                    self.held[w] += a;
+                    self.holds.push((w, a, true));
+                    true
+                }
+            }
             Op::Capture(h, amt, d) => {
-                let Some(&(w, a, open)) = self.holds.get(h) else { return false };
+                let Some(&(w, a, open)) = self.holds.get(h) else {
+                    return false;
+                };
                 let take = amt.unwrap_or(a);
-                open && take <= a && d != w && Self::cur(d) == Self::cur(w) && !self.frozen[w] && !self.frozen[d] && {
+                open && take <= a
+                    && d != w
+                    && Self::cur(d) == Self::cur(w)
+                    && !self.frozen[w]
+                    && !self.frozen[d]
+                    && {
+                        self.held[w] -= a;
+                        self.posted[w] -= take;
+                        self.posted[d] += take;
+                        self.holds[h].2 = false;
+                        true
+                    }
+            }
+            Op::Release(h) => {
+                let Some(&(w, a, open)) = self.holds.get(h) else {
+                    return false;
+                };
+                open && {
                     self.held[w] -= a;
-                    self.posted[w] -= take;
-                    self.posted[d] += take;
                     self.holds[h].2 = false;
                     true
                 }
             }
-            Op::Release(h) => {
-                let Some(&(w, a, open)) = self.holds.get(h) else { return false };
-                open && { self.held[w] -= a; self.holds[h].2 = false; true }
+            Op::Incoming(w, a) => {
+                !self.frozen[w] && {
+                    self.incoming[w] += a;
+                    self.incomings.push((w, a, true));
+                    true
+                }
             }
-            Op::Incoming(w, a) => !self.frozen[w] && {
-                self.incoming[w] += a;
-                self.incomings.push((w, a, true));
-                true
-            },
             Op::Settle(i) => {
-                let Some(&(w, a, pending)) = self.incomings.get(i) else { return false };
+                let Some(&(w, a, pending)) = self.incomings.get(i) else {
+                    return false;
+                };
                 pending && !self.frozen[w] && {
                     self.incoming[w] -= a;
                     self.posted[w] += a;
@@ -116,19 +157,30 @@ impl Model {
                 }
             }
             Op::Cancel(i) => {
-                let Some(&(w, a, pending)) = self.incomings.get(i) else { return false };
-                pending && { self.incoming[w] -= a; self.incomings[i].2 = false; true }
-            }
-            Op::Freeze(w, f) => { self.frozen[w] = f; true }
-            // USD -> EUR at 0.5: half, rounded half to even.
-            Op::Fx(w, a) => !self.frozen[w] && !self.frozen[4] && self.avail(w) >= a && {
-                let b = a / 2 + if a % 2 == 1 && (a / 2) % 2 == 1 { 1 } else { 0 };
-                b > 0 && {
-                    self.posted[w] -= a;
-                    self.posted[4] += b;
+                let Some(&(w, a, pending)) = self.incomings.get(i) else {
+                    return false;
+                };
+                pending && {
+                    self.incoming[w] -= a;
+                    self.incomings[i].2 = false;
                     true
                 }
-            },
+            }
+            Op::Freeze(w, f) => {
+                self.frozen[w] = f;
+                true
+            }
+            // USD -> EUR at 0.5: half, rounded half to even.
+            Op::Fx(w, a) => {
+                !self.frozen[w] && !self.frozen[4] && self.avail(w) >= a && {
+                    let b = a / 2 + if a % 2 == 1 && (a / 2) % 2 == 1 { 1 } else { 0 };
+                    b > 0 && {
+                        self.posted[w] -= a;
+                        self.posted[4] += b;
+                        true
+                    }
+                }
+            }
             Op::Replay(_) => true,
         }
     }
@@ -163,14 +215,53 @@ impl Harness {
             accepted: vec![],
             n: 0,
         };
-        let Outcome::Owner(p) = h.run(&Command::CreatePlatform { name: "P".into(), default_currency: "USD".parse().unwrap(), currency_exponents: Default::default() }).unwrap() else { panic!() };
+        let Outcome::Owner(p) = h
+            .run(&Command::CreatePlatform {
+                name: "P".into(),
+                default_currency: "USD".parse().unwrap(),
+                currency_exponents: Default::default(),
+            })
+            .unwrap()
+        else {
+            panic!()
+        };
         h.p = p.id;
-        let Outcome::Owner(m) = h.run(&Command::CreateMerchant { parent: p.id, name: "M".into(), default_currency: None }).unwrap() else { panic!() };
-        let Outcome::Owner(s) = h.run(&Command::CreateMerchant { parent: m.id, name: "S".into(), default_currency: None }).unwrap() else { panic!() };
-        let specs = [(m.id, WalletType::Operating), (m.id, WalletType::Reserve), (s.id, WalletType::Operating), (s.id, WalletType::Gift), (m.id, WalletType::Operating)];
+        let Outcome::Owner(m) = h
+            .run(&Command::CreateMerchant {
+                parent: p.id,
+                name: "M".into(),
+                default_currency: None,
+            })
+            .unwrap()
+        else {
+            panic!()
+        };
+        let Outcome::Owner(s) = h
+            .run(&Command::CreateMerchant {
+                parent: m.id,
+                name: "S".into(),
+                default_currency: None,
+            })
+            .unwrap()
+        else {
+            panic!()
+        };
+        let specs = [
+            (m.id, WalletType::Operating),
+            (m.id, WalletType::Reserve),
+            (s.id, WalletType::Operating),
+            (s.id, WalletType::Gift),
+            (m.id, WalletType::Operating),
+        ];
         for (i, (owner, t)) in specs.into_iter().enumerate() {
             let Outcome::Account(a) = h
-                .run(&Command::OpenWallet { owner, wallet_type: t, currency: Model::cur(i).parse().unwrap(), overdraft_limit: 0, min_balance: MIN_BALANCE[i] })
+                .run(&Command::OpenWallet {
+                    owner,
+                    wallet_type: t,
+                    currency: Model::cur(i).parse().unwrap(),
+                    overdraft_limit: 0,
+                    min_balance: MIN_BALANCE[i],
+                })
                 .unwrap()
             else {
                 panic!()
@@ -181,39 +272,103 @@ impl Harness {
     }
     fn run(&mut self, c: &Command) -> Result<Outcome, LedgerError> {
         self.now += 1;
-        let mut ctx = Ctx { now: Timestamp(self.now), ids: &mut self.ids };
+        let mut ctx = Ctx {
+            now: Timestamp(self.now),
+            ids: &mut self.ids,
+        };
         self.l.execute(c, &mut ctx)
     }
     fn mv(&mut self, op: MoneyOp) -> Command {
         self.n += 1;
-        Command::Move(Movement { platform: self.p, idempotency_key: format!("k{}", self.n), metadata: BTreeMap::new(), op })
+        Command::Move(Movement {
+            platform: self.p,
+            idempotency_key: format!("k{}", self.n),
+            metadata: BTreeMap::new(),
+            op,
+        })
     }
     fn hold(&self, i: usize) -> HoldId {
-        self.holds.get(i).copied().unwrap_or(HoldId(uuid::Uuid::from_u128(u128::MAX)))
+        self.holds
+            .get(i)
+            .copied()
+            .unwrap_or(HoldId(uuid::Uuid::from_u128(u128::MAX)))
     }
     fn incoming(&self, i: usize) -> IncomingId {
-        self.incomings.get(i).copied().unwrap_or(IncomingId(uuid::Uuid::from_u128(u128::MAX)))
+        self.incomings
+            .get(i)
+            .copied()
+            .unwrap_or(IncomingId(uuid::Uuid::from_u128(u128::MAX)))
     }
     fn command(&mut self, op: &Op) -> Option<Command> {
         let w = self.w;
         Some(match *op {
-            Op::Deposit(i, a) => self.mv(MoneyOp::Deposit { account: w[i], amount: usd_or_eur(i, a), source: SystemAccount::External }),
-            Op::Payout(i, a) => self.mv(MoneyOp::Payout { account: w[i], amount: usd_or_eur(i, a) }),
-            Op::Transfer(f, t, a) => self.mv(MoneyOp::Transfer { from: w[f], to: w[t], amount: usd_or_eur(f, a) }),
-            Op::Fee(i, a) => self.mv(MoneyOp::Fee { account: w[i], amount: usd_or_eur(i, a) }),
-            Op::Hold(i, a) => self.mv(MoneyOp::HoldCreate { account: w[i], amount: usd_or_eur(i, a), expires_at: None }),
+            Op::Deposit(i, a) => self.mv(MoneyOp::Deposit {
+                account: w[i],
+                amount: usd_or_eur(i, a),
+                source: SystemAccount::External,
+            }),
+            Op::Payout(i, a) => self.mv(MoneyOp::Payout {
+                account: w[i],
+                amount: usd_or_eur(i, a),
+            }),
+            Op::Transfer(f, t, a) => self.mv(MoneyOp::Transfer {
+                from: w[f],
+                to: w[t],
+                amount: usd_or_eur(f, a),
+            }),
+            Op::Fee(i, a) => self.mv(MoneyOp::Fee {
+                account: w[i],
+                amount: usd_or_eur(i, a),
+            }),
+            Op::Hold(i, a) => self.mv(MoneyOp::HoldCreate {
+                account: w[i],
+                amount: usd_or_eur(i, a),
+                expires_at: None,
+            }),
             Op::Capture(h, a, d) => {
-                let cur = self.l.hold(self.hold(h)).and_then(|h| self.l.account(h.account)).map(|a| a.currency);
+                let cur = self
+                    .l
+                    .hold(self.hold(h))
+                    .and_then(|h| self.l.account(h.account))
+                    .map(|a| a.currency);
                 let amount = a.map(|a| Money::new(a, cur.unwrap_or("USD".parse().unwrap())));
                 let hold = self.hold(h);
-                self.mv(MoneyOp::HoldCapture { hold, amount, destination: AccountRef::Id(w[d]) })
+                self.mv(MoneyOp::HoldCapture {
+                    hold,
+                    amount,
+                    destination: AccountRef::Id(w[d]),
+                })
             }
-            Op::Release(h) => { let hold = self.hold(h); self.mv(MoneyOp::HoldRelease { hold }) }
-            Op::Incoming(i, a) => self.mv(MoneyOp::IncomingCreate { account: w[i], amount: usd_or_eur(i, a) }),
-            Op::Settle(i) => { let incoming = self.incoming(i); self.mv(MoneyOp::IncomingSettle { incoming }) }
-            Op::Cancel(i) => { let incoming = self.incoming(i); self.mv(MoneyOp::IncomingCancel { incoming }) }
-            Op::Freeze(i, f) => Command::SetWalletStatus { account: w[i], status: if f { WalletStatus::Frozen } else { WalletStatus::Active } },
-            Op::Fx(i, a) => self.mv(MoneyOp::FxConvert { from: w[i], to: w[4], amount: usd_or_eur(i, a), rate: "0.5".parse().unwrap() }),
+            Op::Release(h) => {
+                let hold = self.hold(h);
+                self.mv(MoneyOp::HoldRelease { hold })
+            }
+            Op::Incoming(i, a) => self.mv(MoneyOp::IncomingCreate {
+                account: w[i],
+                amount: usd_or_eur(i, a),
+            }),
+            Op::Settle(i) => {
+                let incoming = self.incoming(i);
+                self.mv(MoneyOp::IncomingSettle { incoming })
+            }
+            Op::Cancel(i) => {
+                let incoming = self.incoming(i);
+                self.mv(MoneyOp::IncomingCancel { incoming })
+            }
+            Op::Freeze(i, f) => Command::SetWalletStatus {
+                account: w[i],
+                status: if f {
+                    WalletStatus::Frozen
+                } else {
+                    WalletStatus::Active
+                },
+            },
+            Op::Fx(i, a) => self.mv(MoneyOp::FxConvert {
+                from: w[i],
+                to: w[4],
+                amount: usd_or_eur(i, a),
+                rate: "0.5".parse().unwrap(),
+            }),
             Op::Replay(n) => return self.accepted.get(n).cloned(),
         })
     }

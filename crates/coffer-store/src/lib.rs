@@ -1,1 +1,89 @@
+//! Coffer's storage shell around the pure ledger core.
+//!
+//! [`Store`] is what the rest of Coffer (CLI, HTTP, dialects) talks to. A backend keeps the
+//! journal and the balances durable, group-commits concurrent commands, and serves reads. The
+//! embedded backend is [`sqlite::SqliteStore`]; every backend must pass the shared suite in
+//! `tests/suite/`.
 
+use async_trait::async_trait;
+use coffer_core::verify::Report;
+use coffer_core::*;
+
+pub mod sqlite;
+
+/// Errors of the storage layer. `Rejected` carries the ledger's reason for refusing a command
+/// (nothing was changed); the others are failures of the store itself, to be logged and
+/// reported to callers as internal errors.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Rejected(#[from] LedgerError),
+    /// The store could not read or write; the command was not applied.
+    #[error("storage failure: {0}")]
+    Storage(String),
+    /// The store is shutting down or has stopped.
+    #[error("the store is closed")]
+    Closed,
+    /// Opening refused: the data directory is not usable as it is.
+    #[error("{0}")]
+    Open(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Storage(e.to_string())
+    }
+}
+
+/// The answer to an accepted command. `outcome` is never [`Outcome::Replay`]: a replay is
+/// answered with the first result, re-read from the journal, and `replayed` set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    pub outcome: Outcome,
+    pub replayed: bool,
+}
+
+impl Receipt {
+    pub fn entry(&self) -> Option<&Entry> {
+        match &self.outcome {
+            Outcome::Entry { entry, .. } => Some(entry),
+            _ => None,
+        }
+    }
+}
+
+/// Counters a store keeps about its own work.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Durable commits (one per group-committed batch).
+    pub commits: u64,
+    /// Commands executed (accepted or refused) in those commits.
+    pub commands: u64,
+    /// Holds expired by the store.
+    pub expired: u64,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Execute one command. Concurrent calls are applied together in one durable commit; each
+    /// command is still accepted or refused on its own. Returns once the result is durable.
+    async fn execute(&self, cmd: Command) -> Result<Receipt, StoreError>;
+
+    async fn owner(&self, id: OwnerId) -> Result<Option<Owner>, StoreError>;
+    /// Direct children of an owner (merchants of a platform, sub-merchants of a merchant).
+    async fn children(&self, parent: OwnerId) -> Result<Vec<Owner>, StoreError>;
+    async fn platforms(&self) -> Result<Vec<Owner>, StoreError>;
+    async fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError>;
+    /// An owner's accounts, in creation order.
+    async fn accounts_of(&self, owner: OwnerId) -> Result<Vec<Account>, StoreError>;
+    async fn entry(&self, seq: Seq) -> Result<Option<Entry>, StoreError>;
+    async fn hold(&self, id: HoldId) -> Result<Option<Hold>, StoreError>;
+    /// Open holds of an account, oldest first.
+    async fn open_holds(&self, account: AccountId) -> Result<Vec<Hold>, StoreError>;
+    async fn incoming(&self, id: IncomingId) -> Result<Option<Incoming>, StoreError>;
+    /// Recompute every balance from the journal and compare (see `coffer verify`).
+    async fn verify(&self) -> Result<Report, StoreError>;
+    fn stats(&self) -> Stats;
+    /// Stop accepting commands, finish the ones already queued, flush, and stop.
+    async fn shutdown(&self);
+}

@@ -1,0 +1,641 @@
+//! The embedded store: SQLite in a data directory, one writer thread, group commit.
+//!
+//! - **Writes.** Commands queue on a channel. The writer thread takes everything queued (up to
+//!   [`Options::max_batch`]), expires due holds, runs each command through the core in one
+//!   `BEGIN IMMEDIATE` transaction, writes the changes, and commits: one fsync (WAL,
+//!   `synchronous=FULL`) for the whole batch. Only then are callers answered and the new
+//!   balances published. If the commit fails, every command of the batch gets a storage error
+//!   and the working set is reloaded from disk.
+//! - **Reads.** Owners and accounts (with their balances) are served from an in-memory view
+//!   that the writer updates after each durable commit: a balance read takes a read lock and
+//!   never touches the disk nor waits for a commit. Journal, hold and incoming reads use
+//!   read-only SQLite connections (WAL lets them run beside the writer).
+//! - **Hold expiry.** The writer keeps every open hold's deadline. Before each batch it
+//!   expires the holds that are due; when idle it wakes at the next deadline (at least once a
+//!   second). So expiry takes effect without any caller, and no command ever runs against a
+//!   hold past its deadline.
+//! - **One process per directory**, enforced by an exclusive lock on `coffer.lock`.
+
+mod rows;
+pub mod schema;
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use coffer_core::ledger::{expiry_movement, Changes};
+use coffer_core::verify::{Report, Verifier};
+use coffer_core::*;
+use parking_lot::{Mutex, RwLock};
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{Receipt, Stats, Store, StoreError};
+
+pub const DB_FILE: &str = "coffer.db";
+const LOCK_FILE: &str = "coffer.lock";
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub currencies: CurrencyTable,
+    /// Most commands in one commit.
+    pub max_batch: usize,
+    /// Commands that may wait in the queue; callers wait (backpressure) beyond it.
+    pub queue: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            currencies: CurrencyTable::default(),
+            max_batch: 8192,
+            queue: 65536,
+        }
+    }
+}
+
+fn now() -> Timestamp {
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    Timestamp(d.as_micros() as i64)
+}
+
+type Reply = oneshot::Sender<Result<Receipt, StoreError>>;
+
+enum Job {
+    Cmd(Box<Command>, Reply),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// Owners and accounts as of the last durable commit.
+#[derive(Default)]
+struct View {
+    owners: HashMap<OwnerId, Owner>,
+    children: HashMap<OwnerId, Vec<OwnerId>>,
+    accounts: HashMap<AccountId, Account>,
+    /// Each owner's accounts in creation (number) order.
+    by_owner: HashMap<OwnerId, Vec<AccountId>>,
+}
+
+impl View {
+    fn put_owner(&mut self, o: Owner) {
+        if !self.owners.contains_key(&o.id) {
+            if let Some(p) = o.parent {
+                self.children.entry(p).or_default().push(o.id);
+            }
+        }
+        self.owners.insert(o.id, o);
+    }
+    fn put_account(&mut self, a: Account) {
+        if !self.accounts.contains_key(&a.id) {
+            let list = self.by_owner.entry(a.owner).or_default();
+            let pos = list
+                .partition_point(|id| self.accounts.get(id).is_some_and(|x| x.number < a.number));
+            list.insert(pos, a.id);
+        }
+        self.accounts.insert(a.id, a);
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    commits: AtomicU64,
+    commands: AtomicU64,
+    expired: AtomicU64,
+}
+
+/// A small pool of read-only connections.
+struct ReadPool {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl ReadPool {
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let conn = match self.idle.lock().pop() {
+            Some(c) => c,
+            None => open_read_only(&self.path)?,
+        };
+        let r = f(&conn);
+        let mut idle = self.idle.lock();
+        if idle.len() < 8 {
+            idle.push(conn);
+        }
+        r
+    }
+}
+
+fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
+    let c = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    c.busy_timeout(Duration::from_secs(5))?;
+    Ok(c)
+}
+
+pub struct SqliteStore {
+    tx: mpsc::Sender<Job>,
+    view: Arc<RwLock<View>>,
+    reads: Arc<ReadPool>,
+    counters: Arc<Counters>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl SqliteStore {
+    /// Open (or, for a missing or empty directory, create) the ledger in `dir`.
+    pub fn open(dir: &Path, opts: Options) -> Result<Self, StoreError> {
+        let db = dir.join(DB_FILE);
+        if dir.exists() {
+            let empty = std::fs::read_dir(dir)
+                .map_err(|e| StoreError::Open(format!("{}: {e}", dir.display())))?
+                .next()
+                .is_none();
+            if !empty && !db.exists() {
+                return Err(StoreError::Open(format!(
+                    "{} is not empty and holds no {DB_FILE}: not a Coffer data directory",
+                    dir.display()
+                )));
+            }
+        } else {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Open(format!("{}: {e}", dir.display())))?;
+        }
+        let lock = File::create(dir.join(LOCK_FILE))
+            .map_err(|e| StoreError::Open(format!("{}: {e}", dir.display())))?;
+        if lock.try_lock().is_err() {
+            return Err(StoreError::Open(format!(
+                "{} is in use by another Coffer process",
+                dir.display()
+            )));
+        }
+        let mut conn = Connection::open(&db)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = FULL;
+             PRAGMA cache_size = -65536;
+             PRAGMA temp_store = MEMORY;",
+        )?;
+        conn.busy_timeout(Duration::from_secs(5))?;
+        schema::migrate(&mut conn)?;
+
+        let ledger = load_ledger(&conn, &opts.currencies)?;
+        let mut view = View::default();
+        for o in ledger.owners() {
+            view.put_owner(o.clone());
+        }
+        let mut accounts: Vec<&Account> = ledger.accounts().collect();
+        accounts.sort_by_key(|a| a.number);
+        for a in accounts {
+            view.put_account(a.clone());
+        }
+        let view = Arc::new(RwLock::new(view));
+        let counters = Arc::new(Counters::default());
+        let (tx, rx) = mpsc::channel(opts.queue);
+        let writer = Writer {
+            conn,
+            ledger,
+            currencies: opts.currencies.clone(),
+            view: view.clone(),
+            counters: counters.clone(),
+            ids: UuidV7,
+            max_batch: opts.max_batch.max(1),
+            poisoned: false,
+            _lock: lock,
+        };
+        let handle = std::thread::Builder::new()
+            .name("coffer-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| StoreError::Open(format!("cannot start the writer thread: {e}")))?;
+        Ok(SqliteStore {
+            tx,
+            view,
+            reads: Arc::new(ReadPool {
+                path: db,
+                idle: Mutex::new(Vec::new()),
+            }),
+            counters,
+            writer: Mutex::new(Some(handle)),
+        })
+    }
+
+    /// Verify the ledger in `dir` without opening it for writing (it may be in use).
+    pub fn verify_dir(dir: &Path) -> Result<Report, StoreError> {
+        let db = dir.join(DB_FILE);
+        if !db.exists() {
+            return Err(StoreError::Open(format!(
+                "{} holds no Coffer ledger ({DB_FILE} is missing)",
+                dir.display()
+            )));
+        }
+        let conn = open_read_only(&db)?;
+        schema::check_readable(&conn)?;
+        verify(&conn)
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let pool = self.reads.clone();
+        tokio::task::spawn_blocking(move || pool.with(f))
+            .await
+            .map_err(|e| StoreError::Storage(format!("read task failed: {e}")))?
+    }
+}
+
+/// Recompute from the journal inside one read transaction (a consistent snapshot).
+fn verify(conn: &Connection) -> Result<Report, StoreError> {
+    conn.execute_batch("BEGIN")?;
+    let r = (|| {
+        let mut v = Verifier::new();
+        let mut st = conn.prepare(&format!(
+            "SELECT {} FROM lines ORDER BY seq, pos",
+            rows::LINE_COLS
+        ))?;
+        let mut it = st.query([])?;
+        while let Some(row) = it.next()? {
+            let (seq, line) = rows::line_row(row)?;
+            v.line(seq, &line);
+        }
+        let accounts = rows::accounts(conn)?;
+        let holds = rows::open_holds(conn, None)?;
+        let pending = rows::pending_incomings(conn)?;
+        let mut report = v.finish(&accounts, &holds, &pending);
+        let mut orphans = conn.prepare(
+            "SELECT seq FROM entries e WHERE NOT EXISTS (SELECT 1 FROM lines l WHERE l.seq = e.seq)
+             UNION ALL SELECT DISTINCT seq FROM lines l WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.seq = l.seq)",
+        )?;
+        for seq in orphans.query_map([], |r| r.get::<_, i64>(0))? {
+            report.problems.push(format!(
+                "entry {} has lines without an entry, or an entry without lines",
+                seq?
+            ));
+        }
+        Ok::<_, StoreError>(report)
+    })();
+    let _ = conn.execute_batch("COMMIT");
+    r
+}
+
+fn load_ledger(conn: &Connection, currencies: &CurrencyTable) -> Result<Ledger, StoreError> {
+    let mut l = Ledger::new(currencies.clone());
+    for o in rows::owners(conn)? {
+        l.insert_owner(o);
+    }
+    for a in rows::accounts(conn)? {
+        l.insert_account(a);
+    }
+    for h in rows::open_holds(conn, None)? {
+        l.insert_hold(h);
+    }
+    for i in rows::pending_incomings(conn)? {
+        l.insert_incoming(i);
+    }
+    l.set_counters(rows::counters(conn)?);
+    Ok(l)
+}
+
+struct Writer {
+    conn: Connection,
+    ledger: Ledger,
+    currencies: CurrencyTable,
+    view: Arc<RwLock<View>>,
+    counters: Arc<Counters>,
+    ids: UuidV7,
+    max_batch: usize,
+    /// Set when the working set could not be reloaded after a failed commit: every command is
+    /// refused from then on rather than risk acting on a state that is not on disk.
+    poisoned: bool,
+    _lock: File,
+}
+
+impl Writer {
+    fn run(mut self, mut rx: mpsc::Receiver<Job>) {
+        let rt = match tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => {
+                tracing::error!(error = %e, "writer cannot start its timer");
+                return;
+            }
+        };
+        let mut running = true;
+        while running {
+            let wait = match self.ledger.next_deadline() {
+                Some(t) => Duration::from_micros((t.0 - now().0).clamp(0, 1_000_000) as u64),
+                None => Duration::from_secs(1),
+            };
+            let mut jobs = Vec::new();
+            match rt.block_on(async { tokio::time::timeout(wait, rx.recv()).await }) {
+                Ok(Some(j)) => jobs.push(j),
+                Ok(None) => running = false,
+                Err(_) => {} // timed out: look for due holds
+            }
+            while jobs.len() < self.max_batch {
+                match rx.try_recv() {
+                    Ok(j) => jobs.push(j),
+                    Err(_) => break,
+                }
+            }
+            let mut acks = Vec::new();
+            let mut cmds = Vec::with_capacity(jobs.len());
+            for j in jobs {
+                match j {
+                    Job::Cmd(c, r) => cmds.push((*c, Some(r))),
+                    Job::Shutdown(ack) => acks.push(ack),
+                }
+            }
+            if !acks.is_empty() {
+                // Refuse new work, then finish everything already queued.
+                rx.close();
+                while let Ok(j) = rx.try_recv() {
+                    match j {
+                        Job::Cmd(c, r) => cmds.push((*c, Some(r))),
+                        Job::Shutdown(ack) => acks.push(ack),
+                    }
+                }
+                running = false;
+            }
+            for chunk in chunked(cmds, self.max_batch) {
+                self.batch(chunk);
+            }
+            if running && self.ledger.next_deadline().is_some_and(|t| t <= now()) {
+                self.batch(Vec::new());
+            }
+            for ack in acks {
+                let _ = ack.send(());
+            }
+        }
+        tracing::debug!("writer stopped");
+    }
+
+    /// Apply one group of commands in one durable commit and answer their callers.
+    fn batch(&mut self, jobs: Vec<(Command, Option<Reply>)>) {
+        let t = now();
+        if self.poisoned {
+            for (_, r) in jobs {
+                if let Some(r) = r {
+                    let _ = r.send(Err(StoreError::Storage(
+                        "the store failed and must be restarted".into(),
+                    )));
+                }
+            }
+            return;
+        }
+        let mut work: Vec<(Command, Option<Reply>)> = self
+            .ledger
+            .due_holds(t, self.max_batch)
+            .into_iter()
+            .map(|(p, h)| (Command::Move(expiry_movement(p, h)), None))
+            .collect();
+        let expiring = work.len() as u64;
+        work.extend(jobs);
+        if work.is_empty() {
+            return;
+        }
+        match self.apply(&work, t) {
+            Ok((results, changes)) => {
+                self.counters.commits.fetch_add(1, Ordering::Relaxed);
+                self.counters
+                    .commands
+                    .fetch_add(work.len() as u64, Ordering::Relaxed);
+                self.counters.expired.fetch_add(expiring, Ordering::Relaxed);
+                self.publish(&changes);
+                for ((_, reply), res) in work.into_iter().zip(results) {
+                    let answer = match res {
+                        Ok(Outcome::Replay { seq }) => self.replay(seq),
+                        Ok(o) => Ok(Receipt {
+                            outcome: o,
+                            replayed: false,
+                        }),
+                        Err(e) => Err(StoreError::Rejected(e)),
+                    };
+                    match reply {
+                        Some(r) => {
+                            let _ = r.send(answer);
+                        }
+                        None => {
+                            if let Err(e) = answer {
+                                tracing::warn!(error = %e, "hold expiry refused");
+                            }
+                        }
+                    }
+                }
+                self.ledger.evict_cold();
+            }
+            Err(e) => {
+                tracing::error!(error = %e, commands = work.len(), "commit failed; reloading the working set");
+                let _ = self.conn.execute_batch("ROLLBACK");
+                for (_, reply) in work {
+                    if let Some(r) = reply {
+                        let _ = r.send(Err(StoreError::Storage(
+                            "the write could not be made durable".into(),
+                        )));
+                    }
+                }
+                match load_ledger(&self.conn, &self.currencies) {
+                    Ok(l) => self.ledger = l,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot reload the working set; refusing all writes");
+                        self.poisoned = true;
+                    }
+                }
+            }
+        }
+    }
+
+    fn apply(
+        &mut self,
+        work: &[(Command, Option<Reply>)],
+        t: Timestamp,
+    ) -> Result<(Vec<Result<Outcome, LedgerError>>, Changes), StoreError> {
+        self.conn.execute_batch("BEGIN IMMEDIATE")?;
+        let mut results = Vec::with_capacity(work.len());
+        for (cmd, _) in work {
+            self.prefetch(&cmd.needs())?;
+            let mut ctx = Ctx {
+                now: t,
+                ids: &mut self.ids,
+            };
+            results.push(self.ledger.execute(cmd, &mut ctx));
+        }
+        let changes = self.ledger.take_changes();
+        rows::persist(&self.conn, &self.ledger, &changes)?;
+        self.conn.execute_batch("COMMIT")?;
+        Ok((results, changes))
+    }
+
+    /// Load into the working set the cold state a command refers to.
+    fn prefetch(&mut self, needs: &Needs) -> Result<(), StoreError> {
+        let m = self.ledger.missing(needs);
+        if let Some((p, key)) = m.idempotency {
+            if let Some(rec) = rows::idempotency(&self.conn, p, &key)? {
+                self.ledger.insert_idempotency(p, key, rec);
+            }
+        }
+        if let Some(h) = m.hold {
+            if let Some(h) = rows::hold(&self.conn, h)? {
+                self.ledger.insert_hold(h);
+            }
+        }
+        if let Some(i) = m.incoming {
+            if let Some(i) = rows::incoming(&self.conn, i)? {
+                self.ledger.insert_incoming(i);
+            }
+        }
+        if let Some(s) = m.entry {
+            if let Some(e) = rows::entry_ref(&self.conn, s)? {
+                self.ledger.insert_entry_ref(e);
+            }
+        }
+        Ok(())
+    }
+
+    fn publish(&self, changes: &Changes) {
+        if changes.owners.is_empty() && changes.accounts.is_empty() {
+            return;
+        }
+        let mut accounts: Vec<Account> = changes
+            .accounts
+            .iter()
+            .filter_map(|id| self.ledger.account(*id).cloned())
+            .collect();
+        accounts.sort_by_key(|a| a.number);
+        let mut v = self.view.write();
+        for id in &changes.owners {
+            if let Some(o) = self.ledger.owner(*id) {
+                v.put_owner(o.clone());
+            }
+        }
+        for a in accounts {
+            v.put_account(a);
+        }
+    }
+
+    /// The first result under a replayed idempotency key, as recorded.
+    fn replay(&self, seq: Seq) -> Result<Receipt, StoreError> {
+        let entry = rows::entry(&self.conn, seq)?
+            .ok_or_else(|| StoreError::Storage(format!("entry {seq} vanished")))?;
+        let hold = entry
+            .hold
+            .map(|h| rows::hold(&self.conn, h))
+            .transpose()?
+            .flatten();
+        let incoming = entry
+            .incoming
+            .map(|i| rows::incoming(&self.conn, i))
+            .transpose()?
+            .flatten();
+        Ok(Receipt {
+            outcome: Outcome::Entry {
+                entry: Box::new(entry),
+                hold,
+                incoming,
+            },
+            replayed: true,
+        })
+    }
+}
+
+fn chunked<T>(mut v: Vec<T>, n: usize) -> Vec<Vec<T>> {
+    if v.len() <= n {
+        return vec![v];
+    }
+    let mut out = Vec::new();
+    while !v.is_empty() {
+        let rest = v.split_off(n.min(v.len()));
+        out.push(std::mem::replace(&mut v, rest));
+    }
+    out
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn execute(&self, cmd: Command) -> Result<Receipt, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Job::Cmd(Box::new(cmd), tx))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+    async fn owner(&self, id: OwnerId) -> Result<Option<Owner>, StoreError> {
+        Ok(self.view.read().owners.get(&id).cloned())
+    }
+    async fn children(&self, parent: OwnerId) -> Result<Vec<Owner>, StoreError> {
+        let v = self.view.read();
+        Ok(v.children
+            .get(&parent)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| v.owners.get(id).cloned())
+            .collect())
+    }
+    async fn platforms(&self) -> Result<Vec<Owner>, StoreError> {
+        let v = self.view.read();
+        let mut p: Vec<Owner> = v
+            .owners
+            .values()
+            .filter(|o| o.kind == OwnerKind::Platform)
+            .cloned()
+            .collect();
+        p.sort_by_key(|o| (o.created_at, o.id));
+        Ok(p)
+    }
+    async fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
+        Ok(self.view.read().accounts.get(&id).cloned())
+    }
+    async fn accounts_of(&self, owner: OwnerId) -> Result<Vec<Account>, StoreError> {
+        let v = self.view.read();
+        Ok(v.by_owner
+            .get(&owner)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| v.accounts.get(id).cloned())
+            .collect())
+    }
+    async fn entry(&self, seq: Seq) -> Result<Option<Entry>, StoreError> {
+        self.read(move |c| Ok(rows::entry(c, seq)?)).await
+    }
+    async fn hold(&self, id: HoldId) -> Result<Option<Hold>, StoreError> {
+        self.read(move |c| Ok(rows::hold(c, id)?)).await
+    }
+    async fn open_holds(&self, account: AccountId) -> Result<Vec<Hold>, StoreError> {
+        self.read(move |c| Ok(rows::open_holds(c, Some(account))?))
+            .await
+    }
+    async fn incoming(&self, id: IncomingId) -> Result<Option<Incoming>, StoreError> {
+        self.read(move |c| Ok(rows::incoming(c, id)?)).await
+    }
+    async fn verify(&self) -> Result<Report, StoreError> {
+        self.read(verify).await
+    }
+    fn stats(&self) -> Stats {
+        Stats {
+            commits: self.counters.commits.load(Ordering::Relaxed),
+            commands: self.counters.commands.load(Ordering::Relaxed),
+            expired: self.counters.expired.load(Ordering::Relaxed),
+        }
+    }
+    async fn shutdown(&self) {
+        let (ack, done) = oneshot::channel();
+        if self.tx.send(Job::Shutdown(ack)).await.is_ok() {
+            let _ = done.await;
+        }
+        let handle = self.writer.lock().take();
+        if let Some(h) = handle {
+            let _ = tokio::task::spawn_blocking(move || h.join()).await;
+        }
+    }
+}

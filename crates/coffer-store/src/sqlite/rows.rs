@@ -1,0 +1,431 @@
+//! Mapping between the core's plain data and SQLite rows.
+
+use std::str::FromStr;
+
+use coffer_core::ledger::{Changes, Counters, EntryRef, IdemRecord};
+use coffer_core::*;
+use rusqlite::types::Type;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use uuid::Uuid;
+
+fn conv<E: std::error::Error + Send + Sync + 'static>(i: usize, e: E) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(i, Type::Text, Box::new(e))
+}
+
+fn uuid_at(r: &Row<'_>, i: usize) -> rusqlite::Result<Uuid> {
+    let b: Vec<u8> = r.get(i)?;
+    Uuid::from_slice(&b).map_err(|e| conv(i, e))
+}
+fn opt_uuid_at(r: &Row<'_>, i: usize) -> rusqlite::Result<Option<Uuid>> {
+    let b: Option<Vec<u8>> = r.get(i)?;
+    b.map(|b| Uuid::from_slice(&b).map_err(|e| conv(i, e)))
+        .transpose()
+}
+fn parse_at<T: FromStr>(r: &Row<'_>, i: usize) -> rusqlite::Result<T>
+where
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    let s: String = r.get(i)?;
+    s.parse().map_err(|e| conv(i, e))
+}
+fn ts_at(r: &Row<'_>, i: usize) -> rusqlite::Result<Timestamp> {
+    r.get(i).map(Timestamp)
+}
+fn opt_ts_at(r: &Row<'_>, i: usize) -> rusqlite::Result<Option<Timestamp>> {
+    r.get::<_, Option<i64>>(i).map(|o| o.map(Timestamp))
+}
+fn json_at<T: serde::de::DeserializeOwned>(r: &Row<'_>, i: usize) -> rusqlite::Result<T> {
+    let s: String = r.get(i)?;
+    serde_json::from_str(&s).map_err(|e| conv(i, e))
+}
+fn b(u: &Uuid) -> &[u8] {
+    u.as_bytes()
+}
+
+const OWNER_COLS: &str =
+    "id, kind, platform_id, parent_id, name, status, default_currency, currency_exponents, created_at, updated_at";
+
+fn owner_row(r: &Row<'_>) -> rusqlite::Result<Owner> {
+    Ok(Owner {
+        id: OwnerId(uuid_at(r, 0)?),
+        kind: parse_at(r, 1)?,
+        platform: OwnerId(uuid_at(r, 2)?),
+        parent: opt_uuid_at(r, 3)?.map(OwnerId),
+        name: r.get(4)?,
+        status: parse_at(r, 5)?,
+        default_currency: parse_at(r, 6)?,
+        currency_exponents: json_at(r, 7)?,
+        created_at: ts_at(r, 8)?,
+        updated_at: ts_at(r, 9)?,
+    })
+}
+
+const ACCOUNT_COLS: &str =
+    "id, number, platform_id, owner_id, kind, currency, exponent, posted, held, incoming, status, \
+     overdraft_limit, min_balance, created_at, last_trade_at";
+
+fn account_row(r: &Row<'_>) -> rusqlite::Result<Account> {
+    Ok(Account {
+        id: AccountId(uuid_at(r, 0)?),
+        number: r.get::<_, i64>(1)? as u64,
+        platform: OwnerId(uuid_at(r, 2)?),
+        owner: OwnerId(uuid_at(r, 3)?),
+        kind: parse_at(r, 4)?,
+        currency: parse_at(r, 5)?,
+        exponent: r.get(6)?,
+        posted: r.get(7)?,
+        held: r.get(8)?,
+        incoming: r.get(9)?,
+        status: parse_at(r, 10)?,
+        overdraft_limit: r.get(11)?,
+        min_balance: r.get(12)?,
+        created_at: ts_at(r, 13)?,
+        last_trade_at: opt_ts_at(r, 14)?,
+    })
+}
+
+const HOLD_COLS: &str =
+    "id, platform_id, account_id, amount, captured, status, expires_at, created_at, created_seq, closed_at, closed_seq";
+
+fn hold_row(r: &Row<'_>) -> rusqlite::Result<Hold> {
+    Ok(Hold {
+        id: HoldId(uuid_at(r, 0)?),
+        platform: OwnerId(uuid_at(r, 1)?),
+        account: AccountId(uuid_at(r, 2)?),
+        amount: r.get(3)?,
+        captured: r.get(4)?,
+        status: parse_at(r, 5)?,
+        expires_at: opt_ts_at(r, 6)?,
+        created_at: ts_at(r, 7)?,
+        created_seq: r.get::<_, i64>(8)? as u64,
+        closed_at: opt_ts_at(r, 9)?,
+        closed_seq: r.get::<_, Option<i64>>(10)?.map(|v| v as u64),
+    })
+}
+
+const INCOMING_COLS: &str =
+    "id, platform_id, account_id, amount, status, created_at, created_seq, closed_at, closed_seq";
+
+fn incoming_row(r: &Row<'_>) -> rusqlite::Result<Incoming> {
+    Ok(Incoming {
+        id: IncomingId(uuid_at(r, 0)?),
+        platform: OwnerId(uuid_at(r, 1)?),
+        account: AccountId(uuid_at(r, 2)?),
+        amount: r.get(3)?,
+        status: parse_at(r, 4)?,
+        created_at: ts_at(r, 5)?,
+        created_seq: r.get::<_, i64>(6)? as u64,
+        closed_at: opt_ts_at(r, 7)?,
+        closed_seq: r.get::<_, Option<i64>>(8)?.map(|v| v as u64),
+    })
+}
+
+pub const LINE_COLS: &str =
+    "seq, account_id, currency, posted, held, incoming, posted_after, held_after, incoming_after";
+
+/// A line row as (seq, line).
+pub fn line_row(r: &Row<'_>) -> rusqlite::Result<(Seq, Line)> {
+    Ok((
+        r.get::<_, i64>(0)? as u64,
+        Line {
+            account: AccountId(uuid_at(r, 1)?),
+            currency: parse_at(r, 2)?,
+            posted: r.get(3)?,
+            held: r.get(4)?,
+            incoming: r.get(5)?,
+            posted_after: r.get(6)?,
+            held_after: r.get(7)?,
+            incoming_after: r.get(8)?,
+        },
+    ))
+}
+
+pub fn owners(c: &Connection) -> rusqlite::Result<Vec<Owner>> {
+    let mut st = c.prepare(&format!("SELECT {OWNER_COLS} FROM owners"))?;
+    let v = st.query_map([], owner_row)?.collect();
+    v
+}
+
+pub fn accounts(c: &Connection) -> rusqlite::Result<Vec<Account>> {
+    let mut st = c.prepare(&format!(
+        "SELECT {ACCOUNT_COLS} FROM accounts ORDER BY number"
+    ))?;
+    let v = st.query_map([], account_row)?.collect();
+    v
+}
+
+pub fn open_holds(c: &Connection, account: Option<AccountId>) -> rusqlite::Result<Vec<Hold>> {
+    match account {
+        None => {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {HOLD_COLS} FROM holds WHERE status = 'OPEN'"
+            ))?;
+            let v = st.query_map([], hold_row)?.collect();
+            v
+        }
+        Some(a) => {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {HOLD_COLS} FROM holds WHERE status = 'OPEN' AND account_id = ?1 ORDER BY created_seq"
+            ))?;
+            let v = st.query_map([b(&a.0)], hold_row)?.collect();
+            v
+        }
+    }
+}
+
+pub fn pending_incomings(c: &Connection) -> rusqlite::Result<Vec<Incoming>> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {INCOMING_COLS} FROM incomings WHERE status = 'PENDING'"
+    ))?;
+    let v = st.query_map([], incoming_row)?.collect();
+    v
+}
+
+pub fn hold(c: &Connection, id: HoldId) -> rusqlite::Result<Option<Hold>> {
+    c.prepare_cached(&format!("SELECT {HOLD_COLS} FROM holds WHERE id = ?1"))?
+        .query_row([b(&id.0)], hold_row)
+        .optional()
+}
+
+pub fn incoming(c: &Connection, id: IncomingId) -> rusqlite::Result<Option<Incoming>> {
+    c.prepare_cached(&format!(
+        "SELECT {INCOMING_COLS} FROM incomings WHERE id = ?1"
+    ))?
+    .query_row([b(&id.0)], incoming_row)
+    .optional()
+}
+
+pub fn entry(c: &Connection, seq: Seq) -> rusqlite::Result<Option<Entry>> {
+    let head = c
+        .prepare_cached(
+            "SELECT platform_id, kind, idem_key, request_hash, created_at, metadata, hold_id, incoming_id, reverses, fx \
+             FROM entries WHERE seq = ?1",
+        )?
+        .query_row([seq as i64], |r| {
+            Ok(Entry {
+                seq,
+                platform: OwnerId(uuid_at(r, 0)?),
+                kind: parse_at(r, 1)?,
+                idempotency_key: r.get(2)?,
+                request_hash: r.get(3)?,
+                created_at: ts_at(r, 4)?,
+                metadata: match r.get::<_, Option<String>>(5)? {
+                    Some(s) => serde_json::from_str(&s).map_err(|e| conv(5, e))?,
+                    None => Default::default(),
+                },
+                lines: vec![],
+                hold: opt_uuid_at(r, 6)?.map(HoldId),
+                incoming: opt_uuid_at(r, 7)?.map(IncomingId),
+                reverses: r.get::<_, Option<i64>>(8)?.map(|v| v as u64),
+                fx: match r.get::<_, Option<String>>(9)? {
+                    Some(s) => Some(serde_json::from_str(&s).map_err(|e| conv(9, e))?),
+                    None => None,
+                },
+            })
+        })
+        .optional()?;
+    let Some(mut e) = head else { return Ok(None) };
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {LINE_COLS} FROM lines WHERE seq = ?1 ORDER BY pos"
+    ))?;
+    e.lines = st
+        .query_map([seq as i64], line_row)?
+        .map(|r| r.map(|(_, l)| l))
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(Some(e))
+}
+
+pub fn idempotency(
+    c: &Connection,
+    platform: OwnerId,
+    key: &str,
+) -> rusqlite::Result<Option<IdemRecord>> {
+    c.prepare_cached(
+        "SELECT seq, request_hash FROM entries WHERE platform_id = ?1 AND idem_key = ?2",
+    )?
+    .query_row(params![b(&platform.0), key], |r| {
+        Ok(IdemRecord {
+            seq: r.get::<_, i64>(0)? as u64,
+            request_hash: r.get(1)?,
+        })
+    })
+    .optional()
+}
+
+pub fn entry_ref(c: &Connection, seq: Seq) -> rusqlite::Result<Option<EntryRef>> {
+    let Some(e) = entry(c, seq)? else {
+        return Ok(None);
+    };
+    let reversed_by = c
+        .prepare_cached("SELECT seq FROM entries WHERE reverses = ?1")?
+        .query_row([seq as i64], |r| r.get::<_, i64>(0))
+        .optional()?
+        .map(|v| v as u64);
+    Ok(Some(EntryRef {
+        seq,
+        platform: e.platform,
+        kind: e.kind,
+        posted: e.lines.iter().map(|l| (l.account, l.posted)).collect(),
+        reversed_by,
+    }))
+}
+
+pub fn counters(c: &Connection) -> rusqlite::Result<Counters> {
+    let (seq, ts): (i64, Option<i64>) = c.query_row(
+        "SELECT COALESCE(MAX(seq), 0), MAX(created_at) FROM entries",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let number: i64 = c.query_row("SELECT COALESCE(MAX(number), 0) FROM accounts", [], |r| {
+        r.get(0)
+    })?;
+    Ok(Counters {
+        next_seq: seq as u64 + 1,
+        next_account_number: number as u64 + 1,
+        last_ts: Timestamp(ts.unwrap_or(0)),
+    })
+}
+
+/// Write everything `changes` names, as the working set now holds it.
+pub fn persist(c: &Connection, l: &Ledger, changes: &Changes) -> rusqlite::Result<()> {
+    if !changes.owners.is_empty() {
+        let mut st = c.prepare_cached(&format!(
+            "INSERT INTO owners ({OWNER_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (id) DO UPDATE SET name = excluded.name, status = excluded.status,
+               default_currency = excluded.default_currency, updated_at = excluded.updated_at"
+        ))?;
+        for id in &changes.owners {
+            let o = l.owner(*id).expect("changed owners are in the working set");
+            st.execute(params![
+                b(&o.id.0),
+                o.kind.as_str(),
+                b(&o.platform.0),
+                o.parent.as_ref().map(|p| b(&p.0)),
+                o.name,
+                o.status.as_str(),
+                o.default_currency.as_str(),
+                serde_json::to_string(&o.currency_exponents).expect("serializes"),
+                o.created_at.0,
+                o.updated_at.0
+            ])?;
+        }
+    }
+    if !changes.accounts.is_empty() {
+        let mut st = c.prepare_cached(&format!(
+            "INSERT INTO accounts ({ACCOUNT_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+             ON CONFLICT (id) DO UPDATE SET posted = excluded.posted, held = excluded.held,
+               incoming = excluded.incoming, status = excluded.status,
+               overdraft_limit = excluded.overdraft_limit, min_balance = excluded.min_balance,
+               last_trade_at = excluded.last_trade_at"
+        ))?;
+        for id in &changes.accounts {
+            let a = l
+                .account(*id)
+                .expect("changed accounts are in the working set");
+            st.execute(params![
+                b(&a.id.0),
+                a.number as i64,
+                b(&a.platform.0),
+                b(&a.owner.0),
+                a.kind.as_string(),
+                a.currency.as_str(),
+                a.exponent,
+                a.posted,
+                a.held,
+                a.incoming,
+                a.status.as_str(),
+                a.overdraft_limit,
+                a.min_balance,
+                a.created_at.0,
+                a.last_trade_at.map(|t| t.0)
+            ])?;
+        }
+    }
+    if !changes.holds.is_empty() {
+        let mut st = c.prepare_cached(&format!(
+            "INSERT INTO holds ({HOLD_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             ON CONFLICT (id) DO UPDATE SET captured = excluded.captured, status = excluded.status,
+               closed_at = excluded.closed_at, closed_seq = excluded.closed_seq"
+        ))?;
+        for id in &changes.holds {
+            let h = l.hold(*id).expect("changed holds are in the working set");
+            st.execute(params![
+                b(&h.id.0),
+                b(&h.platform.0),
+                b(&h.account.0),
+                h.amount,
+                h.captured,
+                h.status.as_str(),
+                h.expires_at.map(|t| t.0),
+                h.created_at.0,
+                h.created_seq as i64,
+                h.closed_at.map(|t| t.0),
+                h.closed_seq.map(|v| v as i64)
+            ])?;
+        }
+    }
+    if !changes.incomings.is_empty() {
+        let mut st = c.prepare_cached(&format!(
+            "INSERT INTO incomings ({INCOMING_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (id) DO UPDATE SET status = excluded.status,
+               closed_at = excluded.closed_at, closed_seq = excluded.closed_seq"
+        ))?;
+        for id in &changes.incomings {
+            let i = l
+                .incoming(*id)
+                .expect("changed incomings are in the working set");
+            st.execute(params![
+                b(&i.id.0),
+                b(&i.platform.0),
+                b(&i.account.0),
+                i.amount,
+                i.status.as_str(),
+                i.created_at.0,
+                i.created_seq as i64,
+                i.closed_at.map(|t| t.0),
+                i.closed_seq.map(|v| v as i64)
+            ])?;
+        }
+    }
+    if !changes.entries.is_empty() {
+        let mut ins_entry = c.prepare_cached(
+            "INSERT INTO entries (seq, platform_id, kind, idem_key, request_hash, created_at, metadata, hold_id,
+               incoming_id, reverses, fx) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        )?;
+        let mut ins_line = c.prepare_cached(&format!(
+            "INSERT INTO lines ({LINE_COLS}, pos) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+        ))?;
+        for e in &changes.entries {
+            ins_entry.execute(params![
+                e.seq as i64,
+                b(&e.platform.0),
+                e.kind.as_str(),
+                e.idempotency_key,
+                e.request_hash,
+                e.created_at.0,
+                (!e.metadata.is_empty())
+                    .then(|| serde_json::to_string(&e.metadata).expect("serializes")),
+                e.hold.as_ref().map(|h| b(&h.0)),
+                e.incoming.as_ref().map(|i| b(&i.0)),
+                e.reverses.map(|v| v as i64),
+                e.fx.as_ref()
+                    .map(|f| serde_json::to_string(f).expect("serializes")),
+            ])?;
+            for (pos, ln) in e.lines.iter().enumerate() {
+                ins_line.execute(params![
+                    e.seq as i64,
+                    b(&ln.account.0),
+                    ln.currency.as_str(),
+                    ln.posted,
+                    ln.held,
+                    ln.incoming,
+                    ln.posted_after,
+                    ln.held_after,
+                    ln.incoming_after,
+                    pos as i64
+                ])?;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,164 @@
+//! Versioned schema of the SQLite store. The version lives in `PRAGMA user_version`; each
+//! migration takes the schema from version `i` to `i + 1` and runs in one transaction.
+
+use rusqlite::Connection;
+
+use crate::StoreError;
+
+/// Migrations in order: `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+INSERT INTO meta (key, value) VALUES ('application', 'coffer');
+
+CREATE TABLE owners (
+    id BLOB PRIMARY KEY,
+    kind TEXT NOT NULL,
+    platform_id BLOB NOT NULL,
+    parent_id BLOB,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    default_currency TEXT NOT NULL,
+    currency_exponents TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+) STRICT;
+
+CREATE TABLE accounts (
+    id BLOB PRIMARY KEY,
+    number INTEGER NOT NULL UNIQUE,
+    platform_id BLOB NOT NULL,
+    owner_id BLOB NOT NULL,
+    kind TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    exponent INTEGER NOT NULL,
+    posted INTEGER NOT NULL,
+    held INTEGER NOT NULL,
+    incoming INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    overdraft_limit INTEGER,
+    min_balance INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    last_trade_at INTEGER,
+    UNIQUE (owner_id, kind, currency)
+) STRICT;
+
+-- The journal. `seq` is the total order; `created_at` never decreases along it, so the entry
+-- at an instant is found by binary search on seq, without an index on time.
+CREATE TABLE entries (
+    seq INTEGER PRIMARY KEY,
+    platform_id BLOB NOT NULL,
+    kind TEXT NOT NULL,
+    idem_key TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    metadata TEXT,
+    hold_id BLOB,
+    incoming_id BLOB,
+    reverses INTEGER,
+    fx TEXT,
+    UNIQUE (platform_id, idem_key)
+) STRICT;
+CREATE UNIQUE INDEX entries_reverses ON entries (reverses) WHERE reverses IS NOT NULL;
+
+-- One row per account touched by an entry: deltas and the balances after (running balance).
+CREATE TABLE lines (
+    seq INTEGER NOT NULL,
+    pos INTEGER NOT NULL,
+    account_id BLOB NOT NULL,
+    currency TEXT NOT NULL,
+    posted INTEGER NOT NULL,
+    held INTEGER NOT NULL,
+    incoming INTEGER NOT NULL,
+    posted_after INTEGER NOT NULL,
+    held_after INTEGER NOT NULL,
+    incoming_after INTEGER NOT NULL,
+    PRIMARY KEY (seq, pos)
+) STRICT, WITHOUT ROWID;
+CREATE UNIQUE INDEX lines_by_account ON lines (account_id, seq);
+
+CREATE TABLE holds (
+    id BLOB PRIMARY KEY,
+    platform_id BLOB NOT NULL,
+    account_id BLOB NOT NULL,
+    amount INTEGER NOT NULL,
+    captured INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    expires_at INTEGER,
+    created_at INTEGER NOT NULL,
+    created_seq INTEGER NOT NULL,
+    closed_at INTEGER,
+    closed_seq INTEGER
+) STRICT;
+CREATE INDEX holds_open ON holds (account_id, created_seq) WHERE status = 'OPEN';
+
+CREATE TABLE incomings (
+    id BLOB PRIMARY KEY,
+    platform_id BLOB NOT NULL,
+    account_id BLOB NOT NULL,
+    amount INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    created_seq INTEGER NOT NULL,
+    closed_at INTEGER,
+    closed_seq INTEGER
+) STRICT;
+CREATE INDEX incomings_pending ON incomings (account_id, created_seq) WHERE status = 'PENDING';
+"#];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+pub fn version(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+}
+
+/// Refuse a database this build cannot read: one from a newer Coffer, or one that is not
+/// Coffer's at all.
+pub fn check_readable(conn: &Connection) -> Result<i64, StoreError> {
+    let v = version(conn)?;
+    if v > SCHEMA_VERSION {
+        return Err(StoreError::Open(format!(
+            "the data was written by a newer Coffer (schema version {v}; this build knows up to {SCHEMA_VERSION}): upgrade Coffer"
+        )));
+    }
+    let tables: i64 = conn.query_row(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+        [],
+        |r| r.get(0),
+    )?;
+    if v == 0 && tables > 0 {
+        return Err(StoreError::Open(
+            "the database is not a Coffer ledger (it has tables but no Coffer schema version)"
+                .into(),
+        ));
+    }
+    if v > 0 {
+        let app: Option<String> = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'application'",
+                [],
+                |r| r.get(0),
+            )
+            .ok();
+        if app.as_deref() != Some("coffer") {
+            return Err(StoreError::Open(
+                "the database is not a Coffer ledger".into(),
+            ));
+        }
+    }
+    Ok(v)
+}
+
+/// Bring the schema to [`SCHEMA_VERSION`], one transaction per migration.
+pub fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let mut v = check_readable(conn)?;
+    while v < SCHEMA_VERSION {
+        let tx = conn.transaction()?;
+        tx.execute_batch(MIGRATIONS[v as usize])?;
+        tx.pragma_update(None, "user_version", v + 1)?;
+        tx.commit()?;
+        v += 1;
+        tracing::info!(version = v, "applied schema migration");
+    }
+    Ok(())
+}
