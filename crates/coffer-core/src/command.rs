@@ -165,12 +165,8 @@ impl Movement {
             metadata: &'a BTreeMap<String, String>,
             op: &'a MoneyOp,
         }
-        let bytes = serde_json::to_vec(&Canon {
-            platform: &self.platform,
-            metadata: &self.metadata,
-            op: &self.op,
-        })
-        .expect("commands serialize");
+        let bytes = serde_json::to_vec(&Canon { platform: &self.platform, metadata: &self.metadata, op: &self.op })
+            .expect("commands serialize");
         hex::encode(Sha256::digest(&bytes))
     }
 
@@ -202,9 +198,9 @@ impl Command {
         if let Command::Move(m) = self {
             n.idempotency = Some((m.platform, m.idempotency_key.clone()));
             match &m.op {
-                MoneyOp::HoldCapture { hold, .. }
-                | MoneyOp::HoldRelease { hold }
-                | MoneyOp::HoldExpire { hold } => n.hold = Some(*hold),
+                MoneyOp::HoldCapture { hold, .. } | MoneyOp::HoldRelease { hold } | MoneyOp::HoldExpire { hold } => {
+                    n.hold = Some(*hold)
+                }
                 MoneyOp::IncomingSettle { incoming } | MoneyOp::IncomingCancel { incoming } => {
                     n.incoming = Some(*incoming)
                 }

@@ -23,33 +23,16 @@ pub enum LedgerError {
     #[error("owner {owner} is {status}")]
     OwnerNotActive { owner: OwnerId, status: OwnerStatus },
     #[error("account {account} is {status} and refuses movements")]
-    WalletNotActive {
-        account: AccountId,
-        status: WalletStatus,
-    },
+    WalletNotActive { account: AccountId, status: WalletStatus },
     #[error("account {account} is in {actual}, not {requested}")]
-    CurrencyMismatch {
-        account: AccountId,
-        actual: CurrencyCode,
-        requested: CurrencyCode,
-    },
+    CurrencyMismatch { account: AccountId, actual: CurrencyCode, requested: CurrencyCode },
     #[error("amount must be positive")]
     AmountNotPositive,
-    #[error(
-        "insufficient funds in {account}: available {available}, needed {needed} (minor units)"
-    )]
-    InsufficientFunds {
-        account: AccountId,
-        available: i64,
-        needed: i64,
-    },
-    #[error("payout from {account} would go below its minimum balance: withdrawable {withdrawable}, requested {requested} (minor units)")]
-    BelowMinBalance {
-        account: AccountId,
-        withdrawable: i64,
-        requested: i64,
-    },
-    #[error("postings do not balance in {currency}: they sum to {sum} (minor units)")]
+    #[error("insufficient funds in {account}: available {available}, needed {needed}")]
+    InsufficientFunds { account: AccountId, available: String, needed: String },
+    #[error("payout from {account} would go below its minimum balance: withdrawable {withdrawable}, requested {requested}")]
+    BelowMinBalance { account: AccountId, withdrawable: String, requested: String },
+    #[error("postings do not balance in {currency}: they sum to {sum} minor units")]
     Unbalanced { currency: CurrencyCode, sum: i128 },
     #[error("idempotency key {key:?} was already used with a different request")]
     IdempotencyConflict { key: String },
@@ -59,40 +42,22 @@ pub enum LedgerError {
     HoldExpired { hold: HoldId },
     #[error("hold {hold} has not reached its deadline")]
     HoldNotDue { hold: HoldId },
-    #[error("capture of {requested} exceeds hold {hold}'s {amount} (minor units)")]
-    CaptureExceedsHold {
-        hold: HoldId,
-        amount: i64,
-        requested: i64,
-    },
+    #[error("capture of {requested} exceeds hold {hold}'s {amount}")]
+    CaptureExceedsHold { hold: HoldId, amount: String, requested: String },
     #[error("incoming credit {incoming} is {status}")]
-    IncomingNotPending {
-        incoming: IncomingId,
-        status: IncomingStatus,
-    },
+    IncomingNotPending { incoming: IncomingId, status: IncomingStatus },
     #[error("transaction {seq} was already reversed by {by}")]
     AlreadyReversed { seq: Seq, by: Seq },
     #[error("transaction {seq} cannot be reversed: {reason}")]
     NotReversible { seq: Seq, reason: &'static str },
     #[error("owner {owner} already has a {wallet_type} wallet in {currency}: {existing}")]
-    WalletExists {
-        owner: OwnerId,
-        wallet_type: WalletType,
-        currency: CurrencyCode,
-        existing: AccountId,
-    },
-    #[error("account {account} still holds money (posted {posted}, held {held}, incoming {incoming}) and cannot be closed")]
-    WalletNotEmpty {
-        account: AccountId,
-        posted: i64,
-        held: i64,
-        incoming: i64,
-    },
+    WalletExists { owner: OwnerId, wallet_type: WalletType, currency: CurrencyCode, existing: AccountId },
+    #[error(
+        "account {account} still holds money (posted {posted}, held {held}, incoming {incoming}) and cannot be closed"
+    )]
+    WalletNotEmpty { account: AccountId, posted: String, held: String, incoming: String },
     #[error("cannot change status from {from} to {to}")]
-    InvalidTransition {
-        from: &'static str,
-        to: &'static str,
-    },
+    InvalidTransition { from: &'static str, to: &'static str },
     #[error("arithmetic overflow: the result is out of range")]
     Overflow,
     /// A broken internal invariant: a bug. The command is refused and nothing changes.
@@ -107,12 +72,8 @@ impl LedgerError {
         match self {
             Money(MoneyError::Malformed(_)) => "invalid_amount",
             Money(MoneyError::TooManyDecimals { .. }) => "too_many_decimals",
-            Money(MoneyError::OutOfRange(_)) | Money(MoneyError::Overflow) | Overflow => {
-                "amount_out_of_range"
-            }
-            Money(MoneyError::BadCurrencyCode(_)) | Money(MoneyError::UnknownCurrency(_)) => {
-                "unknown_currency"
-            }
+            Money(MoneyError::OutOfRange(_)) | Money(MoneyError::Overflow) | Overflow => "amount_out_of_range",
+            Money(MoneyError::BadCurrencyCode(_)) | Money(MoneyError::UnknownCurrency(_)) => "unknown_currency",
             InvalidArgument { .. } => "invalid_argument",
             OwnerNotFound(_) => "owner_not_found",
             AccountNotFound(_) => "account_not_found",
@@ -143,8 +104,5 @@ impl LedgerError {
 }
 
 pub(crate) fn invalid(field: &'static str, reason: impl Into<String>) -> LedgerError {
-    LedgerError::InvalidArgument {
-        field,
-        reason: reason.into(),
-    }
+    LedgerError::InvalidArgument { field, reason: reason.into() }
 }

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::command::{limits, AccountRef, Command, MoneyOp, Movement, Needs, Posting};
 use crate::error::{invalid, LedgerError};
 use crate::model::*;
-use crate::money::{CurrencyCode, CurrencyTable, Money, MAX_AMOUNT, MAX_EXPONENT};
+use crate::money::{format_minor, CurrencyCode, CurrencyTable, Money, MAX_AMOUNT, MAX_EXPONENT};
 
 /// Where fresh ids come from (random v7 UUIDs in a store, a counter in tests).
 pub trait IdSource {
@@ -141,12 +141,7 @@ struct Delta {
 
 impl Delta {
     fn posted(slot: Slot, v: i64) -> Self {
-        Delta {
-            slot,
-            posted: v,
-            held: 0,
-            incoming: 0,
-        }
+        Delta { slot, posted: v, held: 0, incoming: 0 }
     }
 }
 
@@ -172,38 +167,17 @@ struct Plan {
 }
 
 enum HoldChange {
-    Create {
-        account: AccountId,
-        amount: i64,
-        expires_at: Option<Timestamp>,
-    },
-    Close {
-        hold: HoldId,
-        status: HoldStatus,
-        captured: i64,
-    },
+    Create { account: AccountId, amount: i64, expires_at: Option<Timestamp> },
+    Close { hold: HoldId, status: HoldStatus, captured: i64 },
 }
 enum IncomingChange {
-    Create {
-        account: AccountId,
-        amount: i64,
-    },
-    Close {
-        incoming: IncomingId,
-        status: IncomingStatus,
-    },
+    Create { account: AccountId, amount: i64 },
+    Close { incoming: IncomingId, status: IncomingStatus },
 }
 
 impl Plan {
     fn new(deltas: Vec<Delta>) -> Self {
-        Plan {
-            deltas,
-            enforce_status: true,
-            hold: None,
-            incoming: None,
-            reverses: None,
-            fx: None,
-        }
+        Plan { deltas, enforce_status: true, hold: None, incoming: None, reverses: None, fx: None }
     }
 }
 
@@ -217,10 +191,7 @@ fn bounded(v: Option<i64>) -> Result<i64, LedgerError> {
 fn check_name(field: &'static str, name: &str) -> Result<(), LedgerError> {
     let n = name.chars().count();
     if n == 0 || n > limits::MAX_NAME_LEN {
-        return Err(invalid(
-            field,
-            format!("must be 1 to {} characters", limits::MAX_NAME_LEN),
-        ));
+        return Err(invalid(field, format!("must be 1 to {} characters", limits::MAX_NAME_LEN)));
     }
     if name.chars().any(char::is_control) {
         return Err(invalid(field, "must not contain control characters"));
@@ -250,41 +221,26 @@ pub fn expiry_movement(platform: OwnerId, hold: HoldId) -> Movement {
 
 fn check_key(key: &str) -> Result<(), LedgerError> {
     if key.is_empty() || key.len() > limits::MAX_KEY_LEN {
-        return Err(invalid(
-            "idempotency_key",
-            format!("must be 1 to {} characters", limits::MAX_KEY_LEN),
-        ));
+        return Err(invalid("idempotency_key", format!("must be 1 to {} characters", limits::MAX_KEY_LEN)));
     }
     if !key.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(invalid(
-            "idempotency_key",
-            "must be printable ASCII without spaces",
-        ));
+        return Err(invalid("idempotency_key", "must be printable ASCII without spaces"));
     }
     Ok(())
 }
 
 fn check_metadata(m: &std::collections::BTreeMap<String, String>) -> Result<(), LedgerError> {
     if m.len() > limits::MAX_METADATA_KEYS {
-        return Err(invalid(
-            "metadata",
-            format!("at most {} keys", limits::MAX_METADATA_KEYS),
-        ));
+        return Err(invalid("metadata", format!("at most {} keys", limits::MAX_METADATA_KEYS)));
     }
     for (k, v) in m {
         if k.is_empty() || k.len() > limits::MAX_METADATA_KEY_LEN {
-            return Err(invalid(
-                "metadata",
-                format!("keys must be 1 to {} bytes", limits::MAX_METADATA_KEY_LEN),
-            ));
+            return Err(invalid("metadata", format!("keys must be 1 to {} bytes", limits::MAX_METADATA_KEY_LEN)));
         }
         if v.len() > limits::MAX_METADATA_VALUE_LEN {
             return Err(invalid(
                 "metadata",
-                format!(
-                    "values must be at most {} bytes",
-                    limits::MAX_METADATA_VALUE_LEN
-                ),
+                format!("values must be at most {} bytes", limits::MAX_METADATA_VALUE_LEN),
             ));
         }
     }
@@ -300,10 +256,7 @@ fn positive(m: Money) -> Result<i64, LedgerError> {
 
 impl Ledger {
     pub fn new(currencies: CurrencyTable) -> Self {
-        Ledger {
-            currencies,
-            ..Default::default()
-        }
+        Ledger { currencies, ..Default::default() }
     }
 
     // ---- loading (used by stores to build and refill the working set) ----
@@ -342,10 +295,7 @@ impl Ledger {
     /// The part of `needs` that the working set does not hold yet.
     pub fn missing(&self, needs: &Needs) -> Needs {
         Needs {
-            idempotency: needs
-                .idempotency
-                .clone()
-                .filter(|k| !self.idempotency.contains_key(k)),
+            idempotency: needs.idempotency.clone().filter(|k| !self.idempotency.contains_key(k)),
             hold: needs.hold.filter(|h| !self.holds.contains_key(h)),
             incoming: needs.incoming.filter(|i| !self.incomings.contains_key(i)),
             entry: needs.entry.filter(|s| !self.entries.contains_key(s)),
@@ -358,8 +308,7 @@ impl Ledger {
         self.idempotency.clear();
         self.entries.clear();
         self.holds.retain(|_, h| h.status == HoldStatus::Open);
-        self.incomings
-            .retain(|_, i| i.status == IncomingStatus::Pending);
+        self.incomings.retain(|_, i| i.status == IncomingStatus::Pending);
     }
 
     pub fn take_changes(&mut self) -> Changes {
@@ -383,15 +332,8 @@ impl Ledger {
     pub fn accounts(&self) -> impl Iterator<Item = &Account> {
         self.accounts.values()
     }
-    pub fn account_by_key(
-        &self,
-        owner: OwnerId,
-        kind: AccountKind,
-        currency: CurrencyCode,
-    ) -> Option<&Account> {
-        self.by_key
-            .get(&(owner, kind, currency))
-            .and_then(|id| self.accounts.get(id))
+    pub fn account_by_key(&self, owner: OwnerId, kind: AccountKind, currency: CurrencyCode) -> Option<&Account> {
+        self.by_key.get(&(owner, kind, currency)).and_then(|id| self.accounts.get(id))
     }
     pub fn hold(&self, id: HoldId) -> Option<&Hold> {
         self.holds.get(&id)
@@ -423,17 +365,9 @@ impl Ledger {
 
     /// The exponent of `currency` in `platform`'s wallets: the platform's override, else the
     /// standard one.
-    pub fn exponent_for(
-        &self,
-        platform: OwnerId,
-        currency: CurrencyCode,
-    ) -> Result<u8, LedgerError> {
+    pub fn exponent_for(&self, platform: OwnerId, currency: CurrencyCode) -> Result<u8, LedgerError> {
         let std = self.currencies.exponent(currency)?;
-        Ok(self
-            .owners
-            .get(&platform)
-            .and_then(|p| p.currency_exponents.get(&currency).copied())
-            .unwrap_or(std))
+        Ok(self.owners.get(&platform).and_then(|p| p.currency_exponents.get(&currency).copied()).unwrap_or(std))
     }
 
     /// Whether `ancestor` is `owner` or one of its ancestors.
@@ -454,11 +388,7 @@ impl Ledger {
     pub fn execute(&mut self, cmd: &Command, ctx: &mut Ctx<'_>) -> Result<Outcome, LedgerError> {
         let now = ctx.now.max(self.counters.last_ts);
         match cmd {
-            Command::CreatePlatform {
-                name,
-                default_currency,
-                currency_exponents,
-            } => {
+            Command::CreatePlatform { name, default_currency, currency_exponents } => {
                 check_name("name", name)?;
                 self.currencies.exponent(*default_currency)?;
                 for (c, e) in currency_exponents {
@@ -487,30 +417,17 @@ impl Ledger {
                 self.changes.owners.insert(id);
                 Ok(Outcome::Owner(o))
             }
-            Command::CreateMerchant {
-                parent,
-                name,
-                default_currency,
-            } => {
+            Command::CreateMerchant { parent, name, default_currency } => {
                 check_name("name", name)?;
-                let p = self
-                    .owners
-                    .get(parent)
-                    .ok_or(LedgerError::OwnerNotFound(*parent))?;
+                let p = self.owners.get(parent).ok_or(LedgerError::OwnerNotFound(*parent))?;
                 if p.status == OwnerStatus::Deleted {
-                    return Err(LedgerError::OwnerNotActive {
-                        owner: p.id,
-                        status: p.status,
-                    });
+                    return Err(LedgerError::OwnerNotActive { owner: p.id, status: p.status });
                 }
                 let kind = match p.kind {
                     OwnerKind::Platform => OwnerKind::Merchant,
                     OwnerKind::Merchant => OwnerKind::SubMerchant,
                     OwnerKind::SubMerchant => {
-                        return Err(invalid(
-                            "parent",
-                            "a sub-merchant cannot have sub-merchants",
-                        ));
+                        return Err(invalid("parent", "a sub-merchant cannot have sub-merchants"));
                     }
                 };
                 let currency = default_currency.unwrap_or(p.default_currency);
@@ -533,15 +450,9 @@ impl Ledger {
                 Ok(Outcome::Owner(o))
             }
             Command::SetOwnerStatus { owner, status } => {
-                let o = self
-                    .owners
-                    .get_mut(owner)
-                    .ok_or(LedgerError::OwnerNotFound(*owner))?;
+                let o = self.owners.get_mut(owner).ok_or(LedgerError::OwnerNotFound(*owner))?;
                 if o.status == OwnerStatus::Deleted && *status != OwnerStatus::Deleted {
-                    return Err(LedgerError::InvalidTransition {
-                        from: o.status.as_str(),
-                        to: status.as_str(),
-                    });
+                    return Err(LedgerError::InvalidTransition { from: o.status.as_str(), to: status.as_str() });
                 }
                 if o.status != *status {
                     o.status = *status;
@@ -550,22 +461,10 @@ impl Ledger {
                 }
                 Ok(Outcome::Owner(o.clone()))
             }
-            Command::OpenWallet {
-                owner,
-                wallet_type,
-                currency,
-                overdraft_limit,
-                min_balance,
-            } => {
-                let o = self
-                    .owners
-                    .get(owner)
-                    .ok_or(LedgerError::OwnerNotFound(*owner))?;
+            Command::OpenWallet { owner, wallet_type, currency, overdraft_limit, min_balance } => {
+                let o = self.owners.get(owner).ok_or(LedgerError::OwnerNotFound(*owner))?;
                 if o.status == OwnerStatus::Deleted {
-                    return Err(LedgerError::OwnerNotActive {
-                        owner: o.id,
-                        status: o.status,
-                    });
+                    return Err(LedgerError::OwnerNotActive { owner: o.id, status: o.status });
                 }
                 check_limit("overdraft_limit", *overdraft_limit)?;
                 check_limit("min_balance", *min_balance)?;
@@ -589,19 +488,15 @@ impl Ledger {
             Command::SetWalletStatus { account, status } => {
                 let a = self.wallet(*account)?;
                 if a.status == WalletStatus::Closed && *status != WalletStatus::Closed {
-                    return Err(LedgerError::InvalidTransition {
-                        from: a.status.as_str(),
-                        to: status.as_str(),
-                    });
+                    return Err(LedgerError::InvalidTransition { from: a.status.as_str(), to: status.as_str() });
                 }
-                if *status == WalletStatus::Closed
-                    && (a.posted != 0 || a.held != 0 || a.incoming != 0)
-                {
+                if *status == WalletStatus::Closed && (a.posted != 0 || a.held != 0 || a.incoming != 0) {
+                    let f = |v| format_minor(v, a.exponent);
                     return Err(LedgerError::WalletNotEmpty {
                         account: a.id,
-                        posted: a.posted,
-                        held: a.held,
-                        incoming: a.incoming,
+                        posted: f(a.posted),
+                        held: f(a.held),
+                        incoming: f(a.incoming),
                     });
                 }
                 let a = self.accounts.get_mut(account).expect("checked");
@@ -611,17 +506,10 @@ impl Ledger {
                 }
                 Ok(Outcome::Account(a.clone()))
             }
-            Command::SetWalletLimits {
-                account,
-                overdraft_limit,
-                min_balance,
-            } => {
+            Command::SetWalletLimits { account, overdraft_limit, min_balance } => {
                 let a = self.wallet(*account)?;
                 if a.status == WalletStatus::Closed {
-                    return Err(LedgerError::WalletNotActive {
-                        account: a.id,
-                        status: a.status,
-                    });
+                    return Err(LedgerError::WalletNotActive { account: a.id, status: a.status });
                 }
                 if let Some(v) = overdraft_limit {
                     check_limit("overdraft_limit", *v)?;
@@ -652,42 +540,25 @@ impl Ledger {
 
     /// A wallet of `platform` in `currency` (accounts of other platforms are "not found", so
     /// that ids do not leak across tenants).
-    fn wallet_in(
-        &self,
-        platform: OwnerId,
-        id: AccountId,
-        currency: CurrencyCode,
-    ) -> Result<&Account, LedgerError> {
+    fn wallet_in(&self, platform: OwnerId, id: AccountId, currency: CurrencyCode) -> Result<&Account, LedgerError> {
         let a = self.wallet(id)?;
         if a.platform != platform {
             return Err(LedgerError::AccountNotFound(id));
         }
         if a.currency != currency {
-            return Err(LedgerError::CurrencyMismatch {
-                account: id,
-                actual: a.currency,
-                requested: currency,
-            });
+            return Err(LedgerError::CurrencyMismatch { account: id, actual: a.currency, requested: currency });
         }
         Ok(a)
     }
 
     fn system_slot(&self, platform: OwnerId, kind: SystemAccount, currency: CurrencyCode) -> Slot {
-        match self
-            .by_key
-            .get(&(platform, AccountKind::System(kind), currency))
-        {
+        match self.by_key.get(&(platform, AccountKind::System(kind), currency)) {
             Some(id) => Slot::Existing(*id),
             None => Slot::NewSystem(kind, currency),
         }
     }
 
-    fn resolve(
-        &self,
-        platform: OwnerId,
-        r: AccountRef,
-        currency: CurrencyCode,
-    ) -> Result<Slot, LedgerError> {
+    fn resolve(&self, platform: OwnerId, r: AccountRef, currency: CurrencyCode) -> Result<Slot, LedgerError> {
         match r {
             AccountRef::Id(id) => {
                 let a = self
@@ -696,11 +567,7 @@ impl Ledger {
                     .filter(|a| a.platform == platform)
                     .ok_or(LedgerError::AccountNotFound(id))?;
                 if a.currency != currency {
-                    return Err(LedgerError::CurrencyMismatch {
-                        account: id,
-                        actual: a.currency,
-                        requested: currency,
-                    });
+                    return Err(LedgerError::CurrencyMismatch { account: id, actual: a.currency, requested: currency });
                 }
                 Ok(Slot::Existing(id))
             }
@@ -718,35 +585,17 @@ impl Ledger {
     }
 
     fn open_hold(&self, platform: OwnerId, id: HoldId) -> Result<&Hold, LedgerError> {
-        let h = self
-            .holds
-            .get(&id)
-            .filter(|h| h.platform == platform)
-            .ok_or(LedgerError::HoldNotFound(id))?;
+        let h = self.holds.get(&id).filter(|h| h.platform == platform).ok_or(LedgerError::HoldNotFound(id))?;
         if h.status != HoldStatus::Open {
-            return Err(LedgerError::HoldNotOpen {
-                hold: id,
-                status: h.status,
-            });
+            return Err(LedgerError::HoldNotOpen { hold: id, status: h.status });
         }
         Ok(h)
     }
 
-    fn pending_incoming(
-        &self,
-        platform: OwnerId,
-        id: IncomingId,
-    ) -> Result<&Incoming, LedgerError> {
-        let i = self
-            .incomings
-            .get(&id)
-            .filter(|i| i.platform == platform)
-            .ok_or(LedgerError::IncomingNotFound(id))?;
+    fn pending_incoming(&self, platform: OwnerId, id: IncomingId) -> Result<&Incoming, LedgerError> {
+        let i = self.incomings.get(&id).filter(|i| i.platform == platform).ok_or(LedgerError::IncomingNotFound(id))?;
         if i.status != IncomingStatus::Pending {
-            return Err(LedgerError::IncomingNotPending {
-                incoming: id,
-                status: i.status,
-            });
+            return Err(LedgerError::IncomingNotPending { incoming: id, status: i.status });
         }
         Ok(i)
     }
@@ -756,10 +605,7 @@ impl Ledger {
         Ok(match &m.op {
             MoneyOp::Postings { postings } => {
                 if postings.is_empty() || postings.len() > limits::MAX_POSTINGS {
-                    return Err(invalid(
-                        "postings",
-                        format!("must hold 1 to {} postings", limits::MAX_POSTINGS),
-                    ));
+                    return Err(invalid("postings", format!("must hold 1 to {} postings", limits::MAX_POSTINGS)));
                 }
                 let mut deltas = Vec::with_capacity(postings.len());
                 for Posting { account, amount } in postings {
@@ -767,24 +613,14 @@ impl Ledger {
                         return Err(invalid("postings", "a posting's amount must not be zero"));
                     }
                     bounded(Some(amount.minor))?;
-                    deltas.push(Delta::posted(
-                        self.resolve(p, *account, amount.currency)?,
-                        amount.minor,
-                    ));
+                    deltas.push(Delta::posted(self.resolve(p, *account, amount.currency)?, amount.minor));
                 }
                 Plan::new(deltas)
             }
-            MoneyOp::Deposit {
-                account,
-                amount,
-                source,
-            } => {
+            MoneyOp::Deposit { account, amount, source } => {
                 let a = positive(*amount)?;
                 if !matches!(source, SystemAccount::External | SystemAccount::Opening) {
-                    return Err(invalid(
-                        "source",
-                        "a deposit comes from EXTERNAL or OPENING",
-                    ));
+                    return Err(invalid("source", "a deposit comes from EXTERNAL or OPENING"));
                 }
                 self.wallet_in(p, *account, amount.currency)?;
                 Plan::new(vec![
@@ -796,26 +632,20 @@ impl Ledger {
                 let a = positive(*amount)?;
                 let w = self.wallet_in(p, *account, amount.currency)?;
                 if a > w.withdrawable() {
+                    let f = |v| format_minor(v, w.exponent);
                     return Err(if w.min_balance > 0 && a <= w.available() {
                         LedgerError::BelowMinBalance {
                             account: w.id,
-                            withdrawable: w.withdrawable(),
-                            requested: a,
+                            withdrawable: f(w.withdrawable()),
+                            requested: f(a),
                         }
                     } else {
-                        LedgerError::InsufficientFunds {
-                            account: w.id,
-                            available: w.available(),
-                            needed: a,
-                        }
+                        LedgerError::InsufficientFunds { account: w.id, available: f(w.available()), needed: f(a) }
                     });
                 }
                 Plan::new(vec![
                     Delta::posted(Slot::Existing(*account), -a),
-                    Delta::posted(
-                        self.system_slot(p, SystemAccount::External, amount.currency),
-                        a,
-                    ),
+                    Delta::posted(self.system_slot(p, SystemAccount::External, amount.currency), a),
                 ])
             }
             MoneyOp::Transfer { from, to, amount } => {
@@ -825,10 +655,7 @@ impl Ledger {
                 }
                 self.wallet_in(p, *from, amount.currency)?;
                 self.wallet_in(p, *to, amount.currency)?;
-                Plan::new(vec![
-                    Delta::posted(Slot::Existing(*from), -a),
-                    Delta::posted(Slot::Existing(*to), a),
-                ])
+                Plan::new(vec![Delta::posted(Slot::Existing(*from), -a), Delta::posted(Slot::Existing(*to), a)])
             }
             MoneyOp::Fee { account, amount } => {
                 let a = positive(*amount)?;
@@ -839,11 +666,7 @@ impl Ledger {
                 ])
             }
             MoneyOp::Reverse { seq } => {
-                let e = self
-                    .entries
-                    .get(seq)
-                    .filter(|e| e.platform == p)
-                    .ok_or(LedgerError::EntryNotFound(*seq))?;
+                let e = self.entries.get(seq).filter(|e| e.platform == p).ok_or(LedgerError::EntryNotFound(*seq))?;
                 if e.kind == EntryKind::Reversal {
                     return Err(LedgerError::NotReversible {
                         seq: *seq,
@@ -865,16 +688,9 @@ impl Ledger {
                         reason: "it moved no settled money; release or cancel instead",
                     });
                 }
-                Plan {
-                    reverses: Some(*seq),
-                    ..Plan::new(deltas)
-                }
+                Plan { reverses: Some(*seq), ..Plan::new(deltas) }
             }
-            MoneyOp::HoldCreate {
-                account,
-                amount,
-                expires_at,
-            } => {
+            MoneyOp::HoldCreate { account, amount, expires_at } => {
                 let a = positive(*amount)?;
                 self.wallet_in(p, *account, amount.currency)?;
                 if let Some(t) = expires_at {
@@ -886,24 +702,11 @@ impl Ledger {
                     }
                 }
                 Plan {
-                    hold: Some(HoldChange::Create {
-                        account: *account,
-                        amount: a,
-                        expires_at: *expires_at,
-                    }),
-                    ..Plan::new(vec![Delta {
-                        slot: Slot::Existing(*account),
-                        posted: 0,
-                        held: a,
-                        incoming: 0,
-                    }])
+                    hold: Some(HoldChange::Create { account: *account, amount: a, expires_at: *expires_at }),
+                    ..Plan::new(vec![Delta { slot: Slot::Existing(*account), posted: 0, held: a, incoming: 0 }])
                 }
             }
-            MoneyOp::HoldCapture {
-                hold,
-                amount,
-                destination,
-            } => {
+            MoneyOp::HoldCapture { hold, amount, destination } => {
                 let h = self.open_hold(p, *hold)?;
                 if h.expires_at.is_some_and(|t| t <= now) {
                     return Err(LedgerError::HoldExpired { hold: *hold });
@@ -911,9 +714,7 @@ impl Ledger {
                 let src = self
                     .accounts
                     .get(&h.account)
-                    .ok_or(LedgerError::Invariant(format!(
-                        "hold {hold} has no account"
-                    )))?;
+                    .ok_or(LedgerError::Invariant(format!("hold {hold} has no account")))?;
                 let take = match amount {
                     None => h.amount,
                     Some(m) => {
@@ -926,10 +727,11 @@ impl Ledger {
                         }
                         let v = positive(*m)?;
                         if v > h.amount {
+                            let f = |v| format_minor(v, src.exponent);
                             return Err(LedgerError::CaptureExceedsHold {
                                 hold: *hold,
-                                amount: h.amount,
-                                requested: v,
+                                amount: f(h.amount),
+                                requested: f(v),
                             });
                         }
                         v
@@ -937,24 +739,12 @@ impl Ledger {
                 };
                 let dest = self.resolve(p, *destination, src.currency)?;
                 if dest == Slot::Existing(src.id) {
-                    return Err(invalid(
-                        "destination",
-                        "a hold cannot be captured into its own wallet",
-                    ));
+                    return Err(invalid("destination", "a hold cannot be captured into its own wallet"));
                 }
                 Plan {
-                    hold: Some(HoldChange::Close {
-                        hold: *hold,
-                        status: HoldStatus::Captured,
-                        captured: take,
-                    }),
+                    hold: Some(HoldChange::Close { hold: *hold, status: HoldStatus::Captured, captured: take }),
                     ..Plan::new(vec![
-                        Delta {
-                            slot: Slot::Existing(src.id),
-                            posted: -take,
-                            held: -h.amount,
-                            incoming: 0,
-                        },
+                        Delta { slot: Slot::Existing(src.id), posted: -take, held: -h.amount, incoming: 0 },
                         Delta::posted(dest, take),
                     ])
                 }
@@ -965,18 +755,10 @@ impl Ledger {
                 if expire && h.expires_at.is_none_or(|t| t > now) {
                     return Err(LedgerError::HoldNotDue { hold: *hold });
                 }
-                let status = if expire {
-                    HoldStatus::Expired
-                } else {
-                    HoldStatus::Released
-                };
+                let status = if expire { HoldStatus::Expired } else { HoldStatus::Released };
                 Plan {
                     enforce_status: false,
-                    hold: Some(HoldChange::Close {
-                        hold: *hold,
-                        status,
-                        captured: 0,
-                    }),
+                    hold: Some(HoldChange::Close { hold: *hold, status, captured: 0 }),
                     ..Plan::new(vec![Delta {
                         slot: Slot::Existing(h.account),
                         posted: 0,
@@ -989,37 +771,18 @@ impl Ledger {
                 let a = positive(*amount)?;
                 self.wallet_in(p, *account, amount.currency)?;
                 Plan {
-                    incoming: Some(IncomingChange::Create {
-                        account: *account,
-                        amount: a,
-                    }),
-                    ..Plan::new(vec![Delta {
-                        slot: Slot::Existing(*account),
-                        posted: 0,
-                        held: 0,
-                        incoming: a,
-                    }])
+                    incoming: Some(IncomingChange::Create { account: *account, amount: a }),
+                    ..Plan::new(vec![Delta { slot: Slot::Existing(*account), posted: 0, held: 0, incoming: a }])
                 }
             }
             MoneyOp::IncomingSettle { incoming } => {
                 let i = self.pending_incoming(p, *incoming)?;
-                let cur = self
-                    .accounts
-                    .get(&i.account)
-                    .map(|a| a.currency)
-                    .ok_or(LedgerError::AccountNotFound(i.account))?;
+                let cur =
+                    self.accounts.get(&i.account).map(|a| a.currency).ok_or(LedgerError::AccountNotFound(i.account))?;
                 Plan {
-                    incoming: Some(IncomingChange::Close {
-                        incoming: *incoming,
-                        status: IncomingStatus::Settled,
-                    }),
+                    incoming: Some(IncomingChange::Close { incoming: *incoming, status: IncomingStatus::Settled }),
                     ..Plan::new(vec![
-                        Delta {
-                            slot: Slot::Existing(i.account),
-                            posted: i.amount,
-                            held: 0,
-                            incoming: -i.amount,
-                        },
+                        Delta { slot: Slot::Existing(i.account), posted: i.amount, held: 0, incoming: -i.amount },
                         Delta::posted(self.system_slot(p, SystemAccount::External, cur), -i.amount),
                     ])
                 }
@@ -1028,10 +791,7 @@ impl Ledger {
                 let i = self.pending_incoming(p, *incoming)?;
                 Plan {
                     enforce_status: false,
-                    incoming: Some(IncomingChange::Close {
-                        incoming: *incoming,
-                        status: IncomingStatus::Cancelled,
-                    }),
+                    incoming: Some(IncomingChange::Close { incoming: *incoming, status: IncomingStatus::Cancelled }),
                     ..Plan::new(vec![Delta {
                         slot: Slot::Existing(i.account),
                         posted: 0,
@@ -1040,30 +800,15 @@ impl Ledger {
                     }])
                 }
             }
-            MoneyOp::FxConvert {
-                from,
-                to,
-                amount,
-                rate,
-            } => {
+            MoneyOp::FxConvert { from, to, amount, rate } => {
                 let a = positive(*amount)?;
                 let src = self.wallet_in(p, *from, amount.currency)?;
-                let dst = self
-                    .wallet(*to)
-                    .ok()
-                    .filter(|d| d.platform == p)
-                    .ok_or(LedgerError::AccountNotFound(*to))?;
+                let dst = self.wallet(*to).ok().filter(|d| d.platform == p).ok_or(LedgerError::AccountNotFound(*to))?;
                 if src.owner != dst.owner {
-                    return Err(invalid(
-                        "to",
-                        "an FX conversion is between two wallets of one owner",
-                    ));
+                    return Err(invalid("to", "an FX conversion is between two wallets of one owner"));
                 }
                 if src.currency == dst.currency {
-                    return Err(invalid(
-                        "to",
-                        "an FX conversion needs two different currencies",
-                    ));
+                    return Err(invalid("to", "an FX conversion needs two different currencies"));
                 }
                 let b = rate.convert(a, src.exponent, dst.exponent)?;
                 if b <= 0 {
@@ -1079,14 +824,8 @@ impl Ledger {
                     }),
                     ..Plan::new(vec![
                         Delta::posted(Slot::Existing(src.id), -a),
-                        Delta::posted(
-                            self.system_slot(p, SystemAccount::FxClearing, src.currency),
-                            a,
-                        ),
-                        Delta::posted(
-                            self.system_slot(p, SystemAccount::FxClearing, dst.currency),
-                            -b,
-                        ),
+                        Delta::posted(self.system_slot(p, SystemAccount::FxClearing, src.currency), a),
+                        Delta::posted(self.system_slot(p, SystemAccount::FxClearing, dst.currency), -b),
                         Delta::posted(Slot::Existing(dst.id), b),
                     ])
                 }
@@ -1110,7 +849,7 @@ impl Ledger {
         let mut out = Vec::with_capacity(merged.len());
         let mut sums: Vec<(CurrencyCode, i128)> = Vec::new();
         for d in merged {
-            let (currency, before, limit) = match d.slot {
+            let (currency, before, limit, exponent) = match d.slot {
                 Slot::Existing(id) => {
                     let a = self
                         .accounts
@@ -1119,29 +858,16 @@ impl Ledger {
                         .ok_or(LedgerError::AccountNotFound(id))?;
                     if plan.enforce_status {
                         if !a.status.accepts_movements() {
-                            return Err(LedgerError::WalletNotActive {
-                                account: id,
-                                status: a.status,
-                            });
+                            return Err(LedgerError::WalletNotActive { account: id, status: a.status });
                         }
-                        let o = self
-                            .owners
-                            .get(&a.owner)
-                            .ok_or(LedgerError::OwnerNotFound(a.owner))?;
+                        let o = self.owners.get(&a.owner).ok_or(LedgerError::OwnerNotFound(a.owner))?;
                         if o.status == OwnerStatus::Deleted {
-                            return Err(LedgerError::OwnerNotActive {
-                                owner: o.id,
-                                status: o.status,
-                            });
+                            return Err(LedgerError::OwnerNotActive { owner: o.id, status: o.status });
                         }
                     }
-                    (
-                        a.currency,
-                        (a.posted, a.held, a.incoming),
-                        a.overdraft_limit,
-                    )
+                    (a.currency, (a.posted, a.held, a.incoming), a.overdraft_limit, a.exponent)
                 }
-                Slot::NewSystem(_, c) => (c, (0, 0, 0), None),
+                Slot::NewSystem(_, c) => (c, (0, 0, 0), None, 0),
             };
             let after = (
                 bounded(before.0.checked_add(d.posted))?,
@@ -1149,22 +875,17 @@ impl Ledger {
                 bounded(before.2.checked_add(d.incoming))?,
             );
             if after.1 < 0 || after.2 < 0 {
-                return Err(LedgerError::Invariant(format!(
-                    "held or incoming would go negative on {:?}",
-                    d.slot
-                )));
+                return Err(LedgerError::Invariant(format!("held or incoming would go negative on {:?}", d.slot)));
             }
             let available_delta = d.posted as i128 - d.held as i128;
             if let (Some(limit), true) = (limit, available_delta < 0) {
                 let available_after = after.0 - after.1;
                 if available_after < -limit {
-                    let Slot::Existing(account) = d.slot else {
-                        unreachable!("system accounts have no limit")
-                    };
+                    let Slot::Existing(account) = d.slot else { unreachable!("system accounts have no limit") };
                     return Err(LedgerError::InsufficientFunds {
                         account,
-                        available: before.0 - before.1,
-                        needed: (-available_delta) as i64,
+                        available: format_minor(before.0 - before.1, exponent),
+                        needed: format_minor((-available_delta) as i64, exponent),
                     });
                 }
             }
@@ -1172,12 +893,7 @@ impl Ledger {
                 Some((_, s)) => *s += d.posted as i128,
                 None => sums.push((currency, d.posted as i128)),
             }
-            out.push(Checked {
-                slot: d.slot,
-                currency,
-                d,
-                after,
-            });
+            out.push(Checked { slot: d.slot, currency, d, after });
         }
         if let Some((currency, sum)) = sums.into_iter().find(|(_, s)| *s != 0) {
             return Err(LedgerError::Unbalanced { currency, sum });
@@ -1185,12 +901,7 @@ impl Ledger {
         Ok(out)
     }
 
-    fn execute_movement(
-        &mut self,
-        m: &Movement,
-        ctx: &mut Ctx<'_>,
-        now: Timestamp,
-    ) -> Result<Outcome, LedgerError> {
+    fn execute_movement(&mut self, m: &Movement, ctx: &mut Ctx<'_>, now: Timestamp) -> Result<Outcome, LedgerError> {
         check_key(&m.idempotency_key)?;
         // Expiries are issued by the store under a reserved key, which callers cannot take.
         let expiry = matches!(m.op, MoneyOp::HoldExpire { .. });
@@ -1211,9 +922,7 @@ impl Ledger {
             return if rec.request_hash == hash {
                 Ok(Outcome::Replay { seq: rec.seq })
             } else {
-                Err(LedgerError::IdempotencyConflict {
-                    key: m.idempotency_key.clone(),
-                })
+                Err(LedgerError::IdempotencyConflict { key: m.idempotency_key.clone() })
             };
         }
         let plan = self.plan(m, now)?;
@@ -1228,18 +937,8 @@ impl Ledger {
             let id = match c.slot {
                 Slot::Existing(id) => id,
                 Slot::NewSystem(kind, currency) => {
-                    let exp = self
-                        .exponent_for(m.platform, currency)
-                        .expect("checked in plan");
-                    self.new_account(
-                        ctx,
-                        m.platform,
-                        m.platform,
-                        AccountKind::System(kind),
-                        currency,
-                        exp,
-                        now,
-                    )
+                    let exp = self.exponent_for(m.platform, currency).expect("checked in plan");
+                    self.new_account(ctx, m.platform, m.platform, AccountKind::System(kind), currency, exp, now)
                 }
             };
             let a = self.accounts.get_mut(&id).expect("checked");
@@ -1260,11 +959,7 @@ impl Ledger {
         let mut hold_out = None;
         let mut hold_id = None;
         match plan.hold {
-            Some(HoldChange::Create {
-                account,
-                amount,
-                expires_at,
-            }) => {
+            Some(HoldChange::Create { account, amount, expires_at }) => {
                 let h = Hold {
                     id: HoldId(ctx.ids.next_uuid()),
                     platform: m.platform,
@@ -1283,11 +978,7 @@ impl Ledger {
                 self.insert_hold(h.clone());
                 hold_out = Some(h);
             }
-            Some(HoldChange::Close {
-                hold,
-                status,
-                captured,
-            }) => {
+            Some(HoldChange::Close { hold, status, captured }) => {
                 let h = self.holds.get_mut(&hold).expect("checked");
                 if let Some(t) = h.expires_at {
                     self.deadlines.remove(&(t, hold));
@@ -1353,23 +1044,10 @@ impl Ledger {
             fx: plan.fx,
         };
         // Conservation, asserted on what is about to be journaled.
-        debug_assert!(
-            entry.posted_sums().values().all(|s| *s == 0),
-            "unbalanced entry {entry:?}"
-        );
-        self.idempotency.insert(
-            idem_key,
-            IdemRecord {
-                request_hash: hash,
-                seq,
-            },
-        );
+        debug_assert!(entry.posted_sums().values().all(|s| *s == 0), "unbalanced entry {entry:?}");
+        self.idempotency.insert(idem_key, IdemRecord { request_hash: hash, seq });
         self.changes.entries.push(entry.clone());
-        Ok(Outcome::Entry {
-            entry: Box::new(entry),
-            hold: hold_out,
-            incoming: inc_out,
-        })
+        Ok(Outcome::Entry { entry: Box::new(entry), hold: hold_out, incoming: inc_out })
     }
 
     #[allow(clippy::too_many_arguments)]

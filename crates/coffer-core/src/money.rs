@@ -111,14 +111,10 @@ impl CurrencyTable {
     /// The standard exponent of `code`: ISO 4217's, or a configured extra's. Currencies without
     /// minor units in ISO (gold, test codes, `XXX`) are unknown here: they are not money.
     pub fn exponent(&self, code: CurrencyCode) -> Result<u8, MoneyError> {
-        if let Some(e) = iso_currency::Currency::from_code(code.as_str()).and_then(|c| c.exponent())
-        {
+        if let Some(e) = iso_currency::Currency::from_code(code.as_str()).and_then(|c| c.exponent()) {
             return Ok(e as u8);
         }
-        self.extras
-            .get(&code)
-            .copied()
-            .ok_or(MoneyError::UnknownCurrency(code))
+        self.extras.get(&code).copied().ok_or(MoneyError::UnknownCurrency(code))
     }
 
     /// Parse a currency code and require that it is known.
@@ -145,21 +141,15 @@ pub fn parse_minor(s: &str, exponent: u8) -> Result<i64, MoneyError> {
         return Err(malformed());
     }
     // The grammar is checked; rust_decimal does the exact conversion (at most 28 digits).
-    let d = Decimal::from_str_exact(s)
-        .map_err(|_| MoneyError::OutOfRange(s.chars().take(64).collect()))?;
+    let d = Decimal::from_str_exact(s).map_err(|_| MoneyError::OutOfRange(s.chars().take(64).collect()))?;
     let d = d.normalize();
     if d.scale() > exponent as u32 {
-        return Err(MoneyError::TooManyDecimals {
-            amount: s.chars().take(64).collect(),
-            max: exponent,
-        });
+        return Err(MoneyError::TooManyDecimals { amount: s.chars().take(64).collect(), max: exponent });
     }
     let scaled = d
         .checked_mul(Decimal::from(10i64.pow(exponent as u32)))
         .ok_or_else(|| MoneyError::OutOfRange(s.chars().take(64).collect()))?;
-    let minor: i64 = scaled
-        .try_into()
-        .map_err(|_| MoneyError::OutOfRange(s.chars().take(64).collect()))?;
+    let minor: i64 = scaled.try_into().map_err(|_| MoneyError::OutOfRange(s.chars().take(64).collect()))?;
     if minor.unsigned_abs() > MAX_AMOUNT as u64 {
         return Err(MoneyError::OutOfRange(s.chars().take(64).collect()));
     }
@@ -184,9 +174,7 @@ pub fn rescale_up(minor: i64, from: u8, to: u8) -> Result<i64, MoneyError> {
     if to < from {
         return Err(MoneyError::Overflow);
     }
-    let f = 10i64
-        .checked_pow((to - from) as u32)
-        .ok_or(MoneyError::Overflow)?;
+    let f = 10i64.checked_pow((to - from) as u32).ok_or(MoneyError::Overflow)?;
     minor.checked_mul(f).ok_or(MoneyError::Overflow)
 }
 
@@ -227,18 +215,12 @@ impl Rate {
     /// rounding half to even once, at the target's minor unit.
     pub fn convert(&self, amount: i64, from_exp: u8, to_exp: u8) -> Result<i64, MoneyError> {
         // result = amount * mantissa * 10^to_exp / (10^scale * 10^from_exp)
-        let mut num = (amount as i128)
-            .checked_mul(self.mantissa)
-            .ok_or(MoneyError::Overflow)?;
+        let mut num = (amount as i128).checked_mul(self.mantissa).ok_or(MoneyError::Overflow)?;
         let mut den: i128 = 10i128.checked_pow(self.scale).ok_or(MoneyError::Overflow)?;
         if to_exp >= from_exp {
-            num = num
-                .checked_mul(10i128.pow((to_exp - from_exp) as u32))
-                .ok_or(MoneyError::Overflow)?;
+            num = num.checked_mul(10i128.pow((to_exp - from_exp) as u32)).ok_or(MoneyError::Overflow)?;
         } else {
-            den = den
-                .checked_mul(10i128.pow((from_exp - to_exp) as u32))
-                .ok_or(MoneyError::Overflow)?;
+            den = den.checked_mul(10i128.pow((from_exp - to_exp) as u32)).ok_or(MoneyError::Overflow)?;
         }
         let q = div_round_half_even(num, den);
         let out: i64 = q.try_into().map_err(|_| MoneyError::Overflow)?;
@@ -270,17 +252,13 @@ impl FromStr for Rate {
         }
         // Same grammar as amounts; zero and negative rates are refused.
         parse_grammar_only(s).ok_or_else(malformed)?;
-        let d = Decimal::from_str_exact(s)
-            .map_err(|_| MoneyError::OutOfRange(s.chars().take(64).collect()))?
-            .normalize();
+        let d =
+            Decimal::from_str_exact(s).map_err(|_| MoneyError::OutOfRange(s.chars().take(64).collect()))?.normalize();
         let mantissa = d.mantissa();
         if mantissa <= 0 || mantissa >= MAX_RATE_MANTISSA {
             return Err(MoneyError::OutOfRange(s.chars().take(64).collect()));
         }
-        Ok(Rate {
-            mantissa,
-            scale: d.scale(),
-        })
+        Ok(Rate { mantissa, scale: d.scale() })
     }
 }
 

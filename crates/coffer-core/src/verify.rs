@@ -50,8 +50,7 @@ impl Verifier {
         if self.current != Some(seq) {
             if let Some(cur) = self.current {
                 if seq < cur {
-                    self.problems
-                        .push(format!("journal lines out of order: {seq} after {cur}"));
+                    self.problems.push(format!("journal lines out of order: {seq} after {cur}"));
                 }
             }
             self.flush();
@@ -63,11 +62,7 @@ impl Verifier {
         r.posted += l.posted as i128;
         r.held += l.held as i128;
         r.incoming += l.incoming as i128;
-        let journal = (
-            l.posted_after as i128,
-            l.held_after as i128,
-            l.incoming_after as i128,
-        );
+        let journal = (l.posted_after as i128, l.held_after as i128, l.incoming_after as i128);
         if (r.posted, r.held, r.incoming) != journal {
             self.problems.push(format!(
                 "entry {seq}: account {} running balance (posted, held, incoming) recomputes to {:?}, the line records {:?}",
@@ -88,8 +83,7 @@ impl Verifier {
         if let Some(seq) = self.current {
             for (c, s) in self.sums.drain(..) {
                 if s != 0 {
-                    self.problems
-                        .push(format!("entry {seq}: postings in {c} sum to {s}, not zero"));
+                    self.problems.push(format!("entry {seq}: postings in {c} sum to {s}, not zero"));
                 }
             }
         }
@@ -119,22 +113,21 @@ impl Verifier {
             if (r.posted, r.held, r.incoming) != stored {
                 self.problems.push(format!(
                     "account {} ({} {}): stored (posted, held, incoming) {:?}, journal sums to {:?}",
-                    a.id, a.kind, a.currency, stored, (r.posted, r.held, r.incoming)
+                    a.id,
+                    a.kind,
+                    a.currency,
+                    stored,
+                    (r.posted, r.held, r.incoming)
                 ));
             }
             let h = held.remove(&a.id).unwrap_or(0);
             if h != a.held as i128 {
-                self.problems.push(format!(
-                    "account {}: held {} but its open holds sum to {h}",
-                    a.id, a.held
-                ));
+                self.problems.push(format!("account {}: held {} but its open holds sum to {h}", a.id, a.held));
             }
             let i = incoming.remove(&a.id).unwrap_or(0);
             if i != a.incoming as i128 {
-                self.problems.push(format!(
-                    "account {}: incoming {} but its pending credits sum to {i}",
-                    a.id, a.incoming
-                ));
+                self.problems
+                    .push(format!("account {}: incoming {} but its pending credits sum to {i}", a.id, a.incoming));
             }
             if let Some(limit) = a.overdraft_limit {
                 if a.available() < -limit {
@@ -147,24 +140,14 @@ impl Verifier {
             }
         }
         for id in self.running.keys() {
-            self.problems.push(format!(
-                "journal lines name account {id}, which is not stored"
-            ));
+            self.problems.push(format!("journal lines name account {id}, which is not stored"));
         }
         for id in held.keys() {
-            self.problems
-                .push(format!("open holds name account {id}, which is not stored"));
+            self.problems.push(format!("open holds name account {id}, which is not stored"));
         }
         for id in incoming.keys() {
-            self.problems.push(format!(
-                "pending credits name account {id}, which is not stored"
-            ));
+            self.problems.push(format!("pending credits name account {id}, which is not stored"));
         }
-        Report {
-            entries: self.entries,
-            lines: self.lines,
-            accounts: n,
-            problems: self.problems,
-        }
+        Report { entries: self.entries, lines: self.lines, accounts: n, problems: self.problems }
     }
 }

@@ -86,16 +86,11 @@ impl Model {
                 }
             }
             Op::Transfer(f, t, a) => {
-                f != t
-                    && Self::cur(f) == Self::cur(t)
-                    && !self.frozen[f]
-                    && !self.frozen[t]
-                    && self.avail(f) >= a
-                    && {
-                        self.posted[f] -= a;
-                        self.posted[t] += a;
-                        true
-                    }
+                f != t && Self::cur(f) == Self::cur(t) && !self.frozen[f] && !self.frozen[t] && self.avail(f) >= a && {
+                    self.posted[f] -= a;
+                    self.posted[t] += a;
+                    true
+                }
             }
             Op::Fee(w, a) => {
                 !self.frozen[w] && self.avail(w) >= a && {
@@ -115,18 +110,13 @@ impl Model {
                     return false;
                 };
                 let take = amt.unwrap_or(a);
-                open && take <= a
-                    && d != w
-                    && Self::cur(d) == Self::cur(w)
-                    && !self.frozen[w]
-                    && !self.frozen[d]
-                    && {
-                        self.held[w] -= a;
-                        self.posted[w] -= take;
-                        self.posted[d] += take;
-                        self.holds[h].2 = false;
-                        true
-                    }
+                open && take <= a && d != w && Self::cur(d) == Self::cur(w) && !self.frozen[w] && !self.frozen[d] && {
+                    self.held[w] -= a;
+                    self.posted[w] -= take;
+                    self.posted[d] += take;
+                    self.holds[h].2 = false;
+                    true
+                }
             }
             Op::Release(h) => {
                 let Some(&(w, a, open)) = self.holds.get(h) else {
@@ -226,23 +216,13 @@ impl Harness {
             panic!()
         };
         h.p = p.id;
-        let Outcome::Owner(m) = h
-            .run(&Command::CreateMerchant {
-                parent: p.id,
-                name: "M".into(),
-                default_currency: None,
-            })
-            .unwrap()
+        let Outcome::Owner(m) =
+            h.run(&Command::CreateMerchant { parent: p.id, name: "M".into(), default_currency: None }).unwrap()
         else {
             panic!()
         };
-        let Outcome::Owner(s) = h
-            .run(&Command::CreateMerchant {
-                parent: m.id,
-                name: "S".into(),
-                default_currency: None,
-            })
-            .unwrap()
+        let Outcome::Owner(s) =
+            h.run(&Command::CreateMerchant { parent: m.id, name: "S".into(), default_currency: None }).unwrap()
         else {
             panic!()
         };
@@ -272,10 +252,7 @@ impl Harness {
     }
     fn run(&mut self, c: &Command) -> Result<Outcome, LedgerError> {
         self.now += 1;
-        let mut ctx = Ctx {
-            now: Timestamp(self.now),
-            ids: &mut self.ids,
-        };
+        let mut ctx = Ctx { now: Timestamp(self.now), ids: &mut self.ids };
         self.l.execute(c, &mut ctx)
     }
     fn mv(&mut self, op: MoneyOp) -> Command {
@@ -288,65 +265,34 @@ impl Harness {
         })
     }
     fn hold(&self, i: usize) -> HoldId {
-        self.holds
-            .get(i)
-            .copied()
-            .unwrap_or(HoldId(uuid::Uuid::from_u128(u128::MAX)))
+        self.holds.get(i).copied().unwrap_or(HoldId(uuid::Uuid::from_u128(u128::MAX)))
     }
     fn incoming(&self, i: usize) -> IncomingId {
-        self.incomings
-            .get(i)
-            .copied()
-            .unwrap_or(IncomingId(uuid::Uuid::from_u128(u128::MAX)))
+        self.incomings.get(i).copied().unwrap_or(IncomingId(uuid::Uuid::from_u128(u128::MAX)))
     }
     fn command(&mut self, op: &Op) -> Option<Command> {
         let w = self.w;
         Some(match *op {
-            Op::Deposit(i, a) => self.mv(MoneyOp::Deposit {
-                account: w[i],
-                amount: usd_or_eur(i, a),
-                source: SystemAccount::External,
-            }),
-            Op::Payout(i, a) => self.mv(MoneyOp::Payout {
-                account: w[i],
-                amount: usd_or_eur(i, a),
-            }),
-            Op::Transfer(f, t, a) => self.mv(MoneyOp::Transfer {
-                from: w[f],
-                to: w[t],
-                amount: usd_or_eur(f, a),
-            }),
-            Op::Fee(i, a) => self.mv(MoneyOp::Fee {
-                account: w[i],
-                amount: usd_or_eur(i, a),
-            }),
-            Op::Hold(i, a) => self.mv(MoneyOp::HoldCreate {
-                account: w[i],
-                amount: usd_or_eur(i, a),
-                expires_at: None,
-            }),
+            Op::Deposit(i, a) => {
+                self.mv(MoneyOp::Deposit { account: w[i], amount: usd_or_eur(i, a), source: SystemAccount::External })
+            }
+            Op::Payout(i, a) => self.mv(MoneyOp::Payout { account: w[i], amount: usd_or_eur(i, a) }),
+            Op::Transfer(f, t, a) => self.mv(MoneyOp::Transfer { from: w[f], to: w[t], amount: usd_or_eur(f, a) }),
+            Op::Fee(i, a) => self.mv(MoneyOp::Fee { account: w[i], amount: usd_or_eur(i, a) }),
+            Op::Hold(i, a) => {
+                self.mv(MoneyOp::HoldCreate { account: w[i], amount: usd_or_eur(i, a), expires_at: None })
+            }
             Op::Capture(h, a, d) => {
-                let cur = self
-                    .l
-                    .hold(self.hold(h))
-                    .and_then(|h| self.l.account(h.account))
-                    .map(|a| a.currency);
+                let cur = self.l.hold(self.hold(h)).and_then(|h| self.l.account(h.account)).map(|a| a.currency);
                 let amount = a.map(|a| Money::new(a, cur.unwrap_or("USD".parse().unwrap())));
                 let hold = self.hold(h);
-                self.mv(MoneyOp::HoldCapture {
-                    hold,
-                    amount,
-                    destination: AccountRef::Id(w[d]),
-                })
+                self.mv(MoneyOp::HoldCapture { hold, amount, destination: AccountRef::Id(w[d]) })
             }
             Op::Release(h) => {
                 let hold = self.hold(h);
                 self.mv(MoneyOp::HoldRelease { hold })
             }
-            Op::Incoming(i, a) => self.mv(MoneyOp::IncomingCreate {
-                account: w[i],
-                amount: usd_or_eur(i, a),
-            }),
+            Op::Incoming(i, a) => self.mv(MoneyOp::IncomingCreate { account: w[i], amount: usd_or_eur(i, a) }),
             Op::Settle(i) => {
                 let incoming = self.incoming(i);
                 self.mv(MoneyOp::IncomingSettle { incoming })
@@ -357,11 +303,7 @@ impl Harness {
             }
             Op::Freeze(i, f) => Command::SetWalletStatus {
                 account: w[i],
-                status: if f {
-                    WalletStatus::Frozen
-                } else {
-                    WalletStatus::Active
-                },
+                status: if f { WalletStatus::Frozen } else { WalletStatus::Active },
             },
             Op::Fx(i, a) => self.mv(MoneyOp::FxConvert {
                 from: w[i],

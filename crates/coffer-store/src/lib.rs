@@ -73,6 +73,9 @@ pub trait Store: Send + Sync {
     /// Direct children of an owner (merchants of a platform, sub-merchants of a merchant).
     async fn children(&self, parent: OwnerId) -> Result<Vec<Owner>, StoreError>;
     async fn platforms(&self) -> Result<Vec<Owner>, StoreError>;
+    /// The exponent amounts in `currency` have in `platform`'s wallets: the platform's override,
+    /// else the standard one (ISO 4217 or a configured extra).
+    async fn exponent(&self, platform: OwnerId, currency: CurrencyCode) -> Result<u8, StoreError>;
     async fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError>;
     /// An owner's accounts, in creation order.
     async fn accounts_of(&self, owner: OwnerId) -> Result<Vec<Account>, StoreError>;

@@ -63,8 +63,7 @@ async fn a_newer_schema_is_refused_not_overwritten() {
     s.shutdown().await;
     drop(s);
     let c = rusqlite::Connection::open(b.path.join(DB_FILE)).unwrap();
-    c.pragma_update(None, "user_version", schema::SCHEMA_VERSION + 1)
-        .unwrap();
+    c.pragma_update(None, "user_version", schema::SCHEMA_VERSION + 1).unwrap();
     drop(c);
     let msg = open_err(&b.path);
     assert!(msg.contains("newer Coffer"), "{msg}");
@@ -119,21 +118,9 @@ async fn verify_reports_a_tampered_balance() {
     s.shutdown().await;
     drop(s);
     let c = rusqlite::Connection::open(b.path.join(DB_FILE)).unwrap();
-    c.execute(
-        "UPDATE accounts SET posted = posted + 1 WHERE id = ?1",
-        [f.op.0.as_bytes().as_slice()],
-    )
-    .unwrap();
-    c.execute(
-        "UPDATE lines SET posted = posted + 7 WHERE account_id = ?1",
-        [f.sub.0.as_bytes().as_slice()],
-    )
-    .ok();
-    c.execute(
-        "DELETE FROM lines WHERE seq = (SELECT MAX(seq) FROM lines) AND posted < 0",
-        [],
-    )
-    .unwrap();
+    c.execute("UPDATE accounts SET posted = posted + 1 WHERE id = ?1", [f.op.0.as_bytes().as_slice()]).unwrap();
+    c.execute("UPDATE lines SET posted = posted + 7 WHERE account_id = ?1", [f.sub.0.as_bytes().as_slice()]).ok();
+    c.execute("DELETE FROM lines WHERE seq = (SELECT MAX(seq) FROM lines) AND posted < 0", []).unwrap();
     drop(c);
     let r = SqliteStore::verify_dir(&b.path).unwrap();
     assert!(!r.is_ok());

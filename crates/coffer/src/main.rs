@@ -1,1 +1,176 @@
-fn main() {}
+//! `coffer`: run the ledger service and administer a ledger from the command line.
+
+mod admin;
+mod bench;
+mod config;
+mod crash;
+mod demo;
+mod render;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "coffer", version, about = "A multi-currency balance ledger for payment platforms")]
+pub struct Cli {
+    /// Data directory of the embedded store (created if missing).
+    #[arg(long, global = true, env = "COFFER_DATA", value_name = "DIR")]
+    data: Option<PathBuf>,
+    /// Optional TOML configuration file (flags and environment variables take precedence).
+    #[arg(long, global = true, env = "COFFER_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Run the ledger service: open the store and run hold expiry until stopped (Ctrl-C/SIGTERM).
+    Serve {
+        /// Address for the HTTP API.
+        #[arg(long, env = "COFFER_LISTEN", value_name = "ADDR")]
+        listen: Option<String>,
+    },
+    /// Recompute every balance from the journal, compare, and list each difference.
+    Verify,
+    /// Create (idempotently) a demo platform whose wallets hold the seed documents' example balances.
+    Demo,
+    /// Measure durable transfers/s and in-process balance reads/s.
+    Bench(bench::Args),
+    #[command(flatten)]
+    Admin(admin::AdminCmd),
+    /// Test helper: write transactions from many writers until killed, printing each acknowledged one.
+    #[command(hide = true)]
+    CrashWriter(crash::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("COFFER_LOG")
+                .unwrap_or_else(|_| "coffer=info,coffer_store=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("coffer: cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("coffer: {}", one_line(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn one_line(e: &anyhow::Error) -> String {
+    e.chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": ").replace('\n', " ")
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let cfg = config::Config::resolve(cli.data, cli.config)?;
+    match cli.command {
+        Cmd::Serve { listen } => {
+            let listen = cfg.listen(listen)?;
+            serve(&cfg, listen).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Verify => {
+            let report = coffer_store::sqlite::SqliteStore::verify_dir(&cfg.data)?;
+            println!(
+                "checked {} entries, {} lines, {} accounts in {}",
+                report.entries,
+                report.lines,
+                report.accounts,
+                cfg.data.display()
+            );
+            if report.is_ok() {
+                println!("ok: every balance equals the sum of its journal and every entry balances");
+                Ok(ExitCode::SUCCESS)
+            } else {
+                for p in &report.problems {
+                    println!("DIFFERENCE: {p}");
+                }
+                println!("{} difference(s)", report.problems.len());
+                Ok(ExitCode::FAILURE)
+            }
+        }
+        Cmd::Demo => {
+            let store = cfg.open()?;
+            let out = demo::run(&store).await;
+            store_shutdown(&store).await;
+            print_json(&out?)
+        }
+        Cmd::Bench(args) => {
+            bench::run(args, &cfg).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Cmd::Admin(cmd) => {
+            let store = cfg.open()?;
+            let out = admin::run(&store, cmd).await;
+            store_shutdown(&store).await;
+            print_json(&out?)
+        }
+        Cmd::CrashWriter(args) => {
+            crash::run(args, &cfg).await?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// Print a result; a reader that went away (`coffer ... | head`) is not an error.
+fn print_json(v: &serde_json::Value) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{}", serde_json::to_string_pretty(v)?).and_then(|_| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(ExitCode::SUCCESS),
+    }
+}
+
+async fn store_shutdown(store: &coffer_store::sqlite::SqliteStore) {
+    use coffer_store::Store;
+    store.shutdown().await;
+}
+
+async fn serve(cfg: &config::Config, listen: std::net::SocketAddr) -> anyhow::Result<()> {
+    use coffer_store::Store;
+    let store = cfg.open()?;
+    tracing::info!(data = %cfg.data.display(), %listen, "ledger open; hold expiry running");
+    tracing::warn!("this build has no HTTP API yet: the store, hold expiry and the CLI are available");
+    shutdown_signal().await;
+    tracing::info!("stopping: finishing queued commands");
+    store.shutdown().await;
+    tracing::info!(stats = ?store.stats(), "stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -50,18 +50,12 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options {
-            currencies: CurrencyTable::default(),
-            max_batch: 8192,
-            queue: 65536,
-        }
+        Options { currencies: CurrencyTable::default(), max_batch: 8192, queue: 65536 }
     }
 }
 
 fn now() -> Timestamp {
-    let d = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default();
+    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
     Timestamp(d.as_micros() as i64)
 }
 
@@ -94,8 +88,7 @@ impl View {
     fn put_account(&mut self, a: Account) {
         if !self.accounts.contains_key(&a.id) {
             let list = self.by_owner.entry(a.owner).or_default();
-            let pos = list
-                .partition_point(|id| self.accounts.get(id).is_some_and(|x| x.number < a.number));
+            let pos = list.partition_point(|id| self.accounts.get(id).is_some_and(|x| x.number < a.number));
             list.insert(pos, a.id);
         }
         self.accounts.insert(a.id, a);
@@ -116,10 +109,7 @@ struct ReadPool {
 }
 
 impl ReadPool {
-    fn with<T>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<T, StoreError>,
-    ) -> Result<T, StoreError> {
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> Result<T, StoreError>) -> Result<T, StoreError> {
         let conn = match self.idle.lock().pop() {
             Some(c) => c,
             None => open_read_only(&self.path)?,
@@ -134,16 +124,14 @@ impl ReadPool {
 }
 
 fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
-    let c = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
+    let c = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
     c.busy_timeout(Duration::from_secs(5))?;
     Ok(c)
 }
 
 pub struct SqliteStore {
     tx: mpsc::Sender<Job>,
+    currencies: CurrencyTable,
     view: Arc<RwLock<View>>,
     reads: Arc<ReadPool>,
     counters: Arc<Counters>,
@@ -166,16 +154,12 @@ impl SqliteStore {
                 )));
             }
         } else {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| StoreError::Open(format!("{}: {e}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Open(format!("{}: {e}", dir.display())))?;
         }
-        let lock = File::create(dir.join(LOCK_FILE))
-            .map_err(|e| StoreError::Open(format!("{}: {e}", dir.display())))?;
+        let lock =
+            File::create(dir.join(LOCK_FILE)).map_err(|e| StoreError::Open(format!("{}: {e}", dir.display())))?;
         if lock.try_lock().is_err() {
-            return Err(StoreError::Open(format!(
-                "{} is in use by another Coffer process",
-                dir.display()
-            )));
+            return Err(StoreError::Open(format!("{} is in use by another Coffer process", dir.display())));
         }
         let mut conn = Connection::open(&db)?;
         conn.execute_batch(
@@ -217,11 +201,9 @@ impl SqliteStore {
             .map_err(|e| StoreError::Open(format!("cannot start the writer thread: {e}")))?;
         Ok(SqliteStore {
             tx,
+            currencies: opts.currencies,
             view,
-            reads: Arc::new(ReadPool {
-                path: db,
-                idle: Mutex::new(Vec::new()),
-            }),
+            reads: Arc::new(ReadPool { path: db, idle: Mutex::new(Vec::new()) }),
             counters,
             writer: Mutex::new(Some(handle)),
         })
@@ -231,10 +213,7 @@ impl SqliteStore {
     pub fn verify_dir(dir: &Path) -> Result<Report, StoreError> {
         let db = dir.join(DB_FILE);
         if !db.exists() {
-            return Err(StoreError::Open(format!(
-                "{} holds no Coffer ledger ({DB_FILE} is missing)",
-                dir.display()
-            )));
+            return Err(StoreError::Open(format!("{} holds no Coffer ledger ({DB_FILE} is missing)", dir.display())));
         }
         let conn = open_read_only(&db)?;
         schema::check_readable(&conn)?;
@@ -257,10 +236,7 @@ fn verify(conn: &Connection) -> Result<Report, StoreError> {
     conn.execute_batch("BEGIN")?;
     let r = (|| {
         let mut v = Verifier::new();
-        let mut st = conn.prepare(&format!(
-            "SELECT {} FROM lines ORDER BY seq, pos",
-            rows::LINE_COLS
-        ))?;
+        let mut st = conn.prepare(&format!("SELECT {} FROM lines ORDER BY seq, pos", rows::LINE_COLS))?;
         let mut it = st.query([])?;
         while let Some(row) = it.next()? {
             let (seq, line) = rows::line_row(row)?;
@@ -275,10 +251,7 @@ fn verify(conn: &Connection) -> Result<Report, StoreError> {
              UNION ALL SELECT DISTINCT seq FROM lines l WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.seq = l.seq)",
         )?;
         for seq in orphans.query_map([], |r| r.get::<_, i64>(0))? {
-            report.problems.push(format!(
-                "entry {} has lines without an entry, or an entry without lines",
-                seq?
-            ));
+            report.problems.push(format!("entry {} has lines without an entry, or an entry without lines", seq?));
         }
         Ok::<_, StoreError>(report)
     })();
@@ -320,10 +293,7 @@ struct Writer {
 
 impl Writer {
     fn run(mut self, mut rx: mpsc::Receiver<Job>) {
-        let rt = match tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-        {
+        let rt = match tokio::runtime::Builder::new_current_thread().enable_time().build() {
             Ok(rt) => rt,
             Err(e) => {
                 tracing::error!(error = %e, "writer cannot start its timer");
@@ -386,9 +356,7 @@ impl Writer {
         if self.poisoned {
             for (_, r) in jobs {
                 if let Some(r) = r {
-                    let _ = r.send(Err(StoreError::Storage(
-                        "the store failed and must be restarted".into(),
-                    )));
+                    let _ = r.send(Err(StoreError::Storage("the store failed and must be restarted".into())));
                 }
             }
             return;
@@ -407,18 +375,13 @@ impl Writer {
         match self.apply(&work, t) {
             Ok((results, changes)) => {
                 self.counters.commits.fetch_add(1, Ordering::Relaxed);
-                self.counters
-                    .commands
-                    .fetch_add(work.len() as u64, Ordering::Relaxed);
+                self.counters.commands.fetch_add(work.len() as u64, Ordering::Relaxed);
                 self.counters.expired.fetch_add(expiring, Ordering::Relaxed);
                 self.publish(&changes);
                 for ((_, reply), res) in work.into_iter().zip(results) {
                     let answer = match res {
                         Ok(Outcome::Replay { seq }) => self.replay(seq),
-                        Ok(o) => Ok(Receipt {
-                            outcome: o,
-                            replayed: false,
-                        }),
+                        Ok(o) => Ok(Receipt { outcome: o, replayed: false }),
                         Err(e) => Err(StoreError::Rejected(e)),
                     };
                     match reply {
@@ -439,9 +402,7 @@ impl Writer {
                 let _ = self.conn.execute_batch("ROLLBACK");
                 for (_, reply) in work {
                     if let Some(r) = reply {
-                        let _ = r.send(Err(StoreError::Storage(
-                            "the write could not be made durable".into(),
-                        )));
+                        let _ = r.send(Err(StoreError::Storage("the write could not be made durable".into())));
                     }
                 }
                 match load_ledger(&self.conn, &self.currencies) {
@@ -464,10 +425,7 @@ impl Writer {
         let mut results = Vec::with_capacity(work.len());
         for (cmd, _) in work {
             self.prefetch(&cmd.needs())?;
-            let mut ctx = Ctx {
-                now: t,
-                ids: &mut self.ids,
-            };
+            let mut ctx = Ctx { now: t, ids: &mut self.ids };
             results.push(self.ledger.execute(cmd, &mut ctx));
         }
         let changes = self.ledger.take_changes();
@@ -506,11 +464,8 @@ impl Writer {
         if changes.owners.is_empty() && changes.accounts.is_empty() {
             return;
         }
-        let mut accounts: Vec<Account> = changes
-            .accounts
-            .iter()
-            .filter_map(|id| self.ledger.account(*id).cloned())
-            .collect();
+        let mut accounts: Vec<Account> =
+            changes.accounts.iter().filter_map(|id| self.ledger.account(*id).cloned()).collect();
         accounts.sort_by_key(|a| a.number);
         let mut v = self.view.write();
         for id in &changes.owners {
@@ -525,26 +480,11 @@ impl Writer {
 
     /// The first result under a replayed idempotency key, as recorded.
     fn replay(&self, seq: Seq) -> Result<Receipt, StoreError> {
-        let entry = rows::entry(&self.conn, seq)?
-            .ok_or_else(|| StoreError::Storage(format!("entry {seq} vanished")))?;
-        let hold = entry
-            .hold
-            .map(|h| rows::hold(&self.conn, h))
-            .transpose()?
-            .flatten();
-        let incoming = entry
-            .incoming
-            .map(|i| rows::incoming(&self.conn, i))
-            .transpose()?
-            .flatten();
-        Ok(Receipt {
-            outcome: Outcome::Entry {
-                entry: Box::new(entry),
-                hold,
-                incoming,
-            },
-            replayed: true,
-        })
+        let entry =
+            rows::entry(&self.conn, seq)?.ok_or_else(|| StoreError::Storage(format!("entry {seq} vanished")))?;
+        let hold = entry.hold.map(|h| rows::hold(&self.conn, h)).transpose()?.flatten();
+        let incoming = entry.incoming.map(|i| rows::incoming(&self.conn, i)).transpose()?.flatten();
+        Ok(Receipt { outcome: Outcome::Entry { entry: Box::new(entry), hold, incoming }, replayed: true })
     }
 }
 
@@ -564,10 +504,7 @@ fn chunked<T>(mut v: Vec<T>, n: usize) -> Vec<Vec<T>> {
 impl Store for SqliteStore {
     async fn execute(&self, cmd: Command) -> Result<Receipt, StoreError> {
         let (tx, rx) = oneshot::channel();
-        self.tx
-            .send(Job::Cmd(Box::new(cmd), tx))
-            .await
-            .map_err(|_| StoreError::Closed)?;
+        self.tx.send(Job::Cmd(Box::new(cmd), tx)).await.map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
     async fn owner(&self, id: OwnerId) -> Result<Option<Owner>, StoreError> {
@@ -575,35 +512,26 @@ impl Store for SqliteStore {
     }
     async fn children(&self, parent: OwnerId) -> Result<Vec<Owner>, StoreError> {
         let v = self.view.read();
-        Ok(v.children
-            .get(&parent)
-            .into_iter()
-            .flatten()
-            .filter_map(|id| v.owners.get(id).cloned())
-            .collect())
+        Ok(v.children.get(&parent).into_iter().flatten().filter_map(|id| v.owners.get(id).cloned()).collect())
     }
     async fn platforms(&self) -> Result<Vec<Owner>, StoreError> {
         let v = self.view.read();
-        let mut p: Vec<Owner> = v
-            .owners
-            .values()
-            .filter(|o| o.kind == OwnerKind::Platform)
-            .cloned()
-            .collect();
+        let mut p: Vec<Owner> = v.owners.values().filter(|o| o.kind == OwnerKind::Platform).cloned().collect();
         p.sort_by_key(|o| (o.created_at, o.id));
         Ok(p)
+    }
+    async fn exponent(&self, platform: OwnerId, currency: CurrencyCode) -> Result<u8, StoreError> {
+        let std = self.currencies.exponent(currency).map_err(LedgerError::from)?;
+        let v = self.view.read();
+        let p = v.owners.get(&platform).ok_or(LedgerError::OwnerNotFound(platform))?;
+        Ok(p.currency_exponents.get(&currency).copied().unwrap_or(std))
     }
     async fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
         Ok(self.view.read().accounts.get(&id).cloned())
     }
     async fn accounts_of(&self, owner: OwnerId) -> Result<Vec<Account>, StoreError> {
         let v = self.view.read();
-        Ok(v.by_owner
-            .get(&owner)
-            .into_iter()
-            .flatten()
-            .filter_map(|id| v.accounts.get(id).cloned())
-            .collect())
+        Ok(v.by_owner.get(&owner).into_iter().flatten().filter_map(|id| v.accounts.get(id).cloned()).collect())
     }
     async fn entry(&self, seq: Seq) -> Result<Option<Entry>, StoreError> {
         self.read(move |c| Ok(rows::entry(c, seq)?)).await
@@ -612,8 +540,7 @@ impl Store for SqliteStore {
         self.read(move |c| Ok(rows::hold(c, id)?)).await
     }
     async fn open_holds(&self, account: AccountId) -> Result<Vec<Hold>, StoreError> {
-        self.read(move |c| Ok(rows::open_holds(c, Some(account))?))
-            .await
+        self.read(move |c| Ok(rows::open_holds(c, Some(account))?)).await
     }
     async fn incoming(&self, id: IncomingId) -> Result<Option<Incoming>, StoreError> {
         self.read(move |c| Ok(rows::incoming(c, id)?)).await

@@ -18,8 +18,7 @@ fn uuid_at(r: &Row<'_>, i: usize) -> rusqlite::Result<Uuid> {
 }
 fn opt_uuid_at(r: &Row<'_>, i: usize) -> rusqlite::Result<Option<Uuid>> {
     let b: Option<Vec<u8>> = r.get(i)?;
-    b.map(|b| Uuid::from_slice(&b).map_err(|e| conv(i, e)))
-        .transpose()
+    b.map(|b| Uuid::from_slice(&b).map_err(|e| conv(i, e))).transpose()
 }
 fn parse_at<T: FromStr>(r: &Row<'_>, i: usize) -> rusqlite::Result<T>
 where
@@ -147,9 +146,7 @@ pub fn owners(c: &Connection) -> rusqlite::Result<Vec<Owner>> {
 }
 
 pub fn accounts(c: &Connection) -> rusqlite::Result<Vec<Account>> {
-    let mut st = c.prepare(&format!(
-        "SELECT {ACCOUNT_COLS} FROM accounts ORDER BY number"
-    ))?;
+    let mut st = c.prepare(&format!("SELECT {ACCOUNT_COLS} FROM accounts ORDER BY number"))?;
     let v = st.query_map([], account_row)?.collect();
     v
 }
@@ -157,9 +154,7 @@ pub fn accounts(c: &Connection) -> rusqlite::Result<Vec<Account>> {
 pub fn open_holds(c: &Connection, account: Option<AccountId>) -> rusqlite::Result<Vec<Hold>> {
     match account {
         None => {
-            let mut st = c.prepare_cached(&format!(
-                "SELECT {HOLD_COLS} FROM holds WHERE status = 'OPEN'"
-            ))?;
+            let mut st = c.prepare_cached(&format!("SELECT {HOLD_COLS} FROM holds WHERE status = 'OPEN'"))?;
             let v = st.query_map([], hold_row)?.collect();
             v
         }
@@ -174,9 +169,7 @@ pub fn open_holds(c: &Connection, account: Option<AccountId>) -> rusqlite::Resul
 }
 
 pub fn pending_incomings(c: &Connection) -> rusqlite::Result<Vec<Incoming>> {
-    let mut st = c.prepare_cached(&format!(
-        "SELECT {INCOMING_COLS} FROM incomings WHERE status = 'PENDING'"
-    ))?;
+    let mut st = c.prepare_cached(&format!("SELECT {INCOMING_COLS} FROM incomings WHERE status = 'PENDING'"))?;
     let v = st.query_map([], incoming_row)?.collect();
     v
 }
@@ -188,11 +181,9 @@ pub fn hold(c: &Connection, id: HoldId) -> rusqlite::Result<Option<Hold>> {
 }
 
 pub fn incoming(c: &Connection, id: IncomingId) -> rusqlite::Result<Option<Incoming>> {
-    c.prepare_cached(&format!(
-        "SELECT {INCOMING_COLS} FROM incomings WHERE id = ?1"
-    ))?
-    .query_row([b(&id.0)], incoming_row)
-    .optional()
+    c.prepare_cached(&format!("SELECT {INCOMING_COLS} FROM incomings WHERE id = ?1"))?
+        .query_row([b(&id.0)], incoming_row)
+        .optional()
 }
 
 pub fn entry(c: &Connection, seq: Seq) -> rusqlite::Result<Option<Entry>> {
@@ -225,31 +216,17 @@ pub fn entry(c: &Connection, seq: Seq) -> rusqlite::Result<Option<Entry>> {
         })
         .optional()?;
     let Some(mut e) = head else { return Ok(None) };
-    let mut st = c.prepare_cached(&format!(
-        "SELECT {LINE_COLS} FROM lines WHERE seq = ?1 ORDER BY pos"
-    ))?;
-    e.lines = st
-        .query_map([seq as i64], line_row)?
-        .map(|r| r.map(|(_, l)| l))
-        .collect::<rusqlite::Result<_>>()?;
+    let mut st = c.prepare_cached(&format!("SELECT {LINE_COLS} FROM lines WHERE seq = ?1 ORDER BY pos"))?;
+    e.lines = st.query_map([seq as i64], line_row)?.map(|r| r.map(|(_, l)| l)).collect::<rusqlite::Result<_>>()?;
     Ok(Some(e))
 }
 
-pub fn idempotency(
-    c: &Connection,
-    platform: OwnerId,
-    key: &str,
-) -> rusqlite::Result<Option<IdemRecord>> {
-    c.prepare_cached(
-        "SELECT seq, request_hash FROM entries WHERE platform_id = ?1 AND idem_key = ?2",
-    )?
-    .query_row(params![b(&platform.0), key], |r| {
-        Ok(IdemRecord {
-            seq: r.get::<_, i64>(0)? as u64,
-            request_hash: r.get(1)?,
+pub fn idempotency(c: &Connection, platform: OwnerId, key: &str) -> rusqlite::Result<Option<IdemRecord>> {
+    c.prepare_cached("SELECT seq, request_hash FROM entries WHERE platform_id = ?1 AND idem_key = ?2")?
+        .query_row(params![b(&platform.0), key], |r| {
+            Ok(IdemRecord { seq: r.get::<_, i64>(0)? as u64, request_hash: r.get(1)? })
         })
-    })
-    .optional()
+        .optional()
 }
 
 pub fn entry_ref(c: &Connection, seq: Seq) -> rusqlite::Result<Option<EntryRef>> {
@@ -271,14 +248,9 @@ pub fn entry_ref(c: &Connection, seq: Seq) -> rusqlite::Result<Option<EntryRef>>
 }
 
 pub fn counters(c: &Connection) -> rusqlite::Result<Counters> {
-    let (seq, ts): (i64, Option<i64>) = c.query_row(
-        "SELECT COALESCE(MAX(seq), 0), MAX(created_at) FROM entries",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
-    let number: i64 = c.query_row("SELECT COALESCE(MAX(number), 0) FROM accounts", [], |r| {
-        r.get(0)
-    })?;
+    let (seq, ts): (i64, Option<i64>) =
+        c.query_row("SELECT COALESCE(MAX(seq), 0), MAX(created_at) FROM entries", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let number: i64 = c.query_row("SELECT COALESCE(MAX(number), 0) FROM accounts", [], |r| r.get(0))?;
     Ok(Counters {
         next_seq: seq as u64 + 1,
         next_account_number: number as u64 + 1,
@@ -319,9 +291,7 @@ pub fn persist(c: &Connection, l: &Ledger, changes: &Changes) -> rusqlite::Resul
                last_trade_at = excluded.last_trade_at"
         ))?;
         for id in &changes.accounts {
-            let a = l
-                .account(*id)
-                .expect("changed accounts are in the working set");
+            let a = l.account(*id).expect("changed accounts are in the working set");
             st.execute(params![
                 b(&a.id.0),
                 a.number as i64,
@@ -371,9 +341,7 @@ pub fn persist(c: &Connection, l: &Ledger, changes: &Changes) -> rusqlite::Resul
                closed_at = excluded.closed_at, closed_seq = excluded.closed_seq"
         ))?;
         for id in &changes.incomings {
-            let i = l
-                .incoming(*id)
-                .expect("changed incomings are in the working set");
+            let i = l.incoming(*id).expect("changed incomings are in the working set");
             st.execute(params![
                 b(&i.id.0),
                 b(&i.platform.0),
@@ -403,13 +371,11 @@ pub fn persist(c: &Connection, l: &Ledger, changes: &Changes) -> rusqlite::Resul
                 e.idempotency_key,
                 e.request_hash,
                 e.created_at.0,
-                (!e.metadata.is_empty())
-                    .then(|| serde_json::to_string(&e.metadata).expect("serializes")),
+                (!e.metadata.is_empty()).then(|| serde_json::to_string(&e.metadata).expect("serializes")),
                 e.hold.as_ref().map(|h| b(&h.0)),
                 e.incoming.as_ref().map(|i| b(&i.0)),
                 e.reverses.map(|v| v as i64),
-                e.fx.as_ref()
-                    .map(|f| serde_json::to_string(f).expect("serializes")),
+                e.fx.as_ref().map(|f| serde_json::to_string(f).expect("serializes")),
             ])?;
             for (pos, ln) in e.lines.iter().enumerate() {
                 ins_line.execute(params![

@@ -121,29 +121,17 @@ pub fn check_readable(conn: &Connection) -> Result<i64, StoreError> {
             "the data was written by a newer Coffer (schema version {v}; this build knows up to {SCHEMA_VERSION}): upgrade Coffer"
         )));
     }
-    let tables: i64 = conn.query_row(
-        "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
-        [],
-        |r| r.get(0),
-    )?;
+    let tables: i64 = conn.query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table'", [], |r| r.get(0))?;
     if v == 0 && tables > 0 {
         return Err(StoreError::Open(
-            "the database is not a Coffer ledger (it has tables but no Coffer schema version)"
-                .into(),
+            "the database is not a Coffer ledger (it has tables but no Coffer schema version)".into(),
         ));
     }
     if v > 0 {
-        let app: Option<String> = conn
-            .query_row(
-                "SELECT value FROM meta WHERE key = 'application'",
-                [],
-                |r| r.get(0),
-            )
-            .ok();
+        let app: Option<String> =
+            conn.query_row("SELECT value FROM meta WHERE key = 'application'", [], |r| r.get(0)).ok();
         if app.as_deref() != Some("coffer") {
-            return Err(StoreError::Open(
-                "the database is not a Coffer ledger".into(),
-            ));
+            return Err(StoreError::Open("the database is not a Coffer ledger".into()));
         }
     }
     Ok(v)

@@ -56,44 +56,15 @@ pub async fn fixture(s: &dyn Store) -> Fixture {
     )
     .await
     .id;
-    let m = owner(
-        s,
-        Command::CreateMerchant {
-            parent: p,
-            name: "M".into(),
-            default_currency: None,
-        },
-    )
-    .await
-    .id;
-    let sm = owner(
-        s,
-        Command::CreateMerchant {
-            parent: m,
-            name: "S".into(),
-            default_currency: None,
-        },
-    )
-    .await
-    .id;
+    let m = owner(s, Command::CreateMerchant { parent: p, name: "M".into(), default_currency: None }).await.id;
+    let sm = owner(s, Command::CreateMerchant { parent: m, name: "S".into(), default_currency: None }).await.id;
     let op = wallet(s, m, WalletType::Operating, 1_000).await;
     let sub = wallet(s, sm, WalletType::Operating, 0).await;
-    Fixture {
-        p,
-        m,
-        s: sm,
-        op,
-        sub,
-    }
+    Fixture { p, m, s: sm, op, sub }
 }
 
 pub fn mv(p: OwnerId, key: &str, op: MoneyOp) -> Command {
-    Command::Move(Movement {
-        platform: p,
-        idempotency_key: key.into(),
-        metadata: Default::default(),
-        op,
-    })
+    Command::Move(Movement { platform: p, idempotency_key: key.into(), metadata: Default::default(), op })
 }
 
 async fn bal(s: &dyn Store, a: AccountId) -> (i64, i64, i64) {
@@ -118,59 +89,19 @@ async fn assert_verified(s: &dyn Store) {
 pub async fn check_durable_lifecycle(b: &dyn Backend) {
     let s = b.open();
     let f = fixture(&*s).await;
-    s.execute(mv(
-        f.p,
-        "d1",
-        MoneyOp::Deposit {
-            account: f.op,
-            amount: usd(10_000),
-            source: SystemAccount::External,
-        },
-    ))
-    .await
-    .unwrap();
-    s.execute(mv(
-        f.p,
-        "t1",
-        MoneyOp::Transfer {
-            from: f.op,
-            to: f.sub,
-            amount: usd(2_500),
-        },
-    ))
-    .await
-    .unwrap();
-    let r = s
-        .execute(mv(
-            f.p,
-            "p1",
-            MoneyOp::Payout {
-                account: f.op,
-                amount: usd(1_000),
-            },
-        ))
+    s.execute(mv(f.p, "d1", MoneyOp::Deposit { account: f.op, amount: usd(10_000), source: SystemAccount::External }))
         .await
         .unwrap();
+    s.execute(mv(f.p, "t1", MoneyOp::Transfer { from: f.op, to: f.sub, amount: usd(2_500) })).await.unwrap();
+    let r = s.execute(mv(f.p, "p1", MoneyOp::Payout { account: f.op, amount: usd(1_000) })).await.unwrap();
     let e = r.entry().unwrap().clone();
     assert_eq!(e.kind, EntryKind::Payout);
-    assert_eq!(
-        s.entry(e.seq).await.unwrap().unwrap(),
-        e,
-        "the journal holds what was answered"
-    );
+    assert_eq!(s.entry(e.seq).await.unwrap().unwrap(), e, "the journal holds what was answered");
     assert_eq!(bal(&*s, f.op).await, (6_500, 0, 0));
     assert_eq!(bal(&*s, f.sub).await, (2_500, 0, 0));
     let kids = s.children(f.m).await.unwrap();
     assert_eq!(kids.iter().map(|o| o.id).collect::<Vec<_>>(), vec![f.s]);
-    assert_eq!(
-        s.accounts_of(f.m)
-            .await
-            .unwrap()
-            .iter()
-            .map(|a| a.id)
-            .collect::<Vec<_>>(),
-        vec![f.op]
-    );
+    assert_eq!(s.accounts_of(f.m).await.unwrap().iter().map(|a| a.id).collect::<Vec<_>>(), vec![f.op]);
     assert_verified(&*s).await;
     s.shutdown().await;
     drop(s);
@@ -180,17 +111,7 @@ pub async fn check_durable_lifecycle(b: &dyn Backend) {
     assert_eq!(bal(&*s, f.sub).await, (2_500, 0, 0));
     assert_eq!(s.owner(f.s).await.unwrap().unwrap().parent, Some(f.m));
     // Sequence numbers continue after a reopen.
-    let r = s
-        .execute(mv(
-            f.p,
-            "p2",
-            MoneyOp::Payout {
-                account: f.op,
-                amount: usd(500),
-            },
-        ))
-        .await
-        .unwrap();
+    let r = s.execute(mv(f.p, "p2", MoneyOp::Payout { account: f.op, amount: usd(500) })).await.unwrap();
     assert_eq!(r.entry().unwrap().seq, e.seq + 1);
     assert_verified(&*s).await;
     s.shutdown().await;
@@ -201,17 +122,8 @@ pub async fn check_durable_lifecycle(b: &dyn Backend) {
 pub async fn check_idempotency(b: &dyn Backend) {
     let s = b.open();
     let f = fixture(&*s).await;
-    let dep = |amt| {
-        mv(
-            f.p,
-            "dep-1",
-            MoneyOp::Deposit {
-                account: f.op,
-                amount: usd(amt),
-                source: SystemAccount::External,
-            },
-        )
-    };
+    let dep =
+        |amt| mv(f.p, "dep-1", MoneyOp::Deposit { account: f.op, amount: usd(amt), source: SystemAccount::External });
     let first = s.execute(dep(700)).await.unwrap();
     assert!(!first.replayed);
     let again = s.execute(dep(700)).await.unwrap();
@@ -231,11 +143,7 @@ pub async fn check_idempotency(b: &dyn Backend) {
         .execute(mv(
             q.p,
             "dep-1",
-            MoneyOp::Deposit {
-                account: q.op,
-                amount: usd(700),
-                source: SystemAccount::External,
-            },
+            MoneyOp::Deposit { account: q.op, amount: usd(700), source: SystemAccount::External },
         ))
         .await
         .unwrap();
@@ -248,69 +156,23 @@ pub async fn check_idempotency(b: &dyn Backend) {
 pub async fn check_refusals_change_nothing(b: &dyn Backend) {
     let s = b.open();
     let f = fixture(&*s).await;
-    s.execute(mv(
-        f.p,
-        "d",
-        MoneyOp::Deposit {
-            account: f.op,
-            amount: usd(5_000),
-            source: SystemAccount::External,
-        },
-    ))
-    .await
-    .unwrap();
+    s.execute(mv(f.p, "d", MoneyOp::Deposit { account: f.op, amount: usd(5_000), source: SystemAccount::External }))
+        .await
+        .unwrap();
     let before = (bal(&*s, f.op).await, bal(&*s, f.sub).await);
     let refused = [
-        mv(
-            f.p,
-            "x1",
-            MoneyOp::Payout {
-                account: f.op,
-                amount: usd(4_001),
-            },
-        ),
-        mv(
-            f.p,
-            "x2",
-            MoneyOp::Transfer {
-                from: f.op,
-                to: f.sub,
-                amount: usd(5_001),
-            },
-        ),
-        mv(
-            f.p,
-            "x3",
-            MoneyOp::HoldCreate {
-                account: f.op,
-                amount: usd(0),
-                expires_at: None,
-            },
-        ),
+        mv(f.p, "x1", MoneyOp::Payout { account: f.op, amount: usd(4_001) }),
+        mv(f.p, "x2", MoneyOp::Transfer { from: f.op, to: f.sub, amount: usd(5_001) }),
+        mv(f.p, "x3", MoneyOp::HoldCreate { account: f.op, amount: usd(0), expires_at: None }),
         mv(f.p, "x4", MoneyOp::Reverse { seq: 999_999 }),
-        mv(
-            f.p,
-            "x5",
-            MoneyOp::HoldRelease {
-                hold: HoldId(uuid::Uuid::nil()),
-            },
-        ),
+        mv(f.p, "x5", MoneyOp::HoldRelease { hold: HoldId(uuid::Uuid::nil()) }),
     ];
     for c in refused {
         assert!(matches!(s.execute(c).await, Err(StoreError::Rejected(_))));
     }
     assert_eq!((bal(&*s, f.op).await, bal(&*s, f.sub).await), before);
     // A refused key was not consumed: it can be used for an acceptable request.
-    s.execute(mv(
-        f.p,
-        "x1",
-        MoneyOp::Payout {
-            account: f.op,
-            amount: usd(4_000),
-        },
-    ))
-    .await
-    .unwrap();
+    s.execute(mv(f.p, "x1", MoneyOp::Payout { account: f.op, amount: usd(4_000) })).await.unwrap();
     assert_verified(&*s).await;
     s.shutdown().await;
 }
@@ -319,74 +181,33 @@ pub async fn check_refusals_change_nothing(b: &dyn Backend) {
 pub async fn check_cold_state(b: &dyn Backend) {
     let s = b.open();
     let f = fixture(&*s).await;
-    s.execute(mv(
-        f.p,
-        "d",
-        MoneyOp::Deposit {
-            account: f.op,
-            amount: usd(10_000),
-            source: SystemAccount::External,
-        },
-    ))
-    .await
-    .unwrap();
+    s.execute(mv(f.p, "d", MoneyOp::Deposit { account: f.op, amount: usd(10_000), source: SystemAccount::External }))
+        .await
+        .unwrap();
     let hold = |r: coffer_store::Receipt| match r.outcome {
         Outcome::Entry { hold: Some(h), .. } => h,
         o => panic!("{o:?}"),
     };
     let h1 = hold(
-        s.execute(mv(
-            f.p,
-            "h1",
-            MoneyOp::HoldCreate {
-                account: f.op,
-                amount: usd(3_000),
-                expires_at: None,
-            },
-        ))
-        .await
-        .unwrap(),
+        s.execute(mv(f.p, "h1", MoneyOp::HoldCreate { account: f.op, amount: usd(3_000), expires_at: None }))
+            .await
+            .unwrap(),
     );
     let h2 = hold(
-        s.execute(mv(
-            f.p,
-            "h2",
-            MoneyOp::HoldCreate {
-                account: f.op,
-                amount: usd(1_000),
-                expires_at: None,
-            },
-        ))
-        .await
-        .unwrap(),
-    );
-    assert_eq!(
-        s.open_holds(f.op)
+        s.execute(mv(f.p, "h2", MoneyOp::HoldCreate { account: f.op, amount: usd(1_000), expires_at: None }))
             .await
-            .unwrap()
-            .iter()
-            .map(|h| h.id)
-            .collect::<Vec<_>>(),
-        vec![h1.id, h2.id]
+            .unwrap(),
     );
-    s.execute(mv(f.p, "r1", MoneyOp::HoldRelease { hold: h1.id }))
-        .await
-        .unwrap();
-    assert_eq!(
-        s.hold(h1.id).await.unwrap().unwrap().status,
-        HoldStatus::Released
-    );
+    assert_eq!(s.open_holds(f.op).await.unwrap().iter().map(|h| h.id).collect::<Vec<_>>(), vec![h1.id, h2.id]);
+    s.execute(mv(f.p, "r1", MoneyOp::HoldRelease { hold: h1.id })).await.unwrap();
+    assert_eq!(s.hold(h1.id).await.unwrap().unwrap().status, HoldStatus::Released);
     // The released hold is no longer in memory: the store must load it to refuse precisely.
     assert_eq!(
         code(
             s.execute(mv(
                 f.p,
                 "c1",
-                MoneyOp::HoldCapture {
-                    hold: h1.id,
-                    amount: None,
-                    destination: AccountRef::Id(f.sub)
-                }
+                MoneyOp::HoldCapture { hold: h1.id, amount: None, destination: AccountRef::Id(f.sub) }
             ))
             .await
         ),
@@ -395,70 +216,36 @@ pub async fn check_cold_state(b: &dyn Backend) {
     s.execute(mv(
         f.p,
         "c2",
-        MoneyOp::HoldCapture {
-            hold: h2.id,
-            amount: Some(usd(400)),
-            destination: AccountRef::Id(f.sub),
-        },
+        MoneyOp::HoldCapture { hold: h2.id, amount: Some(usd(400)), destination: AccountRef::Id(f.sub) },
     ))
     .await
     .unwrap();
     assert_eq!(bal(&*s, f.op).await, (9_600, 0, 0));
     assert_eq!(bal(&*s, f.sub).await, (400, 0, 0));
 
-    let t = s
-        .execute(mv(
-            f.p,
-            "t",
-            MoneyOp::Transfer {
-                from: f.op,
-                to: f.sub,
-                amount: usd(100),
-            },
-        ))
-        .await
-        .unwrap();
+    let t = s.execute(mv(f.p, "t", MoneyOp::Transfer { from: f.op, to: f.sub, amount: usd(100) })).await.unwrap();
     let seq = t.entry().unwrap().seq;
     s.shutdown().await;
     drop(s);
     let s = b.open();
-    s.execute(mv(f.p, "rev", MoneyOp::Reverse { seq }))
-        .await
-        .unwrap();
+    s.execute(mv(f.p, "rev", MoneyOp::Reverse { seq })).await.unwrap();
     assert_eq!(bal(&*s, f.sub).await, (400, 0, 0));
-    assert_eq!(
-        code(s.execute(mv(f.p, "rev2", MoneyOp::Reverse { seq })).await),
-        "already_reversed"
-    );
+    assert_eq!(code(s.execute(mv(f.p, "rev2", MoneyOp::Reverse { seq })).await), "already_reversed");
 
     let inc = match s
-        .execute(mv(
-            f.p,
-            "i",
-            MoneyOp::IncomingCreate {
-                account: f.sub,
-                amount: usd(250),
-            },
-        ))
+        .execute(mv(f.p, "i", MoneyOp::IncomingCreate { account: f.sub, amount: usd(250) }))
         .await
         .unwrap()
         .outcome
     {
-        Outcome::Entry {
-            incoming: Some(i), ..
-        } => i,
+        Outcome::Entry { incoming: Some(i), .. } => i,
         o => panic!("{o:?}"),
     };
     assert_eq!(bal(&*s, f.sub).await, (400, 0, 250));
-    s.execute(mv(f.p, "is", MoneyOp::IncomingSettle { incoming: inc.id }))
-        .await
-        .unwrap();
+    s.execute(mv(f.p, "is", MoneyOp::IncomingSettle { incoming: inc.id })).await.unwrap();
     assert_eq!(bal(&*s, f.sub).await, (650, 0, 0));
     assert_eq!(
-        code(
-            s.execute(mv(f.p, "ic", MoneyOp::IncomingCancel { incoming: inc.id }))
-                .await
-        ),
+        code(s.execute(mv(f.p, "ic", MoneyOp::IncomingCancel { incoming: inc.id })).await),
         "incoming_not_pending"
     );
     assert_verified(&*s).await;
@@ -469,23 +256,10 @@ pub async fn check_cold_state(b: &dyn Backend) {
 pub async fn check_hold_expiry(b: &dyn Backend) {
     let s = b.open();
     let f = fixture(&*s).await;
-    s.execute(mv(
-        f.p,
-        "d",
-        MoneyOp::Deposit {
-            account: f.op,
-            amount: usd(10_000),
-            source: SystemAccount::External,
-        },
-    ))
-    .await
-    .unwrap();
-    let now = Timestamp(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_micros() as i64,
-    );
+    s.execute(mv(f.p, "d", MoneyOp::Deposit { account: f.op, amount: usd(10_000), source: SystemAccount::External }))
+        .await
+        .unwrap();
+    let now = Timestamp(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64);
     let soon = Timestamp(now.0 + 300_000);
     let later = Timestamp(now.0 + 1_500_000);
     let h = |r: coffer_store::Receipt| match r.outcome {
@@ -493,35 +267,16 @@ pub async fn check_hold_expiry(b: &dyn Backend) {
         o => panic!("{o:?}"),
     };
     let h1 = h(s
-        .execute(mv(
-            f.p,
-            "h1",
-            MoneyOp::HoldCreate {
-                account: f.op,
-                amount: usd(1_000),
-                expires_at: Some(soon),
-            },
-        ))
+        .execute(mv(f.p, "h1", MoneyOp::HoldCreate { account: f.op, amount: usd(1_000), expires_at: Some(soon) }))
         .await
         .unwrap());
     let h2 = h(s
-        .execute(mv(
-            f.p,
-            "h2",
-            MoneyOp::HoldCreate {
-                account: f.op,
-                amount: usd(2_000),
-                expires_at: Some(later),
-            },
-        ))
+        .execute(mv(f.p, "h2", MoneyOp::HoldCreate { account: f.op, amount: usd(2_000), expires_at: Some(later) }))
         .await
         .unwrap());
     assert_eq!(bal(&*s, f.op).await, (10_000, 3_000, 0));
     tokio::time::sleep(Duration::from_millis(900)).await;
-    assert_eq!(
-        s.hold(h1).await.unwrap().unwrap().status,
-        HoldStatus::Expired
-    );
+    assert_eq!(s.hold(h1).await.unwrap().unwrap().status, HoldStatus::Expired);
     assert_eq!(bal(&*s, f.op).await, (10_000, 2_000, 0));
     s.shutdown().await;
     drop(s);
@@ -548,26 +303,15 @@ pub async fn check_concurrent_writers(b: &dyn Backend) {
     let f = fixture(&*s).await;
     let mut wallets = vec![f.op, f.sub];
     for i in 0..18 {
-        let o = owner(
-            &*s,
-            Command::CreateMerchant {
-                parent: f.p,
-                name: format!("m{i}"),
-                default_currency: None,
-            },
-        )
-        .await;
+        let o =
+            owner(&*s, Command::CreateMerchant { parent: f.p, name: format!("m{i}"), default_currency: None }).await;
         wallets.push(wallet(&*s, o.id, WalletType::Operating, 0).await);
     }
     for (i, w) in wallets.iter().enumerate() {
         s.execute(mv(
             f.p,
             &format!("seed{i}"),
-            MoneyOp::Deposit {
-                account: *w,
-                amount: usd(1_000),
-                source: SystemAccount::External,
-            },
+            MoneyOp::Deposit { account: *w, amount: usd(1_000), source: SystemAccount::External },
         ))
         .await
         .unwrap();
@@ -590,10 +334,7 @@ pub async fn check_concurrent_writers(b: &dyn Backend) {
                 let to = wallets[((x >> 8) % 20) as usize];
                 let amount = usd(1 + (x >> 16) as i64 % 300);
                 let key = format!("w{t}-{i}");
-                match s
-                    .execute(mv(p, &key, MoneyOp::Transfer { from, to, amount }))
-                    .await
-                {
+                match s.execute(mv(p, &key, MoneyOp::Transfer { from, to, amount })).await {
                     Ok(_) => accepted += 1,
                     Err(StoreError::Rejected(_)) => {}
                     Err(e) => panic!("{e}"),
@@ -613,19 +354,12 @@ pub async fn check_concurrent_writers(b: &dyn Backend) {
         assert!(a.available() >= 0, "{a:?}");
         total += a.posted;
     }
-    assert_eq!(
-        total,
-        20 * 1_000,
-        "transfers neither create nor destroy money"
-    );
+    assert_eq!(total, 20 * 1_000, "transfers neither create nor destroy money");
     let after = s.stats();
     let commands = after.commands - before.commands;
     let commits = after.commits - before.commits;
     assert!(commands >= 64 * 40);
-    assert!(
-        commits < commands,
-        "concurrent commands share commits ({commands} commands in {commits} commits)"
-    );
+    assert!(commits < commands, "concurrent commands share commits ({commands} commands in {commits} commits)");
     assert_verified(&*s).await;
     s.shutdown().await;
 }
@@ -636,16 +370,8 @@ pub async fn check_shutdown(b: &dyn Backend) {
     let f = fixture(&*s).await;
     s.shutdown().await;
     assert!(matches!(
-        s.execute(mv(
-            f.p,
-            "late",
-            MoneyOp::Deposit {
-                account: f.op,
-                amount: usd(1),
-                source: SystemAccount::External
-            }
-        ))
-        .await,
+        s.execute(mv(f.p, "late", MoneyOp::Deposit { account: f.op, amount: usd(1), source: SystemAccount::External }))
+            .await,
         Err(StoreError::Closed)
     ));
 }

@@ -1,0 +1,514 @@
+//! Administration commands: owners, wallets, movements, holds, incoming credits, balances.
+//! Each prints the result as JSON; a refusal is an error with the ledger's reason.
+
+use std::collections::BTreeMap;
+
+use anyhow::{anyhow, bail, Context};
+use clap::{Args, Subcommand};
+use coffer_core::money::parse_minor;
+use coffer_core::*;
+use coffer_store::sqlite::SqliteStore;
+use coffer_store::Store;
+use serde_json::{json, Value};
+
+use crate::render;
+
+#[derive(Subcommand, Debug)]
+pub enum AdminCmd {
+    /// Platforms (tenants).
+    #[command(subcommand)]
+    Platform(PlatformCmd),
+    /// Merchants and sub-merchants.
+    #[command(subcommand)]
+    Merchant(MerchantCmd),
+    /// Any owner: show, list children, change status.
+    #[command(subcommand)]
+    Owner(OwnerCmd),
+    /// Wallets: open, show, list, freeze, close, limits.
+    #[command(subcommand)]
+    Wallet(WalletCmd),
+    /// Money movements: deposit, payout, transfer, fee, reverse, general postings.
+    #[command(subcommand)]
+    Tx(TxCmd),
+    /// Holds: create, capture, release, show, list.
+    #[command(subcommand)]
+    Hold(HoldCmd),
+    /// Incoming (pending) credits: create, settle, cancel.
+    #[command(subcommand)]
+    Incoming(IncomingCmd),
+    /// FX conversion between two wallets of one owner.
+    #[command(subcommand)]
+    Fx(FxCmd),
+    /// Balances of a wallet, or of every wallet of an owner.
+    Balance(BalanceArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum PlatformCmd {
+    /// Create a platform.
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Default currency (ISO 4217).
+        #[arg(long, default_value = "USD")]
+        currency: String,
+        /// Raise a currency's exponent for this platform's wallets, e.g. USD=4 (repeatable).
+        #[arg(long = "exponent", value_name = "CUR=N")]
+        exponents: Vec<String>,
+    },
+    /// List platforms.
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MerchantCmd {
+    /// Create a merchant under a platform, or a sub-merchant under a merchant.
+    Create {
+        #[arg(long)]
+        parent: OwnerId,
+        #[arg(long)]
+        name: String,
+        /// Default currency (defaults to the parent's).
+        #[arg(long)]
+        currency: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OwnerCmd {
+    Show {
+        id: OwnerId,
+    },
+    /// Direct children of an owner.
+    Children {
+        id: OwnerId,
+    },
+    /// Set status: ACTIVE, SUSPENDED or DELETED (final).
+    Status {
+        id: OwnerId,
+        status: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum WalletCmd {
+    /// Open a wallet of one type and currency for an owner.
+    Open {
+        #[arg(long)]
+        owner: OwnerId,
+        /// OPERATING, ACQUIRING, SETTLEMENT, RESERVE, PREPAID, GIFT, CARD or REFUND.
+        #[arg(long = "type")]
+        wallet_type: String,
+        #[arg(long)]
+        currency: String,
+        /// Amount payouts must leave in place (decimal).
+        #[arg(long, default_value = "0")]
+        min_balance: String,
+        /// How far available may go below zero (decimal).
+        #[arg(long, default_value = "0")]
+        overdraft: String,
+    },
+    Show {
+        id: AccountId,
+    },
+    /// An owner's wallets.
+    List {
+        #[arg(long)]
+        owner: OwnerId,
+    },
+    /// Set status: ACTIVE, PENDING, PROCESSING, FROZEN or CLOSED (needs a zero balance; final).
+    Status {
+        id: AccountId,
+        status: String,
+    },
+    /// Change min_balance and/or overdraft limit (decimals).
+    Limits {
+        id: AccountId,
+        #[arg(long)]
+        min_balance: Option<String>,
+        #[arg(long)]
+        overdraft: Option<String>,
+    },
+}
+
+/// Options every movement takes.
+#[derive(Args, Debug)]
+pub struct MoveOpts {
+    /// Idempotency key (scoped to the platform); a fresh one is generated if absent.
+    #[arg(long)]
+    key: Option<String>,
+    /// Metadata, KEY=VALUE (repeatable).
+    #[arg(long = "meta", value_name = "K=V")]
+    meta: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TxCmd {
+    /// Money arriving into a wallet from outside (or from opening balances).
+    Deposit {
+        #[arg(long)]
+        wallet: AccountId,
+        #[arg(long)]
+        amount: String,
+        /// EXTERNAL (default) or OPENING.
+        #[arg(long, default_value = "EXTERNAL")]
+        source: String,
+        #[command(flatten)]
+        opts: MoveOpts,
+    },
+    /// Money leaving a wallet to the outside (leaves min_balance in place).
+    Payout {
+        #[arg(long)]
+        wallet: AccountId,
+        #[arg(long)]
+        amount: String,
+        #[command(flatten)]
+        opts: MoveOpts,
+    },
+    /// Between two wallets of one platform.
+    Transfer {
+        #[arg(long)]
+        from: AccountId,
+        #[arg(long)]
+        to: AccountId,
+        #[arg(long)]
+        amount: String,
+        #[command(flatten)]
+        opts: MoveOpts,
+    },
+    /// A fee into the platform's fee account.
+    Fee {
+        #[arg(long)]
+        wallet: AccountId,
+        #[arg(long)]
+        amount: String,
+        #[command(flatten)]
+        opts: MoveOpts,
+    },
+    /// Post the exact opposite of an earlier transaction.
+    Reverse {
+        seq: Seq,
+        #[command(flatten)]
+        opts: MoveOpts,
+    },
+    /// A general transaction: postings ACCOUNT:AMOUNT (negative debits), summing to zero per
+    /// currency. ACCOUNT is a wallet id or SYSTEM_<KIND>:<CUR> (EXTERNAL, FEES, FX_CLEARING, OPENING).
+    Post {
+        #[arg(long)]
+        platform: OwnerId,
+        #[arg(long = "posting", value_name = "ACCOUNT:AMOUNT", required = true, allow_hyphen_values = true)]
+        postings: Vec<String>,
+        #[command(flatten)]
+        opts: MoveOpts,
+    },
+    /// Show a transaction by sequence number.
+    Show { seq: Seq },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum HoldCmd {
+    /// Reserve part of a wallet's available funds.
+    Create {
+        #[arg(long)]
+        wallet: AccountId,
+        #[arg(long)]
+        amount: String,
+        /// Deadline, RFC 3339; or use --expires-in.
+        #[arg(long, conflicts_with = "expires_in")]
+        expires_at: Option<String>,
+        /// Deadline from now, in seconds.
+        #[arg(long)]
+        expires_in: Option<u64>,
+        #[command(flatten)]
+        opts: MoveOpts,
+    },
+    /// Capture all (or --amount of) a hold into a destination account; the rest is released.
+    Capture {
+        hold: HoldId,
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        amount: Option<String>,
+        #[command(flatten)]
+        opts: MoveOpts,
+    },
+    Release {
+        hold: HoldId,
+        #[command(flatten)]
+        opts: MoveOpts,
+    },
+    Show {
+        hold: HoldId,
+    },
+    /// Open holds of a wallet.
+    List {
+        #[arg(long)]
+        wallet: AccountId,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum IncomingCmd {
+    Create {
+        #[arg(long)]
+        wallet: AccountId,
+        #[arg(long)]
+        amount: String,
+        #[command(flatten)]
+        opts: MoveOpts,
+    },
+    Settle {
+        id: IncomingId,
+        #[command(flatten)]
+        opts: MoveOpts,
+    },
+    Cancel {
+        id: IncomingId,
+        #[command(flatten)]
+        opts: MoveOpts,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum FxCmd {
+    /// Convert --amount (in the source wallet's currency) at --rate (target units per source unit).
+    Convert {
+        #[arg(long)]
+        from: AccountId,
+        #[arg(long)]
+        to: AccountId,
+        #[arg(long)]
+        amount: String,
+        #[arg(long)]
+        rate: String,
+        #[command(flatten)]
+        opts: MoveOpts,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct BalanceArgs {
+    #[arg(long, conflicts_with = "owner", required_unless_present = "owner")]
+    wallet: Option<AccountId>,
+    #[arg(long)]
+    owner: Option<OwnerId>,
+}
+
+async fn account(store: &SqliteStore, id: AccountId) -> anyhow::Result<Account> {
+    store.account(id).await?.ok_or_else(|| anyhow!("account {id} not found"))
+}
+
+fn money(a: &Account, s: &str) -> anyhow::Result<Money> {
+    Ok(Money::new(parse_minor(s, a.exponent)?, a.currency))
+}
+
+fn limit(a: &Account, s: &str, what: &str) -> anyhow::Result<i64> {
+    parse_minor(s, a.exponent).with_context(|| format!("{what} {s:?}"))
+}
+
+fn movement(platform: OwnerId, opts: MoveOpts, op: MoneyOp) -> anyhow::Result<Command> {
+    let mut metadata = BTreeMap::new();
+    for kv in opts.meta {
+        let (k, v) = kv.split_once('=').ok_or_else(|| anyhow!("--meta {kv:?} is not KEY=VALUE"))?;
+        metadata.insert(k.to_string(), v.to_string());
+    }
+    let idempotency_key = opts.key.unwrap_or_else(|| format!("cli-{}", uuid::Uuid::now_v7()));
+    Ok(Command::Move(Movement { platform, idempotency_key, metadata, op }))
+}
+
+fn parse<T: std::str::FromStr>(s: &str) -> anyhow::Result<T>
+where
+    T::Err: std::error::Error + Send + Sync + 'static,
+{
+    Ok(s.parse()?)
+}
+
+fn parse_time(s: &str) -> anyhow::Result<Timestamp> {
+    let t = chrono::DateTime::parse_from_rfc3339(s).with_context(|| format!("{s:?} is not an RFC 3339 time"))?;
+    Ok(Timestamp(t.timestamp_micros()))
+}
+
+/// An account named on the command line: a wallet id, or SYSTEM_<KIND>:<CUR>.
+fn account_ref(s: &str) -> anyhow::Result<AccountRef> {
+    if let Some(rest) = s.strip_prefix("SYSTEM_") {
+        let (kind, cur) = rest.split_once(':').ok_or_else(|| anyhow!("{s:?}: write SYSTEM_<KIND>:<CUR>"))?;
+        return Ok(AccountRef::System(parse(kind)?, parse(cur)?));
+    }
+    Ok(AccountRef::Id(parse(s).with_context(|| format!("{s:?} is neither a wallet id nor SYSTEM_<KIND>:<CUR>"))?))
+}
+
+async fn exec(store: &SqliteStore, cmd: Command) -> anyhow::Result<Value> {
+    let r = store.execute(cmd).await?;
+    Ok(render::outcome(store, &r.outcome, r.replayed).await?)
+}
+
+pub async fn run(store: &SqliteStore, cmd: AdminCmd) -> anyhow::Result<Value> {
+    match cmd {
+        AdminCmd::Platform(PlatformCmd::Create { name, currency, exponents }) => {
+            let mut currency_exponents = BTreeMap::new();
+            for e in exponents {
+                let (c, n) = e.split_once('=').ok_or_else(|| anyhow!("--exponent {e:?} is not CUR=N"))?;
+                currency_exponents.insert(parse(c)?, n.parse().with_context(|| format!("--exponent {e:?}"))?);
+            }
+            exec(store, Command::CreatePlatform { name, default_currency: parse(&currency)?, currency_exponents }).await
+        }
+        AdminCmd::Platform(PlatformCmd::List) => {
+            Ok(Value::Array(store.platforms().await?.iter().map(render::owner).collect()))
+        }
+        AdminCmd::Merchant(MerchantCmd::Create { parent, name, currency }) => {
+            let default_currency = currency.as_deref().map(parse).transpose()?;
+            exec(store, Command::CreateMerchant { parent, name, default_currency }).await
+        }
+        AdminCmd::Owner(OwnerCmd::Show { id }) => {
+            let o = store.owner(id).await?.ok_or_else(|| anyhow!("owner {id} not found"))?;
+            Ok(render::owner(&o))
+        }
+        AdminCmd::Owner(OwnerCmd::Children { id }) => {
+            Ok(Value::Array(store.children(id).await?.iter().map(render::owner).collect()))
+        }
+        AdminCmd::Owner(OwnerCmd::Status { id, status }) => {
+            exec(store, Command::SetOwnerStatus { owner: id, status: parse(&status)? }).await
+        }
+        AdminCmd::Wallet(WalletCmd::Open { owner, wallet_type, currency, min_balance, overdraft }) => {
+            let o = store.owner(owner).await?.ok_or_else(|| anyhow!("owner {owner} not found"))?;
+            let currency: CurrencyCode = parse(&currency)?;
+            let exp = store.exponent(o.platform, currency).await?;
+            let min_balance = parse_minor(&min_balance, exp).context("--min-balance")?;
+            let overdraft_limit = parse_minor(&overdraft, exp).context("--overdraft")?;
+            exec(
+                store,
+                Command::OpenWallet {
+                    owner,
+                    wallet_type: parse(&wallet_type)?,
+                    currency,
+                    overdraft_limit,
+                    min_balance,
+                },
+            )
+            .await
+        }
+        AdminCmd::Wallet(WalletCmd::Show { id }) => Ok(render::account(&account(store, id).await?)),
+        AdminCmd::Wallet(WalletCmd::List { owner }) => {
+            Ok(Value::Array(store.accounts_of(owner).await?.iter().map(render::account).collect()))
+        }
+        AdminCmd::Wallet(WalletCmd::Status { id, status }) => {
+            exec(store, Command::SetWalletStatus { account: id, status: parse(&status)? }).await
+        }
+        AdminCmd::Wallet(WalletCmd::Limits { id, min_balance, overdraft }) => {
+            let a = account(store, id).await?;
+            if min_balance.is_none() && overdraft.is_none() {
+                bail!("give --min-balance and/or --overdraft");
+            }
+            let min_balance = min_balance.map(|s| limit(&a, &s, "--min-balance")).transpose()?;
+            let overdraft_limit = overdraft.map(|s| limit(&a, &s, "--overdraft")).transpose()?;
+            exec(store, Command::SetWalletLimits { account: id, overdraft_limit, min_balance }).await
+        }
+        AdminCmd::Tx(TxCmd::Deposit { wallet, amount, source, opts }) => {
+            let a = account(store, wallet).await?;
+            let op = MoneyOp::Deposit { account: wallet, amount: money(&a, &amount)?, source: parse(&source)? };
+            exec(store, movement(a.platform, opts, op)?).await
+        }
+        AdminCmd::Tx(TxCmd::Payout { wallet, amount, opts }) => {
+            let a = account(store, wallet).await?;
+            exec(store, movement(a.platform, opts, MoneyOp::Payout { account: wallet, amount: money(&a, &amount)? })?)
+                .await
+        }
+        AdminCmd::Tx(TxCmd::Transfer { from, to, amount, opts }) => {
+            let a = account(store, from).await?;
+            exec(store, movement(a.platform, opts, MoneyOp::Transfer { from, to, amount: money(&a, &amount)? })?).await
+        }
+        AdminCmd::Tx(TxCmd::Fee { wallet, amount, opts }) => {
+            let a = account(store, wallet).await?;
+            exec(store, movement(a.platform, opts, MoneyOp::Fee { account: wallet, amount: money(&a, &amount)? })?)
+                .await
+        }
+        AdminCmd::Tx(TxCmd::Reverse { seq, opts }) => {
+            let e = store.entry(seq).await?.ok_or_else(|| anyhow!("transaction {seq} not found"))?;
+            exec(store, movement(e.platform, opts, MoneyOp::Reverse { seq })?).await
+        }
+        AdminCmd::Tx(TxCmd::Post { platform, postings, opts }) => {
+            let mut out = Vec::new();
+            for s in postings {
+                let (acc, amt) = s.rsplit_once(':').ok_or_else(|| anyhow!("--posting {s:?} is not ACCOUNT:AMOUNT"))?;
+                let r = account_ref(acc)?;
+                let (currency, exp) = match r {
+                    AccountRef::Id(id) => {
+                        let a = account(store, id).await?;
+                        (a.currency, a.exponent)
+                    }
+                    AccountRef::System(_, c) => (c, store.exponent(platform, c).await?),
+                };
+                let minor = parse_minor(amt, exp).with_context(|| format!("--posting {s:?}"))?;
+                out.push(Posting { account: r, amount: Money::new(minor, currency) });
+            }
+            exec(store, movement(platform, opts, MoneyOp::Postings { postings: out })?).await
+        }
+        AdminCmd::Tx(TxCmd::Show { seq }) => {
+            let e = store.entry(seq).await?.ok_or_else(|| anyhow!("transaction {seq} not found"))?;
+            Ok(render::entry(store, &e).await?)
+        }
+        AdminCmd::Hold(HoldCmd::Create { wallet, amount, expires_at, expires_in, opts }) => {
+            let a = account(store, wallet).await?;
+            let expires_at = match (expires_at, expires_in) {
+                (Some(s), _) => Some(parse_time(&s)?),
+                (None, Some(secs)) => {
+                    let now = chrono::Utc::now().timestamp_micros();
+                    Some(Timestamp(now + secs.min(400 * 86_400) as i64 * 1_000_000))
+                }
+                (None, None) => None,
+            };
+            let op = MoneyOp::HoldCreate { account: wallet, amount: money(&a, &amount)?, expires_at };
+            exec(store, movement(a.platform, opts, op)?).await
+        }
+        AdminCmd::Hold(HoldCmd::Capture { hold, to, amount, opts }) => {
+            let h = store.hold(hold).await?.ok_or_else(|| anyhow!("hold {hold} not found"))?;
+            let a = account(store, h.account).await?;
+            let amount = amount.map(|s| money(&a, &s)).transpose()?;
+            let op = MoneyOp::HoldCapture { hold, amount, destination: account_ref(&to)? };
+            exec(store, movement(h.platform, opts, op)?).await
+        }
+        AdminCmd::Hold(HoldCmd::Release { hold, opts }) => {
+            let h = store.hold(hold).await?.ok_or_else(|| anyhow!("hold {hold} not found"))?;
+            exec(store, movement(h.platform, opts, MoneyOp::HoldRelease { hold })?).await
+        }
+        AdminCmd::Hold(HoldCmd::Show { hold }) => {
+            let h = store.hold(hold).await?.ok_or_else(|| anyhow!("hold {hold} not found"))?;
+            let a = account(store, h.account).await?;
+            Ok(render::hold(&h, a.exponent))
+        }
+        AdminCmd::Hold(HoldCmd::List { wallet }) => {
+            let a = account(store, wallet).await?;
+            Ok(Value::Array(store.open_holds(wallet).await?.iter().map(|h| render::hold(h, a.exponent)).collect()))
+        }
+        AdminCmd::Incoming(IncomingCmd::Create { wallet, amount, opts }) => {
+            let a = account(store, wallet).await?;
+            let op = MoneyOp::IncomingCreate { account: wallet, amount: money(&a, &amount)? };
+            exec(store, movement(a.platform, opts, op)?).await
+        }
+        AdminCmd::Incoming(IncomingCmd::Settle { id, opts }) => {
+            let i = store.incoming(id).await?.ok_or_else(|| anyhow!("incoming credit {id} not found"))?;
+            exec(store, movement(i.platform, opts, MoneyOp::IncomingSettle { incoming: id })?).await
+        }
+        AdminCmd::Incoming(IncomingCmd::Cancel { id, opts }) => {
+            let i = store.incoming(id).await?.ok_or_else(|| anyhow!("incoming credit {id} not found"))?;
+            exec(store, movement(i.platform, opts, MoneyOp::IncomingCancel { incoming: id })?).await
+        }
+        AdminCmd::Fx(FxCmd::Convert { from, to, amount, rate, opts }) => {
+            let a = account(store, from).await?;
+            let rate: Rate = rate.parse().with_context(|| format!("--rate {rate:?}"))?;
+            let op = MoneyOp::FxConvert { from, to, amount: money(&a, &amount)?, rate };
+            exec(store, movement(a.platform, opts, op)?).await
+        }
+        AdminCmd::Balance(BalanceArgs { wallet, owner }) => match (wallet, owner) {
+            (Some(w), _) => Ok(render::account(&account(store, w).await?)),
+            (None, Some(o)) => {
+                let accounts = store.accounts_of(o).await?;
+                if accounts.is_empty() && store.owner(o).await?.is_none() {
+                    bail!("owner {o} not found");
+                }
+                Ok(json!({ "owner": o, "wallets": accounts.iter().map(render::account).collect::<Vec<_>>() }))
+            }
+            (None, None) => bail!("give --wallet or --owner"),
+        },
+    }
+}

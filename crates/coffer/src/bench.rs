@@ -1,0 +1,236 @@
+//! `coffer bench`: durable transfers/s through the store at several writer counts (uniform over
+//! N wallets, balance checks on), and in-process balance reads/s. Runs on a fresh data directory
+//! under the system temp dir (removed afterwards) unless `--keep` is given.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail};
+use clap::Args as ClapArgs;
+use coffer_core::*;
+use coffer_store::sqlite::SqliteStore;
+use coffer_store::{Store, StoreError};
+
+use crate::config::Config;
+
+#[derive(ClapArgs, Debug)]
+pub struct Args {
+    /// Writer counts to measure, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,128")]
+    writers: Vec<u32>,
+    /// Seconds per writer count.
+    #[arg(long, default_value_t = 5)]
+    seconds: u64,
+    /// Wallets the transfers are spread over.
+    #[arg(long, default_value_t = 10_000)]
+    wallets: u32,
+    /// Seconds of balance reads.
+    #[arg(long, default_value_t = 3)]
+    read_seconds: u64,
+    /// Keep the benchmark's data directory.
+    #[arg(long)]
+    keep: bool,
+}
+
+/// xorshift64*: load generation only, not security.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}
+
+async fn setup(store: &Arc<SqliteStore>, n: u32) -> anyhow::Result<(OwnerId, Arc<Vec<AccountId>>)> {
+    let usd: CurrencyCode = "USD".parse()?;
+    let p = match store
+        .execute(Command::CreatePlatform {
+            name: "bench".into(),
+            default_currency: usd,
+            currency_exponents: Default::default(),
+        })
+        .await?
+        .outcome
+    {
+        Outcome::Owner(o) => o.id,
+        o => return Err(anyhow!("{o:?}")),
+    };
+    let types = WalletType::ALL;
+    let owners = n.div_ceil(types.len() as u32);
+    let mut tasks = Vec::new();
+    for i in 0..owners {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            let m = match store
+                .execute(Command::CreateMerchant { parent: p, name: format!("m{i}"), default_currency: None })
+                .await?
+                .outcome
+            {
+                Outcome::Owner(o) => o.id,
+                o => return Err(anyhow!("{o:?}")),
+            };
+            let mut ids = Vec::new();
+            for t in types {
+                let a = match store
+                    .execute(Command::OpenWallet {
+                        owner: m,
+                        wallet_type: *t,
+                        currency: usd,
+                        overdraft_limit: 0,
+                        min_balance: 0,
+                    })
+                    .await?
+                    .outcome
+                {
+                    Outcome::Account(a) => a.id,
+                    o => return Err(anyhow!("{o:?}")),
+                };
+                let dep = MoneyOp::Deposit {
+                    account: a,
+                    amount: Money::new(100_000_000, usd),
+                    source: SystemAccount::Opening,
+                };
+                store
+                    .execute(Command::Move(Movement {
+                        platform: p,
+                        idempotency_key: format!("seed-{a}"),
+                        metadata: Default::default(),
+                        op: dep,
+                    }))
+                    .await?;
+                ids.push(a);
+            }
+            Ok::<_, anyhow::Error>(ids)
+        }));
+    }
+    let mut wallets = Vec::new();
+    for t in tasks {
+        wallets.extend(t.await??);
+    }
+    wallets.truncate(n as usize);
+    Ok((p, Arc::new(wallets)))
+}
+
+async fn transfers(
+    store: &Arc<SqliteStore>,
+    p: OwnerId,
+    wallets: &Arc<Vec<AccountId>>,
+    writers: u32,
+    secs: u64,
+    run: usize,
+) -> anyhow::Result<(u64, u64, f64)> {
+    let accepted = Arc::new(AtomicU64::new(0));
+    let refused = Arc::new(AtomicU64::new(0));
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let start = Instant::now();
+    let usd: CurrencyCode = "USD".parse()?;
+    let mut tasks = Vec::new();
+    for w in 0..writers {
+        let (store, wallets, accepted, refused) = (store.clone(), wallets.clone(), accepted.clone(), refused.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((w as u64 + 1) << 20) ^ run as u64);
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                let from = wallets[(rng.next() % wallets.len() as u64) as usize];
+                let mut to = wallets[(rng.next() % wallets.len() as u64) as usize];
+                if to == from {
+                    to = wallets[(rng.next() % wallets.len() as u64) as usize];
+                }
+                let amount = Money::new(1 + (rng.next() % 10_000) as i64, usd);
+                let op = if to == from {
+                    MoneyOp::Fee { account: from, amount }
+                } else {
+                    MoneyOp::Transfer { from, to, amount }
+                };
+                let cmd = Command::Move(Movement {
+                    platform: p,
+                    idempotency_key: format!("b{run}-{w}-{n}"),
+                    metadata: Default::default(),
+                    op,
+                });
+                n += 1;
+                match store.execute(cmd).await {
+                    Ok(_) => accepted.fetch_add(1, Ordering::Relaxed),
+                    Err(StoreError::Rejected(_)) => refused.fetch_add(1, Ordering::Relaxed),
+                    Err(e) => return Err(anyhow::Error::from(e)),
+                };
+            }
+            Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok((accepted.load(Ordering::Relaxed), refused.load(Ordering::Relaxed), start.elapsed().as_secs_f64()))
+}
+
+async fn reads(store: &Arc<SqliteStore>, wallets: &Arc<Vec<AccountId>>, secs: u64) -> anyhow::Result<(u64, f64)> {
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let start = Instant::now();
+    let deadline = start + Duration::from_secs(secs);
+    let mut tasks = Vec::new();
+    for t in 0..threads {
+        let (store, wallets) = (store.clone(), wallets.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut rng = Rng(0xDEAD_BEEF ^ ((t as u64 + 1) << 32));
+            let mut n = 0u64;
+            let mut sum = 0i64;
+            loop {
+                for _ in 0..1024 {
+                    let id = wallets[(rng.next() % wallets.len() as u64) as usize];
+                    let a = store.account(id).await?.ok_or_else(|| anyhow!("wallet {id} missing"))?;
+                    sum = sum.wrapping_add(a.available());
+                    n += 1;
+                }
+                if Instant::now() >= deadline {
+                    break;
+                }
+            }
+            std::hint::black_box(sum);
+            Ok::<_, anyhow::Error>(n)
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await??;
+    }
+    Ok((total, start.elapsed().as_secs_f64()))
+}
+
+pub async fn run(args: Args, cfg: &Config) -> anyhow::Result<()> {
+    if args.wallets < 2 {
+        bail!("--wallets must be at least 2");
+    }
+    let dir = std::env::temp_dir().join(format!("coffer-bench-{}", std::process::id()));
+    let store = Arc::new(SqliteStore::open(&dir, cfg.store_options())?);
+    println!("coffer bench: SQLite store in {} (WAL, synchronous=FULL), {} wallets", dir.display(), args.wallets);
+    let t = Instant::now();
+    let (p, wallets) = setup(&store, args.wallets).await?;
+    println!("setup: {} wallets opened and funded in {:.1}s", wallets.len(), t.elapsed().as_secs_f64());
+    println!("{:>8} {:>14} {:>10} {:>10} {:>16}", "writers", "transfers/s", "accepted", "refused", "commands/commit");
+    for (i, w) in args.writers.iter().enumerate() {
+        let before = store.stats();
+        let (ok, refused, secs) = transfers(&store, p, &wallets, *w, args.seconds, i).await?;
+        let after = store.stats();
+        let per_commit = (after.commands - before.commands) as f64 / (after.commits - before.commits).max(1) as f64;
+        println!("{:>8} {:>14.0} {:>10} {:>10} {:>16.1}", w, ok as f64 / secs, ok, refused, per_commit);
+    }
+    let (n, secs) = reads(&store, &wallets, args.read_seconds).await?;
+    println!("balance reads: {:.0}/s in-process ({} reads in {:.1}s)", n as f64 / secs, n, secs);
+    let report = store.verify().await?;
+    println!("verify: {} entries, {} problems", report.entries, report.problems.len());
+    store.shutdown().await;
+    drop(store);
+    if args.keep {
+        println!("kept {}", dir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    if !report.is_ok() {
+        bail!("verify found differences after the benchmark: {:?}", report.problems);
+    }
+    Ok(())
+}

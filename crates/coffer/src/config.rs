@@ -1,0 +1,78 @@
+//! Configuration: flags, then environment variables (both through clap), then an optional TOML
+//! file, then defaults.
+//!
+//! ```toml
+//! data = "/var/lib/coffer"
+//! listen = "0.0.0.0:8080"
+//!
+//! [currencies]       # extra currencies ISO 4217 lacks, with their exponent
+//! XTS1 = 2
+//! ```
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use coffer_core::{CurrencyCode, CurrencyTable};
+use coffer_store::sqlite::{Options, SqliteStore};
+use serde::Deserialize;
+
+pub const DEFAULT_DATA: &str = "./coffer-data";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    data: Option<PathBuf>,
+    listen: Option<String>,
+    #[serde(default)]
+    currencies: BTreeMap<String, u8>,
+}
+
+#[derive(Debug)]
+pub struct Config {
+    pub data: PathBuf,
+    listen: Option<String>,
+    pub currencies: CurrencyTable,
+}
+
+impl Config {
+    pub fn resolve(data: Option<PathBuf>, file: Option<PathBuf>) -> anyhow::Result<Self> {
+        let f = match &file {
+            Some(p) => load(p)?,
+            None => File::default(),
+        };
+        let mut extras = Vec::new();
+        for (code, exp) in f.currencies {
+            let c: CurrencyCode = code.parse().with_context(|| format!("config [currencies] {code}"))?;
+            if exp > coffer_core::money::MAX_EXPONENT {
+                bail!("config [currencies] {code}: exponent {exp} is above {}", coffer_core::money::MAX_EXPONENT);
+            }
+            extras.push((c, exp));
+        }
+        Ok(Config {
+            data: data.or(f.data).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA)),
+            listen: f.listen,
+            currencies: CurrencyTable::with_extras(extras),
+        })
+    }
+
+    pub fn listen(&self, flag: Option<String>) -> anyhow::Result<SocketAddr> {
+        let s = flag.or_else(|| self.listen.clone()).unwrap_or_else(|| DEFAULT_LISTEN.into());
+        s.parse().with_context(|| format!("--listen {s:?} is not an address like 127.0.0.1:8080"))
+    }
+
+    pub fn store_options(&self) -> Options {
+        Options { currencies: self.currencies.clone(), ..Options::default() }
+    }
+
+    pub fn open(&self) -> anyhow::Result<SqliteStore> {
+        Ok(SqliteStore::open(&self.data, self.store_options())?)
+    }
+}
+
+fn load(p: &Path) -> anyhow::Result<File> {
+    let text = std::fs::read_to_string(p).with_context(|| format!("cannot read config {}", p.display()))?;
+    toml::from_str(&text).with_context(|| format!("config {}", p.display()))
+}

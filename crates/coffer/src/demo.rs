@@ -1,0 +1,183 @@
+//! `coffer demo`: a demo platform whose merchants' wallets hold the balances of the seed
+//! documents' example responses. Idempotent: owners and wallets are found by name and key,
+//! movements carry fixed idempotency keys, so a second run changes nothing.
+//!
+//! | merchant | wallets (as product.md maps them to the dialect) |
+//! |---|---|
+//! | Onerway | USD: OPERATING 1600.00 posted, 100.00 held, 100.00 incoming, min_balance 500.00; SETTLEMENT 100.00; RESERVE 200.00. EUR: OPERATING 2700.00 posted, 200.00 held, 200.00 incoming, min_balance 500.00; SETTLEMENT 100.00 |
+//! | UQPay | USD: OPERATING 7353.50 posted, 2353.25 held; PREPAID 3600.12; RESERVE 10000.00 |
+//! | NeoX | USD: OPERATING 200.05 posted, 100.04 held |
+//! | PayerMax | OPERATING AED 0.59; IDR 100265403.00 posted and held; USD 787.75 posted, 11.41 held; PHP 16.08; SETTLEMENT IDR 449172.00, USD 9248.93 |
+//! | EngageLab (platform with 4-decimal USD) | USD: OPERATING 12.3456; GIFT 2.0000 |
+
+use std::collections::BTreeMap;
+
+use anyhow::{anyhow, Context};
+use coffer_core::money::parse_minor;
+use coffer_core::*;
+use coffer_store::{Store, StoreError};
+use serde_json::{json, Value};
+
+use crate::render;
+
+pub const PLATFORM: &str = "Coffer Demo";
+pub const METERED_PLATFORM: &str = "Coffer Demo (metered, USD to 4 decimals)";
+
+/// One wallet to set up: type, currency, and what it holds.
+struct W {
+    t: WalletType,
+    cur: &'static str,
+    posted: &'static str,
+    held: &'static str,
+    incoming: &'static str,
+    min_balance: &'static str,
+}
+
+const fn w(t: WalletType, cur: &'static str, posted: &'static str) -> W {
+    W { t, cur, posted, held: "0", incoming: "0", min_balance: "0" }
+}
+
+struct M {
+    dialect: &'static str,
+    name: &'static str,
+    wallets: Vec<W>,
+}
+
+fn merchants() -> Vec<M> {
+    use WalletType::*;
+    vec![
+        M {
+            dialect: "onerway",
+            name: "Onerway Demo Merchant",
+            wallets: vec![
+                W { held: "100.00", incoming: "100.00", min_balance: "500.00", ..w(Operating, "USD", "1600.00") },
+                w(Settlement, "USD", "100.00"),
+                w(Reserve, "USD", "200.00"),
+                W { held: "200.00", incoming: "200.00", min_balance: "500.00", ..w(Operating, "EUR", "2700.00") },
+                w(Settlement, "EUR", "100.00"),
+            ],
+        },
+        M {
+            dialect: "uqpay",
+            name: "UQPay Demo Merchant",
+            wallets: vec![
+                W { held: "2353.25", ..w(Operating, "USD", "7353.50") },
+                w(Prepaid, "USD", "3600.12"),
+                w(Reserve, "USD", "10000.00"),
+            ],
+        },
+        M {
+            dialect: "neox",
+            name: "NeoX Demo Merchant",
+            wallets: vec![W { held: "100.04", ..w(Operating, "USD", "200.05") }],
+        },
+        M {
+            dialect: "payermax",
+            name: "PayerMax Demo Merchant",
+            // Creation order is the order PayerMax lists accounts in.
+            wallets: vec![
+                w(Operating, "AED", "0.59"),
+                W { held: "100265403.00", ..w(Operating, "IDR", "100265403.00") },
+                W { held: "11.41", ..w(Operating, "USD", "787.75") },
+                w(Operating, "PHP", "16.08"),
+                w(Settlement, "IDR", "449172.00"),
+                w(Settlement, "USD", "9248.93"),
+            ],
+        },
+    ]
+}
+
+fn metered() -> M {
+    M {
+        dialect: "engagelab",
+        name: "EngageLab Demo Merchant",
+        wallets: vec![w(WalletType::Operating, "USD", "12.3456"), w(WalletType::Gift, "USD", "2.0000")],
+    }
+}
+
+async fn platform(store: &dyn Store, name: &str, exponents: BTreeMap<CurrencyCode, u8>) -> anyhow::Result<Owner> {
+    if let Some(p) = store.platforms().await?.into_iter().find(|p| p.name == name) {
+        return Ok(p);
+    }
+    let c =
+        Command::CreatePlatform { name: name.into(), default_currency: "USD".parse()?, currency_exponents: exponents };
+    match store.execute(c).await?.outcome {
+        Outcome::Owner(o) => Ok(o),
+        o => Err(anyhow!("unexpected {o:?}")),
+    }
+}
+
+async fn merchant(store: &dyn Store, parent: OwnerId, name: &str) -> anyhow::Result<Owner> {
+    if let Some(m) = store.children(parent).await?.into_iter().find(|m| m.name == name) {
+        return Ok(m);
+    }
+    match store.execute(Command::CreateMerchant { parent, name: name.into(), default_currency: None }).await?.outcome {
+        Outcome::Owner(o) => Ok(o),
+        o => Err(anyhow!("unexpected {o:?}")),
+    }
+}
+
+async fn wallet(store: &dyn Store, owner: &Owner, spec: &W) -> anyhow::Result<Account> {
+    let currency: CurrencyCode = spec.cur.parse()?;
+    let exp = store.exponent(owner.platform, currency).await?;
+    let min_balance = parse_minor(spec.min_balance, exp)?;
+    let c = Command::OpenWallet { owner: owner.id, wallet_type: spec.t, currency, overdraft_limit: 0, min_balance };
+    let id = match store.execute(c).await {
+        Ok(r) => match r.outcome {
+            Outcome::Account(a) => a.id,
+            o => return Err(anyhow!("unexpected {o:?}")),
+        },
+        Err(StoreError::Rejected(LedgerError::WalletExists { existing, .. })) => existing,
+        Err(e) => return Err(e.into()),
+    };
+    let acc = store.account(id).await?.ok_or_else(|| anyhow!("wallet {id} vanished"))?;
+    let amount = |s: &str| -> anyhow::Result<Money> { Ok(Money::new(parse_minor(s, exp)?, currency)) };
+    let key = |what: &str| format!("demo:{}:{}:{}:{what}", owner.id, spec.t, spec.cur);
+    let mut moves = Vec::new();
+    if spec.posted != "0" {
+        moves.push((
+            key("deposit"),
+            MoneyOp::Deposit { account: id, amount: amount(spec.posted)?, source: SystemAccount::Opening },
+        ));
+    }
+    if spec.held != "0" {
+        moves.push((key("hold"), MoneyOp::HoldCreate { account: id, amount: amount(spec.held)?, expires_at: None }));
+    }
+    if spec.incoming != "0" {
+        moves.push((key("incoming"), MoneyOp::IncomingCreate { account: id, amount: amount(spec.incoming)? }));
+    }
+    for (k, op) in moves {
+        let m = Movement {
+            platform: acc.platform,
+            idempotency_key: k.clone(),
+            metadata: BTreeMap::from([("demo".into(), "true".into())]),
+            op,
+        };
+        store.execute(Command::Move(m)).await.with_context(|| format!("demo movement {k}"))?;
+    }
+    Ok(store.account(id).await?.ok_or_else(|| anyhow!("wallet {id} vanished"))?)
+}
+
+async fn build(store: &dyn Store, p: &Owner, list: Vec<M>) -> anyhow::Result<Vec<Value>> {
+    let mut out = Vec::new();
+    for m in list {
+        let o = merchant(store, p.id, m.name).await?;
+        let mut wallets = Vec::new();
+        for spec in &m.wallets {
+            wallets.push(render::account(&wallet(store, &o, spec).await?));
+        }
+        out.push(json!({ "dialect": m.dialect, "merchant": render::owner(&o), "wallets": wallets }));
+    }
+    Ok(out)
+}
+
+pub async fn run(store: &dyn Store) -> anyhow::Result<Value> {
+    let p = platform(store, PLATFORM, BTreeMap::new()).await?;
+    let mut merchants = build(store, &p, merchants()).await?;
+    let q = platform(store, METERED_PLATFORM, BTreeMap::from([("USD".parse()?, 4)])).await?;
+    merchants.extend(build(store, &q, vec![metered()]).await?);
+    Ok(json!({
+        "platforms": [render::owner(&p), render::owner(&q)],
+        "merchants": merchants,
+    }))
+}
