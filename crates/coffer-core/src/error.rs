@@ -30,7 +30,9 @@ pub enum LedgerError {
     AmountNotPositive,
     #[error("insufficient funds in {account}: available {available}, needed {needed}")]
     InsufficientFunds { account: AccountId, available: String, needed: String },
-    #[error("payout from {account} would go below its minimum balance: withdrawable {withdrawable}, requested {requested}")]
+    #[error(
+        "payout from {account} would go below its minimum balance: withdrawable {withdrawable}, requested {requested}"
+    )]
     BelowMinBalance { account: AccountId, withdrawable: String, requested: String },
     #[error("postings do not balance in {currency}: they sum to {sum} minor units")]
     Unbalanced { currency: CurrencyCode, sum: i128 },
