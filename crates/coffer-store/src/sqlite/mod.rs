@@ -245,7 +245,8 @@ impl SqliteStore {
 /// writer; once a checkpoint has caught up, SQLite restarts the WAL from its beginning, which
 /// keeps the WAL (and the cost of finding a page in it) small.
 struct Checkpointer {
-    stop: Arc<std::sync::atomic::AtomicBool>,
+    /// Dropping (or sending on) this wakes the thread and stops it.
+    stop: Mutex<Option<std::sync::mpsc::Sender<()>>>,
     handle: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -256,33 +257,25 @@ impl Checkpointer {
         let conn =
             Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
         conn.busy_timeout(Duration::from_secs(5))?;
-        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let flag = stop.clone();
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let handle = std::thread::Builder::new()
             .name("coffer-checkpoint".into())
             .spawn(move || {
-                while !flag.load(Ordering::Relaxed) {
-                    std::thread::sleep(Self::INTERVAL);
+                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(Self::INTERVAL) {
                     if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
                         tracing::warn!(error = %e, "checkpoint failed; will retry");
                     }
                 }
             })
             .map_err(|e| StoreError::Open(format!("cannot start the checkpoint thread: {e}")))?;
-        Ok(Checkpointer { stop, handle: Mutex::new(Some(handle)) })
+        Ok(Checkpointer { stop: Mutex::new(Some(stop)), handle: Mutex::new(Some(handle)) })
     }
 
     fn stop(&self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.lock().take();
         if let Some(h) = self.handle.lock().take() {
             let _ = h.join();
         }
-    }
-}
-
-impl Drop for Checkpointer {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
     }
 }
 

@@ -1,0 +1,154 @@
+//! The `coffer` command line, run as a user would.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn coffer(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_coffer"))
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .env("COFFER_LOG", "error")
+        .env_remove("COFFER_CONFIG")
+        .output()
+        .unwrap()
+}
+
+fn ok_json(data: &Path, args: &[&str]) -> Value {
+    let out = coffer(data, args);
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A refusal: non-zero exit and exactly one line on stderr, containing `needle`.
+fn refused(data: &Path, args: &[&str], needle: &str) {
+    let out = coffer(data, args);
+    assert!(!out.status.success(), "{args:?} succeeded");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: not one line: {err}");
+    assert!(err.contains(needle), "{args:?}: {err}");
+}
+
+#[test]
+fn admin_commands_move_money_and_refuse_bad_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("data");
+    let p = ok_json(&d, &["platform", "create", "--name", "Acme", "--currency", "USD"]);
+    let m = ok_json(&d, &["merchant", "create", "--parent", p["id"].as_str().unwrap(), "--name", "Shop"]);
+    let w = ok_json(
+        &d,
+        &["wallet", "open", "--owner", m["id"].as_str().unwrap(), "--type", "OPERATING", "--currency", "JPY"],
+    );
+    let w = w["id"].as_str().unwrap().to_string();
+    let dep = ok_json(&d, &["tx", "deposit", "--wallet", &w, "--amount", "1500", "--key", "k1"]);
+    assert_eq!(dep["replayed"], false);
+    let again = ok_json(&d, &["tx", "deposit", "--wallet", &w, "--amount", "1500", "--key", "k1"]);
+    assert_eq!(again["replayed"], true);
+    assert_eq!(again["transaction"]["seq"], dep["transaction"]["seq"]);
+    let b = ok_json(&d, &["balance", "--wallet", &w]);
+    assert_eq!(b["posted"], "1500");
+
+    refused(&d, &["tx", "deposit", "--wallet", &w, "--amount", "1.5"], "more than 0 decimal places");
+    refused(&d, &["tx", "deposit", "--wallet", &w, "--amount", "1500", "--key", "k1", "--meta", "a=b"], "already used");
+    refused(&d, &["tx", "payout", "--wallet", &w, "--amount", "1501"], "insufficient funds");
+    refused(&d, &["wallet", "open", "--owner", "not-a-uuid", "--type", "OPERATING", "--currency", "USD"], "invalid");
+    refused(
+        &d,
+        &["wallet", "open", "--owner", m["id"].as_str().unwrap(), "--type", "PIGGY", "--currency", "USD"],
+        "PIGGY",
+    );
+    refused(
+        &d,
+        &["wallet", "open", "--owner", m["id"].as_str().unwrap(), "--type", "GIFT", "--currency", "ABC"],
+        "unknown currency",
+    );
+    refused(&d, &["tx", "deposit", "--wallet", "00000000-0000-0000-0000-000000000001", "--amount", "1"], "not found");
+    let b = ok_json(&d, &["balance", "--wallet", &w]);
+    assert_eq!(b["posted"], "1500", "refusals changed nothing");
+
+    let out = coffer(&d, &["verify"]);
+    assert!(out.status.success());
+}
+
+#[test]
+fn demo_reproduces_the_seed_examples_and_is_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("data");
+    let first = ok_json(&d, &["demo"]);
+    let second = ok_json(&d, &["demo"]);
+    let balances = |v: &Value| -> Vec<(String, String, String, String, String, String)> {
+        let mut out = vec![];
+        for m in v["merchants"].as_array().unwrap() {
+            for w in m["wallets"].as_array().unwrap() {
+                let s = |k: &str| w[k].as_str().unwrap_or("").to_string();
+                out.push((
+                    m["dialect"].as_str().unwrap().to_string(),
+                    s("type"),
+                    s("currency"),
+                    s("available"),
+                    s("held"),
+                    s("posted"),
+                ));
+            }
+        }
+        out
+    };
+    assert_eq!(balances(&first), balances(&second), "a second demo run changes nothing");
+    let b = balances(&first);
+    let find = |dialect: &str, t: &str, cur: &str| {
+        b.iter()
+            .find(|x| x.0 == dialect && x.1 == t && x.2 == cur)
+            .unwrap_or_else(|| panic!("{dialect} {t} {cur}"))
+            .clone()
+    };
+    // UQPay: available 5000.25, frozen 2353.25
+    let u = find("uqpay", "OPERATING", "USD");
+    assert_eq!((u.3.as_str(), u.4.as_str()), ("5000.25", "2353.25"));
+    assert_eq!(find("uqpay", "PREPAID", "USD").5, "3600.12");
+    assert_eq!(find("uqpay", "RESERVE", "USD").5, "10000.00");
+    // Onerway: available 1500.00 (withdrawable 1000.00 via min_balance 500.00)
+    assert_eq!(find("onerway", "OPERATING", "USD").3, "1500.00");
+    assert_eq!(find("onerway", "OPERATING", "EUR").3, "2500.00");
+    // NeoX: available 100.01, frozen 100.04, balance 200.05
+    let n = find("neox", "OPERATING", "USD");
+    assert_eq!((n.3.as_str(), n.4.as_str(), n.5.as_str()), ("100.01", "100.04", "200.05"));
+    // PayerMax: DISBURSEMENT USD 776.34, FREEZE USD 11.41, FREEZE IDR 100265403, SETTLE USD 9248.93
+    let pm = find("payermax", "OPERATING", "USD");
+    assert_eq!((pm.3.as_str(), pm.4.as_str()), ("776.34", "11.41"));
+    assert_eq!(find("payermax", "OPERATING", "IDR").4, "100265403.00");
+    assert_eq!(find("payermax", "SETTLEMENT", "USD").5, "9248.93");
+    // EngageLab: 12.3456 and gift 2 on a platform with 4-decimal USD
+    assert_eq!(find("engagelab", "OPERATING", "USD").3, "12.3456");
+    assert_eq!(find("engagelab", "GIFT", "USD").3, "2.0000");
+    assert!(coffer(&d, &["verify"]).status.success());
+}
+
+#[test]
+fn configuration_file_and_verify_exit_codes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("from-config");
+    let cfg = dir.path().join("coffer.toml");
+    std::fs::write(&cfg, format!("data = {:?}\n", data.to_str().unwrap())).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_coffer"))
+        .args(["platform", "create", "--name", "X", "--config"])
+        .arg(&cfg)
+        .env("COFFER_LOG", "error")
+        .env_remove("COFFER_DATA")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(data.join("coffer.db").exists(), "the data directory came from the config file");
+
+    std::fs::write(&cfg, "dta = \"typo\"\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_coffer")).args(["verify", "--config"]).arg(&cfg).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown field"));
+
+    // verify on a directory without a ledger fails instead of creating one.
+    let missing = dir.path().join("nothing-here");
+    let out = coffer(&missing, &["verify"]);
+    assert!(!out.status.success());
+    assert!(!missing.exists());
+}
