@@ -155,7 +155,7 @@ async fn wallet(store: &dyn Store, owner: &Owner, spec: &W) -> anyhow::Result<Ac
         };
         store.execute(Command::Move(m)).await.with_context(|| format!("demo movement {k}"))?;
     }
-    Ok(store.account(id).await?.ok_or_else(|| anyhow!("wallet {id} vanished"))?)
+    store.account(id).await?.ok_or_else(|| anyhow!("wallet {id} vanished"))
 }
 
 async fn build(store: &dyn Store, p: &Owner, list: Vec<M>) -> anyhow::Result<Vec<Value>> {

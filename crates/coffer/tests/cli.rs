@@ -152,3 +152,31 @@ fn configuration_file_and_verify_exit_codes() {
     assert!(!out.status.success());
     assert!(!missing.exists());
 }
+
+#[test]
+fn serve_holds_the_directory_and_stops_cleanly_on_sigterm() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("data");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_coffer"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(&d)
+        .env("COFFER_LOG", "info")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("ledger open") {
+        line.clear();
+        assert!(err.read_line(&mut line).unwrap() > 0, "serve exited early");
+    }
+    // A second process may not write to the same ledger...
+    refused(&d, &["platform", "create", "--name", "X"], "in use by another Coffer process");
+    // ...but may verify it.
+    assert!(coffer(&d, &["verify"]).status.success());
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "serve did not stop cleanly: {status}");
+}

@@ -46,12 +46,10 @@ fn acknowledged_writes_survive_sigkill() {
             }
         });
         let start = Instant::now();
-        loop {
-            match rx.recv_timeout(Duration::from_secs(30)) {
-                Ok(l) if l == "READY" => break,
-                Ok(l) => panic!("unexpected line before READY: {l}"),
-                Err(e) => panic!("cycle {cycle}: the writer did not start: {e}"),
-            }
+        match rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(l) if l == "READY" => {}
+            Ok(l) => panic!("unexpected line before READY: {l}"),
+            Err(e) => panic!("cycle {cycle}: the writer did not start: {e}"),
         }
         seed ^= seed << 13;
         seed ^= seed >> 7;
