@@ -85,6 +85,12 @@ async fn a_directory_that_is_not_a_ledger_is_refused() {
     c.execute_batch("CREATE TABLE t (x INTEGER)").unwrap();
     drop(c);
     assert!(open_err(&other.path).contains("not a Coffer ledger"));
+
+    // A directory holding only a lock file (an open that stopped early) is still empty.
+    let early = Sqlite::new();
+    std::fs::create_dir_all(&early.path).unwrap();
+    std::fs::write(early.path.join("coffer.lock"), "").unwrap();
+    early.open().shutdown().await;
 }
 
 #[tokio::test]

@@ -59,15 +59,7 @@ async fn setup(store: &dyn Store) -> anyhow::Result<(OwnerId, Vec<AccountId>)> {
             overdraft_limit: 0,
             min_balance: 0,
         };
-        let id = match store.execute(c).await {
-            Ok(r) => match r.outcome {
-                Outcome::Account(a) => a.id,
-                o => return Err(anyhow!("{o:?}")),
-            },
-            Err(StoreError::Rejected(LedgerError::WalletExists { existing, .. })) => existing,
-            Err(e) => return Err(e.into()),
-        };
-        wallets.push(id);
+        wallets.push(crate::demo::open_wallet(store, c).await?);
     }
     Ok((p.id, wallets))
 }

@@ -117,19 +117,24 @@ async fn merchant(store: &dyn Store, parent: OwnerId, name: &str) -> anyhow::Res
     }
 }
 
+/// Run an `OpenWallet` command; if the wallet exists already, its id.
+pub async fn open_wallet(store: &dyn Store, open: Command) -> anyhow::Result<AccountId> {
+    match store.execute(open).await {
+        Ok(r) => match r.outcome {
+            Outcome::Account(a) => Ok(a.id),
+            o => Err(anyhow!("unexpected {o:?}")),
+        },
+        Err(StoreError::Rejected(LedgerError::WalletExists { existing, .. })) => Ok(existing),
+        Err(e) => Err(e.into()),
+    }
+}
+
 async fn wallet(store: &dyn Store, owner: &Owner, spec: &W) -> anyhow::Result<Account> {
     let currency: CurrencyCode = spec.cur.parse()?;
     let exp = store.exponent(owner.platform, currency).await?;
     let min_balance = parse_minor(spec.min_balance, exp)?;
     let c = Command::OpenWallet { owner: owner.id, wallet_type: spec.t, currency, overdraft_limit: 0, min_balance };
-    let id = match store.execute(c).await {
-        Ok(r) => match r.outcome {
-            Outcome::Account(a) => a.id,
-            o => return Err(anyhow!("unexpected {o:?}")),
-        },
-        Err(StoreError::Rejected(LedgerError::WalletExists { existing, .. })) => existing,
-        Err(e) => return Err(e.into()),
-    };
+    let id = open_wallet(store, c).await?;
     let acc = store.account(id).await?.ok_or_else(|| anyhow!("wallet {id} vanished"))?;
     let amount = |s: &str| -> anyhow::Result<Money> { Ok(Money::new(parse_minor(s, exp)?, currency)) };
     let key = |what: &str| format!("demo:{}:{}:{}:{what}", owner.id, spec.t, spec.cur);

@@ -147,10 +147,11 @@ impl SqliteStore {
     pub fn open(dir: &Path, opts: Options) -> Result<Self, StoreError> {
         let db = dir.join(DB_FILE);
         if dir.exists() {
+            // Empty, or holding only the lock file of an open that stopped before creating the database.
             let empty = std::fs::read_dir(dir)
                 .map_err(|e| StoreError::Open(format!("{}: {e}", dir.display())))?
-                .next()
-                .is_none();
+                .filter_map(Result::ok)
+                .all(|e| e.file_name() == LOCK_FILE);
             if !empty && !db.exists() {
                 return Err(StoreError::Open(format!(
                     "{} is not empty and holds no {DB_FILE}: not a Coffer data directory",
