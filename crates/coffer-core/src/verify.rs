@@ -1,6 +1,6 @@
 //! Recompute every balance from the journal and compare with the stored state. Pure: a store
-//! streams lines in `seq` order into a [`Verifier`] and then hands it the stored accounts, open
-//! holds and pending incoming credits.
+//! feeds it each account's lines (in `seq` order per account), each entry's lines (for
+//! conservation), and then the stored accounts, open holds and pending incoming credits.
 
 use std::collections::HashMap;
 
@@ -12,16 +12,16 @@ struct Running {
     posted: i128,
     held: i128,
     incoming: i128,
+    last_seq: Seq,
 }
 
 #[derive(Debug, Default)]
 pub struct Verifier {
     running: HashMap<AccountId, Running>,
-    current: Option<Seq>,
-    sums: Vec<(CurrencyCode, i128)>,
     problems: Vec<String>,
     entries: u64,
     lines: u64,
+    entry_lines: u64,
 }
 
 /// What `verify` found.
@@ -45,20 +45,19 @@ impl Verifier {
         Self::default()
     }
 
-    /// Feed one journal line. Lines must come in `seq` order.
-    pub fn line(&mut self, seq: Seq, l: &Line) {
-        if self.current != Some(seq) {
-            if let Some(cur) = self.current {
-                if seq < cur {
-                    self.problems.push(format!("journal lines out of order: {seq} after {cur}"));
-                }
-            }
-            self.flush();
-            self.current = Some(seq);
-            self.entries += 1;
-        }
+    /// Record a problem the store found itself (e.g. a missing line).
+    pub fn problem(&mut self, p: String) {
+        self.problems.push(p);
+    }
+
+    /// Feed one account's journal line; each account's lines must come in `seq` order.
+    pub fn account_line(&mut self, seq: Seq, l: &Line) {
         self.lines += 1;
         let r = self.running.entry(l.account).or_default();
+        if seq <= r.last_seq {
+            self.problems.push(format!("account {}: line {seq} comes after line {}", l.account, r.last_seq));
+        }
+        r.last_seq = seq;
         r.posted += l.posted as i128;
         r.held += l.held as i128;
         r.incoming += l.incoming as i128;
@@ -73,18 +72,25 @@ impl Verifier {
             // Resynchronise so that one bad line is reported once.
             (r.posted, r.held, r.incoming) = journal;
         }
-        match self.sums.iter_mut().find(|(c, _)| *c == l.currency) {
-            Some((_, s)) => *s += l.posted as i128,
-            None => self.sums.push((l.currency, l.posted as i128)),
-        }
     }
 
-    fn flush(&mut self) {
-        if let Some(seq) = self.current {
-            for (c, s) in self.sums.drain(..) {
-                if s != 0 {
-                    self.problems.push(format!("entry {seq}: postings in {c} sum to {s}, not zero"));
-                }
+    /// Feed one entry with its lines: its posted deltas must sum to zero per currency.
+    pub fn entry(&mut self, seq: Seq, lines: &[Line]) {
+        self.entries += 1;
+        self.entry_lines += lines.len() as u64;
+        if lines.is_empty() {
+            self.problems.push(format!("entry {seq} has no lines"));
+        }
+        let mut sums: Vec<(CurrencyCode, i128)> = Vec::new();
+        for l in lines {
+            match sums.iter_mut().find(|(c, _)| *c == l.currency) {
+                Some((_, s)) => *s += l.posted as i128,
+                None => sums.push((l.currency, l.posted as i128)),
+            }
+        }
+        for (c, s) in sums {
+            if s != 0 {
+                self.problems.push(format!("entry {seq}: postings in {c} sum to {s}, not zero"));
             }
         }
     }
@@ -96,7 +102,12 @@ impl Verifier {
         open_holds: impl IntoIterator<Item = &'a Hold>,
         pending: impl IntoIterator<Item = &'a Incoming>,
     ) -> Report {
-        self.flush();
+        if self.entry_lines != self.lines {
+            self.problems.push(format!(
+                "entries list {} lines but the accounts' journals hold {}",
+                self.entry_lines, self.lines
+            ));
+        }
         let mut held: HashMap<AccountId, i128> = HashMap::new();
         for h in open_holds {
             *held.entry(h.account).or_default() += h.amount as i128;

@@ -31,7 +31,7 @@ use coffer_core::ledger::{expiry_movement, Changes};
 use coffer_core::verify::{Report, Verifier};
 use coffer_core::*;
 use parking_lot::{Mutex, RwLock};
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{Receipt, Stats, Store, StoreError};
@@ -283,29 +283,83 @@ impl Checkpointer {
 /// Recompute from the journal inside one read transaction (a consistent snapshot).
 fn verify(conn: &Connection) -> Result<Report, StoreError> {
     conn.execute_batch("BEGIN")?;
-    let r = (|| {
-        let mut v = Verifier::new();
-        let mut st = conn.prepare(&format!("SELECT {} FROM lines ORDER BY seq, pos", rows::LINE_COLS))?;
-        let mut it = st.query([])?;
-        while let Some(row) = it.next()? {
-            let (seq, line) = rows::line_row(row)?;
-            v.line(seq, &line);
-        }
-        let accounts = rows::accounts(conn)?;
-        let holds = rows::open_holds(conn, None)?;
-        let pending = rows::pending_incomings(conn)?;
-        let mut report = v.finish(&accounts, &holds, &pending);
-        let mut orphans = conn.prepare(
-            "SELECT seq FROM entries e WHERE NOT EXISTS (SELECT 1 FROM lines l WHERE l.seq = e.seq)
-             UNION ALL SELECT DISTINCT seq FROM lines l WHERE NOT EXISTS (SELECT 1 FROM entries e WHERE e.seq = l.seq)",
-        )?;
-        for seq in orphans.query_map([], |r| r.get::<_, i64>(0))? {
-            report.problems.push(format!("entry {} has lines without an entry, or an entry without lines", seq?));
-        }
-        Ok::<_, StoreError>(report)
-    })();
+    let r = verify_snapshot(conn);
     let _ = conn.execute_batch("COMMIT");
     r
+}
+
+fn verify_snapshot(conn: &Connection) -> Result<Report, StoreError> {
+    let mut v = Verifier::new();
+    let accounts = rows::accounts(conn)?;
+    let by_no: HashMap<i64, (AccountId, CurrencyCode)> =
+        accounts.iter().map(|a| (a.number as i64, (a.id, a.currency))).collect();
+    let line = |no: i64, r: &rusqlite::Row<'_>, at: usize| -> rusqlite::Result<Option<Line>> {
+        let Some((account, currency)) = by_no.get(&no).copied() else { return Ok(None) };
+        Ok(Some(Line {
+            account,
+            currency,
+            posted: r.get(at)?,
+            held: r.get(at + 1)?,
+            incoming: r.get(at + 2)?,
+            posted_after: r.get(at + 3)?,
+            held_after: r.get(at + 4)?,
+            incoming_after: r.get(at + 5)?,
+        }))
+    };
+    // Every account's journal, in order: running balances.
+    let mut st = conn.prepare(
+        "SELECT account_no, seq, posted, held, incoming, posted_after, held_after, incoming_after
+         FROM lines ORDER BY account_no, seq",
+    )?;
+    let mut it = st.query([])?;
+    while let Some(r) = it.next()? {
+        let (no, seq): (i64, i64) = (r.get(0)?, r.get(1)?);
+        match line(no, r, 2)? {
+            Some(l) => v.account_line(seq as u64, &l),
+            None => v.problem(format!("entry {seq} has a line for account number {no}, which is not stored")),
+        }
+    }
+    // Every entry, in order: its lines exist and balance; its idempotency key is findable.
+    let mut entries =
+        conn.prepare("SELECT seq, accounts, platform_id, idem_key, idem_hash FROM entries ORDER BY seq")?;
+    let mut get = conn.prepare(
+        "SELECT posted, held, incoming, posted_after, held_after, incoming_after FROM lines
+         WHERE account_no = ?1 AND seq = ?2",
+    )?;
+    let mut it = entries.query([])?;
+    let mut lines = Vec::new();
+    while let Some(r) = it.next()? {
+        let seq: i64 = r.get(0)?;
+        let blob: Vec<u8> = r.get(1)?;
+        let platform =
+            OwnerId(uuid::Uuid::from_slice(&r.get::<_, Vec<u8>>(2)?).map_err(|e| StoreError::Storage(e.to_string()))?);
+        let key: String = r.get(3)?;
+        if r.get::<_, i64>(4)? != rows::idem_hash(platform, &key) {
+            v.problem(format!("entry {seq}: its idempotency hash does not match its key"));
+        }
+        let Some(numbers) = rows::decode_accounts(&blob) else {
+            v.problem(format!("entry {seq}: malformed account list"));
+            continue;
+        };
+        lines.clear();
+        for no in numbers {
+            let found = get.query_row(rusqlite::params![no, seq], |r| line(no, r, 0)).optional()?.flatten();
+            match found {
+                Some(l) => lines.push(l),
+                None => v.problem(format!("entry {seq}: no line for account number {no}")),
+            }
+        }
+        v.entry(seq as u64, &lines);
+    }
+    let mut dup =
+        conn.prepare("SELECT idem_key, COUNT(*) FROM entries GROUP BY platform_id, idem_key HAVING COUNT(*) > 1")?;
+    for d in dup.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+        let (key, n) = d?;
+        v.problem(format!("idempotency key {key:?} was used by {n} entries of one platform"));
+    }
+    let holds = rows::open_holds(conn, None)?;
+    let pending = rows::pending_incomings(conn)?;
+    Ok(v.finish(&accounts, &holds, &pending))
 }
 
 fn load_ledger(conn: &Connection, currencies: &CurrencyTable) -> Result<Ledger, StoreError> {

@@ -119,16 +119,17 @@ fn incoming_row(r: &Row<'_>) -> rusqlite::Result<Incoming> {
     })
 }
 
-pub const LINE_COLS: &str =
-    "seq, account_id, currency, posted, held, incoming, posted_after, held_after, incoming_after";
+/// An account's journal line, with the account's id and currency joined in.
+pub const LINE_SELECT: &str = "SELECT a.id, a.currency, l.seq, l.posted, l.held, l.incoming, l.posted_after, \
+     l.held_after, l.incoming_after FROM lines l JOIN accounts a ON a.number = l.account_no";
 
-/// A line row as (seq, line).
+/// A row of [`LINE_SELECT`] as (seq, line).
 pub fn line_row(r: &Row<'_>) -> rusqlite::Result<(Seq, Line)> {
     Ok((
-        r.get::<_, i64>(0)? as u64,
+        r.get::<_, i64>(2)? as u64,
         Line {
-            account: AccountId(uuid_at(r, 1)?),
-            currency: parse_at(r, 2)?,
+            account: AccountId(uuid_at(r, 0)?),
+            currency: parse_at(r, 1)?,
             posted: r.get(3)?,
             held: r.get(4)?,
             incoming: r.get(5)?,
@@ -137,6 +138,24 @@ pub fn line_row(r: &Row<'_>) -> rusqlite::Result<(Seq, Line)> {
             incoming_after: r.get(8)?,
         },
     ))
+}
+
+/// The account numbers an entry's `accounts` column lists, in line order.
+pub fn decode_accounts(blob: &[u8]) -> Option<Vec<i64>> {
+    if blob.len() % 8 != 0 {
+        return None;
+    }
+    Some(blob.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes"))).collect())
+}
+
+/// The 64-bit hash idempotency keys are looked up by.
+pub fn idem_hash(platform: OwnerId, key: &str) -> i64 {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(platform.0.as_bytes());
+    h.update(key.as_bytes());
+    let d = h.finalize();
+    i64::from_le_bytes(d[..8].try_into().expect("8 bytes"))
 }
 
 pub fn owners(c: &Connection) -> rusqlite::Result<Vec<Owner>> {
@@ -189,11 +208,13 @@ pub fn incoming(c: &Connection, id: IncomingId) -> rusqlite::Result<Option<Incom
 pub fn entry(c: &Connection, seq: Seq) -> rusqlite::Result<Option<Entry>> {
     let head = c
         .prepare_cached(
-            "SELECT platform_id, kind, idem_key, request_hash, created_at, metadata, hold_id, incoming_id, reverses, fx \
-             FROM entries WHERE seq = ?1",
+            "SELECT platform_id, kind, idem_key, request_hash, created_at, metadata, hold_id, incoming_id, reverses, fx, \
+             accounts FROM entries WHERE seq = ?1",
         )?
         .query_row([seq as i64], |r| {
-            Ok(Entry {
+            let accounts: Vec<u8> = r.get(10)?;
+            let accounts = decode_accounts(&accounts).ok_or_else(|| conv(10, BadAccounts))?;
+            let e = Entry {
                 seq,
                 platform: OwnerId(uuid_at(r, 0)?),
                 kind: parse_at(r, 1)?,
@@ -212,21 +233,36 @@ pub fn entry(c: &Connection, seq: Seq) -> rusqlite::Result<Option<Entry>> {
                     Some(s) => Some(serde_json::from_str(&s).map_err(|e| conv(9, e))?),
                     None => None,
                 },
-            })
+            };
+            Ok((e, accounts))
         })
         .optional()?;
-    let Some(mut e) = head else { return Ok(None) };
-    let mut st = c.prepare_cached(&format!("SELECT {LINE_COLS} FROM lines WHERE seq = ?1 ORDER BY pos"))?;
-    e.lines = st.query_map([seq as i64], line_row)?.map(|r| r.map(|(_, l)| l)).collect::<rusqlite::Result<_>>()?;
+    let Some((mut e, accounts)) = head else { return Ok(None) };
+    let mut st = c.prepare_cached(&format!("{LINE_SELECT} WHERE l.account_no = ?1 AND l.seq = ?2"))?;
+    for no in accounts {
+        e.lines.push(st.query_row(params![no, seq as i64], line_row)?.1);
+    }
     Ok(Some(e))
 }
 
+/// An entry's `accounts` column is not a list of 8-byte account numbers.
+#[derive(Debug)]
+struct BadAccounts;
+impl std::fmt::Display for BadAccounts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("malformed account list")
+    }
+}
+impl std::error::Error for BadAccounts {}
+
 pub fn idempotency(c: &Connection, platform: OwnerId, key: &str) -> rusqlite::Result<Option<IdemRecord>> {
-    c.prepare_cached("SELECT seq, request_hash FROM entries WHERE platform_id = ?1 AND idem_key = ?2")?
-        .query_row(params![b(&platform.0), key], |r| {
-            Ok(IdemRecord { seq: r.get::<_, i64>(0)? as u64, request_hash: r.get(1)? })
-        })
-        .optional()
+    c.prepare_cached(
+        "SELECT seq, request_hash FROM entries WHERE idem_hash = ?1 AND platform_id = ?2 AND idem_key = ?3",
+    )?
+    .query_row(params![idem_hash(platform, key), b(&platform.0), key], |r| {
+        Ok(IdemRecord { seq: r.get::<_, i64>(0)? as u64, request_hash: r.get(1)? })
+    })
+    .optional()
 }
 
 pub fn entry_ref(c: &Connection, seq: Seq) -> rusqlite::Result<Option<EntryRef>> {
@@ -371,40 +407,45 @@ pub fn persist(c: &Connection, l: &Ledger, changes: &Changes) -> rusqlite::Resul
     }
     if !changes.entries.is_empty() {
         let mut ins_entry = c.prepare_cached(
-            "INSERT INTO entries (seq, platform_id, kind, idem_key, request_hash, created_at, metadata, hold_id,
-               incoming_id, reverses, fx) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            "INSERT INTO entries (seq, platform_id, kind, idem_hash, idem_key, request_hash, created_at, accounts,
+               metadata, hold_id, incoming_id, reverses, fx) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
         )?;
-        let mut ins_line = c.prepare_cached(&format!(
-            "INSERT INTO lines ({LINE_COLS}, pos) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
-        ))?;
+        let mut ins_line = c.prepare_cached(
+            "INSERT INTO lines (account_no, seq, posted, held, incoming, posted_after, held_after, incoming_after)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        let mut numbers = Vec::new();
         for e in &changes.entries {
+            numbers.clear();
+            for ln in &e.lines {
+                let no = l.account(ln.account).expect("journaled accounts are in the working set").number as i64;
+                numbers.extend_from_slice(&no.to_le_bytes());
+                ins_line.execute(params![
+                    no,
+                    e.seq as i64,
+                    ln.posted,
+                    ln.held,
+                    ln.incoming,
+                    ln.posted_after,
+                    ln.held_after,
+                    ln.incoming_after
+                ])?;
+            }
             ins_entry.execute(params![
                 e.seq as i64,
                 b(&e.platform.0),
                 e.kind.as_str(),
+                idem_hash(e.platform, &e.idempotency_key),
                 e.idempotency_key,
                 e.request_hash,
                 e.created_at.0,
+                numbers,
                 (!e.metadata.is_empty()).then(|| serde_json::to_string(&e.metadata).expect("serializes")),
                 e.hold.as_ref().map(|h| b(&h.0)),
                 e.incoming.as_ref().map(|i| b(&i.0)),
                 e.reverses.map(|v| v as i64),
                 e.fx.as_ref().map(|f| serde_json::to_string(f).expect("serializes")),
             ])?;
-            for (pos, ln) in e.lines.iter().enumerate() {
-                ins_line.execute(params![
-                    e.seq as i64,
-                    b(&ln.account.0),
-                    ln.currency.as_str(),
-                    ln.posted,
-                    ln.held,
-                    ln.incoming,
-                    ln.posted_after,
-                    ln.held_after,
-                    ln.incoming_after,
-                    pos as i64
-                ])?;
-            }
         }
     }
     Ok(())

@@ -42,39 +42,42 @@ CREATE TABLE accounts (
     UNIQUE (owner_id, kind, currency)
 ) STRICT;
 
--- The journal. `seq` is the total order; `created_at` never decreases along it, so the entry
--- at an instant is found by binary search on seq, without an index on time.
+-- The journal. `seq` is the total order and the entry id; `created_at` never decreases along
+-- it, so the entry at an instant is found by binary search on seq, without an index on time.
+-- `accounts` lists the account numbers of the entry's lines, in order (8 bytes little-endian
+-- each). Idempotency keys are found through a 64-bit hash of (platform, key); the single
+-- writer keeps them unique and `coffer verify` checks it.
 CREATE TABLE entries (
     seq INTEGER PRIMARY KEY,
     platform_id BLOB NOT NULL,
     kind TEXT NOT NULL,
+    idem_hash INTEGER NOT NULL,
     idem_key TEXT NOT NULL,
     request_hash TEXT NOT NULL,
     created_at INTEGER NOT NULL,
+    accounts BLOB NOT NULL,
     metadata TEXT,
     hold_id BLOB,
     incoming_id BLOB,
     reverses INTEGER,
-    fx TEXT,
-    UNIQUE (platform_id, idem_key)
+    fx TEXT
 ) STRICT;
+CREATE INDEX entries_idem ON entries (idem_hash);
 CREATE UNIQUE INDEX entries_reverses ON entries (reverses) WHERE reverses IS NOT NULL;
 
--- One row per account touched by an entry: deltas and the balances after (running balance).
+-- Each account's journal: one row per entry that touched it, clustered by account, with the
+-- deltas and the balances after the entry (the running balance).
 CREATE TABLE lines (
+    account_no INTEGER NOT NULL,
     seq INTEGER NOT NULL,
-    pos INTEGER NOT NULL,
-    account_id BLOB NOT NULL,
-    currency TEXT NOT NULL,
     posted INTEGER NOT NULL,
     held INTEGER NOT NULL,
     incoming INTEGER NOT NULL,
     posted_after INTEGER NOT NULL,
     held_after INTEGER NOT NULL,
     incoming_after INTEGER NOT NULL,
-    PRIMARY KEY (seq, pos)
+    PRIMARY KEY (account_no, seq)
 ) STRICT, WITHOUT ROWID;
-CREATE UNIQUE INDEX lines_by_account ON lines (account_id, seq);
 
 CREATE TABLE holds (
     id BLOB PRIMARY KEY,
