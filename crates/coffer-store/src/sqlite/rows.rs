@@ -142,7 +142,7 @@ pub fn line_row(r: &Row<'_>) -> rusqlite::Result<(Seq, Line)> {
 
 /// The account numbers an entry's `accounts` column lists, in line order.
 pub fn decode_accounts(blob: &[u8]) -> Option<Vec<i64>> {
-    if blob.len() % 8 != 0 {
+    if !blob.len().is_multiple_of(8) {
         return None;
     }
     Some(blob.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes"))).collect())
