@@ -56,6 +56,17 @@ pub enum Command {
         overdraft_limit: Option<i64>,
         min_balance: Option<i64>,
     },
+    /// Register an API key for an owner. The caller generates the id and the secret and passes
+    /// only the secret's hex SHA-256.
+    CreateApiKey {
+        owner: OwnerId,
+        id: String,
+        secret_hash: String,
+        scope: KeyScope,
+    },
+    RevokeApiKey {
+        id: String,
+    },
     Move(Movement),
 }
 

@@ -18,6 +18,10 @@ pub enum LedgerError {
     HoldNotFound(HoldId),
     #[error("incoming credit {0} not found")]
     IncomingNotFound(IncomingId),
+    #[error("API key {0} not found")]
+    ApiKeyNotFound(String),
+    #[error("API key {0} exists already")]
+    ApiKeyExists(String),
     #[error("transaction {0} not found")]
     EntryNotFound(Seq),
     #[error("owner {owner} is {status}")]
@@ -82,6 +86,8 @@ impl LedgerError {
             HoldNotFound(_) => "hold_not_found",
             IncomingNotFound(_) => "incoming_not_found",
             EntryNotFound(_) => "transaction_not_found",
+            ApiKeyNotFound(_) => "api_key_not_found",
+            ApiKeyExists(_) => "api_key_exists",
             OwnerNotActive { .. } => "owner_not_active",
             WalletNotActive { .. } => "wallet_not_active",
             CurrencyMismatch { .. } => "currency_mismatch",

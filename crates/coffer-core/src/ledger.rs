@@ -67,6 +67,7 @@ pub struct EntryRef {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Owner(Owner),
+    ApiKey(ApiKey),
     Account(Account),
     Entry {
         entry: Box<Entry>,
@@ -87,6 +88,7 @@ pub struct Changes {
     pub accounts: HashSet<AccountId>,
     pub holds: HashSet<HoldId>,
     pub incomings: HashSet<IncomingId>,
+    pub keys: HashSet<String>,
     pub entries: Vec<Entry>,
 }
 
@@ -96,6 +98,7 @@ impl Changes {
             && self.accounts.is_empty()
             && self.holds.is_empty()
             && self.incomings.is_empty()
+            && self.keys.is_empty()
             && self.entries.is_empty()
     }
 }
@@ -117,6 +120,7 @@ pub struct Ledger {
     by_key: HashMap<(OwnerId, AccountKind, CurrencyCode), AccountId>,
     holds: HashMap<HoldId, Hold>,
     incomings: HashMap<IncomingId, Incoming>,
+    keys: HashMap<String, ApiKey>,
     idempotency: HashMap<(OwnerId, String), IdemRecord>,
     entries: HashMap<Seq, EntryRef>,
     deadlines: BTreeSet<(Timestamp, HoldId)>,
@@ -281,6 +285,15 @@ impl Ledger {
             }
         }
         self.holds.insert(h.id, h);
+    }
+    pub fn insert_api_key(&mut self, k: ApiKey) {
+        self.keys.insert(k.id.clone(), k);
+    }
+    pub fn api_key(&self, id: &str) -> Option<&ApiKey> {
+        self.keys.get(id)
+    }
+    pub fn api_keys(&self) -> impl Iterator<Item = &ApiKey> {
+        self.keys.values()
     }
     pub fn insert_incoming(&mut self, i: Incoming) {
         self.incomings.insert(i.id, i);
@@ -526,6 +539,43 @@ impl Ledger {
                 }
                 self.changes.accounts.insert(*account);
                 Ok(Outcome::Account(a.clone()))
+            }
+            Command::CreateApiKey { owner, id, secret_hash, scope } => {
+                let o = self.owners.get(owner).ok_or(LedgerError::OwnerNotFound(*owner))?;
+                if o.status == OwnerStatus::Deleted {
+                    return Err(LedgerError::OwnerNotActive { owner: o.id, status: o.status });
+                }
+                if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                    return Err(invalid("id", "1 to 64 letters, digits or underscores"));
+                }
+                if secret_hash.len() != 64 || !secret_hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(invalid("secret_hash", "a hex SHA-256"));
+                }
+                if self.keys.contains_key(id) {
+                    return Err(LedgerError::ApiKeyExists(id.clone()));
+                }
+                let k = ApiKey {
+                    id: id.clone(),
+                    owner: *owner,
+                    platform: o.platform,
+                    scope: *scope,
+                    secret_hash: secret_hash.to_ascii_lowercase(),
+                    status: KeyStatus::Active,
+                    created_at: now,
+                    revoked_at: None,
+                };
+                self.keys.insert(id.clone(), k.clone());
+                self.changes.keys.insert(id.clone());
+                Ok(Outcome::ApiKey(k))
+            }
+            Command::RevokeApiKey { id } => {
+                let k = self.keys.get_mut(id).ok_or_else(|| LedgerError::ApiKeyNotFound(id.clone()))?;
+                if k.status == KeyStatus::Active {
+                    k.status = KeyStatus::Revoked;
+                    k.revoked_at = Some(now);
+                    self.changes.keys.insert(id.clone());
+                }
+                Ok(Outcome::ApiKey(k.clone()))
             }
             Command::Move(m) => self.execute_movement(m, ctx, now),
         }

@@ -124,6 +124,8 @@ string_enum!(WalletStatus {
     Closed = "CLOSED",
 });
 string_enum!(HoldStatus { Open = "OPEN", Captured = "CAPTURED", Released = "RELEASED", Expired = "EXPIRED" });
+string_enum!(KeyScope { ReadOnly = "READ_ONLY", ReadWrite = "READ_WRITE" });
+string_enum!(KeyStatus { Active = "ACTIVE", Revoked = "REVOKED" });
 string_enum!(IncomingStatus { Pending = "PENDING", Settled = "SETTLED", Cancelled = "CANCELLED" });
 string_enum!(EntryKind {
     Transaction = "TRANSACTION",
@@ -281,6 +283,21 @@ pub struct Incoming {
     pub created_seq: Seq,
     pub closed_at: Option<Timestamp>,
     pub closed_seq: Option<Seq>,
+}
+
+/// An API credential of an owner. Only a hash of its secret is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKey {
+    /// Public identifier, the part of the key before the secret.
+    pub id: String,
+    pub owner: OwnerId,
+    pub platform: OwnerId,
+    pub scope: KeyScope,
+    /// Hex SHA-256 of the secret.
+    pub secret_hash: String,
+    pub status: KeyStatus,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
 }
 
 /// One account's part in a journal entry: the deltas of its three balances and the balances

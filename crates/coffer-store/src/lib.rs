@@ -77,6 +77,8 @@ pub trait Store: Send + Sync {
     /// else the standard one (ISO 4217 or a configured extra).
     async fn exponent(&self, platform: OwnerId, currency: CurrencyCode) -> Result<u8, StoreError>;
     async fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError>;
+    /// An API key by its public id (served from memory: authentication is on every request).
+    async fn api_key(&self, id: &str) -> Result<Option<ApiKey>, StoreError>;
     /// An owner's accounts, in creation order.
     async fn accounts_of(&self, owner: OwnerId) -> Result<Vec<Account>, StoreError>;
     async fn entry(&self, seq: Seq) -> Result<Option<Entry>, StoreError>;

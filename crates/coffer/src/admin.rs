@@ -11,7 +11,7 @@ use coffer_store::sqlite::SqliteStore;
 use coffer_store::Store;
 use serde_json::{json, Value};
 
-use crate::render;
+use coffer_http::render;
 
 #[derive(Subcommand, Debug)]
 pub enum AdminCmd {
@@ -41,6 +41,23 @@ pub enum AdminCmd {
     Fx(FxCmd),
     /// Balances of a wallet, or of every wallet of an owner.
     Balance(BalanceArgs),
+    /// API keys for the HTTP API: create (the key is shown once), revoke.
+    #[command(subcommand)]
+    Key(KeyCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeyCmd {
+    /// Create an API key for an owner.
+    Create {
+        #[arg(long)]
+        owner: OwnerId,
+        /// READ_ONLY or READ_WRITE.
+        #[arg(long, default_value = "READ_WRITE")]
+        scope: String,
+    },
+    /// Revoke an API key by its id.
+    Revoke { id: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -499,6 +516,14 @@ pub async fn run(store: &SqliteStore, cmd: AdminCmd) -> anyhow::Result<Value> {
             let op = MoneyOp::FxConvert { from, to, amount: money(&a, &amount)?, rate };
             exec(store, movement(a.platform, opts, op)?).await
         }
+        AdminCmd::Key(KeyCmd::Create { owner, scope }) => {
+            let k = coffer_http::auth::generate_key().map_err(|e| anyhow!("{}", e.message))?;
+            let cmd = Command::CreateApiKey { owner, id: k.id, secret_hash: k.hash, scope: parse(&scope)? };
+            let mut v = exec(store, cmd).await?;
+            v["key"] = Value::String(k.full);
+            Ok(v)
+        }
+        AdminCmd::Key(KeyCmd::Revoke { id }) => exec(store, Command::RevokeApiKey { id }).await,
         AdminCmd::Balance(BalanceArgs { wallet, owner }) => match (wallet, owner) {
             (Some(w), _) => Ok(render::account(&account(store, w).await?)),
             (None, Some(o)) => {

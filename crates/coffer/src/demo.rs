@@ -18,7 +18,7 @@ use coffer_core::*;
 use coffer_store::{Store, StoreError};
 use serde_json::{json, Value};
 
-use crate::render;
+use coffer_http::render;
 
 pub const PLATFORM: &str = "Coffer Demo";
 pub const METERED_PLATFORM: &str = "Coffer Demo (metered, USD to 4 decimals)";

@@ -5,7 +5,6 @@ mod bench;
 mod config;
 mod crash;
 mod demo;
-mod render;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,9 +26,9 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
-    /// Run the ledger service: open the store and run hold expiry until stopped (Ctrl-C/SIGTERM).
+    /// Run the ledger service: the HTTP API on the store, with hold expiry, until Ctrl-C/SIGTERM.
     Serve {
-        /// Address for the HTTP API.
+        /// Address for the HTTP API (port 0 picks a free port; the address is logged).
         #[arg(long, env = "COFFER_LISTEN", value_name = "ADDR")]
         listen: Option<String>,
     },
@@ -161,15 +160,17 @@ async fn store_shutdown(store: &coffer_store::sqlite::SqliteStore) {
 }
 
 async fn serve(cfg: &config::Config, listen: std::net::SocketAddr) -> anyhow::Result<()> {
+    use anyhow::Context;
     use coffer_store::Store;
-    let store = cfg.open()?;
-    tracing::info!(data = %cfg.data.display(), %listen, "ledger open; hold expiry running");
-    tracing::warn!("this build has no HTTP API yet: the store, hold expiry and the CLI are available");
-    shutdown_signal().await;
-    tracing::info!("stopping: finishing queued commands");
+    let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(cfg.open()?);
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(data = %cfg.data.display(), %addr, "ledger open; listening");
+    let served = coffer_http::serve(listener, store.clone(), shutdown_signal()).await;
+    tracing::info!("stopping: in-flight requests finished; flushing queued commands");
     store.shutdown().await;
     tracing::info!(stats = ?store.stats(), "stopped");
-    Ok(())
+    Ok(served?)
 }
 
 async fn shutdown_signal() {

@@ -77,6 +77,7 @@ struct View {
     accounts: HashMap<AccountId, Account>,
     /// Each owner's accounts in creation (number) order.
     by_owner: HashMap<OwnerId, Vec<AccountId>>,
+    keys: HashMap<String, ApiKey>,
 }
 
 impl View {
@@ -189,6 +190,7 @@ impl SqliteStore {
         for a in accounts {
             view.put_account(a.clone());
         }
+        view.keys = ledger.api_keys().map(|k| (k.id.clone(), k.clone())).collect();
         let view = Arc::new(RwLock::new(view));
         let counters = Arc::new(Counters::default());
         let (tx, rx) = mpsc::channel(opts.queue);
@@ -375,6 +377,9 @@ fn load_ledger(conn: &Connection, currencies: &CurrencyTable) -> Result<Ledger, 
     }
     for i in rows::pending_incomings(conn)? {
         l.insert_incoming(i);
+    }
+    for k in rows::api_keys(conn)? {
+        l.insert_api_key(k);
     }
     l.set_counters(rows::counters(conn)?);
     Ok(l)
@@ -567,7 +572,7 @@ impl Writer {
     }
 
     fn publish(&self, changes: &Changes) {
-        if changes.owners.is_empty() && changes.accounts.is_empty() {
+        if changes.owners.is_empty() && changes.accounts.is_empty() && changes.keys.is_empty() {
             return;
         }
         let mut accounts: Vec<Account> =
@@ -581,6 +586,11 @@ impl Writer {
         }
         for a in accounts {
             v.put_account(a);
+        }
+        for id in &changes.keys {
+            if let Some(k) = self.ledger.api_key(id) {
+                v.keys.insert(id.clone(), k.clone());
+            }
         }
     }
 
@@ -631,6 +641,9 @@ impl Store for SqliteStore {
         let v = self.view.read();
         let p = v.owners.get(&platform).ok_or(LedgerError::OwnerNotFound(platform))?;
         Ok(p.currency_exponents.get(&currency).copied().unwrap_or(std))
+    }
+    async fn api_key(&self, id: &str) -> Result<Option<ApiKey>, StoreError> {
+        Ok(self.view.read().keys.get(id).cloned())
     }
     async fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
         Ok(self.view.read().accounts.get(&id).cloned())

@@ -158,6 +158,27 @@ pub fn idem_hash(platform: OwnerId, key: &str) -> i64 {
     i64::from_le_bytes(d[..8].try_into().expect("8 bytes"))
 }
 
+const KEY_COLS: &str = "id, owner_id, platform_id, scope, secret_hash, status, created_at, revoked_at";
+
+fn key_row(r: &Row<'_>) -> rusqlite::Result<ApiKey> {
+    Ok(ApiKey {
+        id: r.get(0)?,
+        owner: OwnerId(uuid_at(r, 1)?),
+        platform: OwnerId(uuid_at(r, 2)?),
+        scope: parse_at(r, 3)?,
+        secret_hash: r.get(4)?,
+        status: parse_at(r, 5)?,
+        created_at: ts_at(r, 6)?,
+        revoked_at: opt_ts_at(r, 7)?,
+    })
+}
+
+pub fn api_keys(c: &Connection) -> rusqlite::Result<Vec<ApiKey>> {
+    let mut st = c.prepare(&format!("SELECT {KEY_COLS} FROM api_keys"))?;
+    let v = st.query_map([], key_row)?.collect();
+    v
+}
+
 pub fn owners(c: &Connection) -> rusqlite::Result<Vec<Owner>> {
     let mut st = c.prepare(&format!("SELECT {OWNER_COLS} FROM owners"))?;
     let v = st.query_map([], owner_row)?.collect();
@@ -402,6 +423,25 @@ pub fn persist(c: &Connection, l: &Ledger, changes: &Changes) -> rusqlite::Resul
                 i.created_seq as i64,
                 i.closed_at.map(|t| t.0),
                 i.closed_seq.map(|v| v as i64)
+            ])?;
+        }
+    }
+    if !changes.keys.is_empty() {
+        let mut st = c.prepare_cached(&format!(
+            "INSERT INTO api_keys ({KEY_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT (id) DO UPDATE SET status = excluded.status, revoked_at = excluded.revoked_at"
+        ))?;
+        for id in &changes.keys {
+            let k = l.api_key(id).expect("changed keys are in the working set");
+            st.execute(params![
+                k.id,
+                b(&k.owner.0),
+                b(&k.platform.0),
+                k.scope.as_str(),
+                k.secret_hash,
+                k.status.as_str(),
+                k.created_at.0,
+                k.revoked_at.map(|t| t.0)
             ])?;
         }
     }

@@ -105,6 +105,17 @@ CREATE TABLE incomings (
     closed_at INTEGER,
     closed_seq INTEGER
 ) STRICT;
+CREATE TABLE api_keys (
+    id TEXT PRIMARY KEY,
+    owner_id BLOB NOT NULL,
+    platform_id BLOB NOT NULL,
+    scope TEXT NOT NULL,
+    secret_hash TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER
+) STRICT;
+
 CREATE INDEX incomings_pending ON incomings (account_id, created_seq) WHERE status = 'PENDING';
 "#];
 

@@ -26,6 +26,18 @@ pub fn owner(o: &Owner) -> Value {
     })
 }
 
+/// An API key's public part (never the secret or its hash).
+pub fn api_key(k: &ApiKey) -> Value {
+    json!({
+        "id": k.id,
+        "owner": k.owner,
+        "scope": k.scope,
+        "status": k.status,
+        "created_at": time(k.created_at),
+        "revoked_at": k.revoked_at.map(time),
+    })
+}
+
 pub fn account(a: &Account) -> Value {
     let f = |v: i64| format_minor(v, a.exponent);
     json!({
@@ -109,6 +121,7 @@ pub async fn entry(store: &dyn Store, e: &Entry) -> Result<Value, StoreError> {
 pub async fn outcome(store: &dyn Store, o: &Outcome, replayed: bool) -> Result<Value, StoreError> {
     Ok(match o {
         Outcome::Owner(o) => owner(o),
+        Outcome::ApiKey(k) => api_key(k),
         Outcome::Account(a) => account(a),
         Outcome::Entry { entry: e, hold: h, incoming: i } => {
             let mut v = json!({ "transaction": entry(store, e).await?, "replayed": replayed });

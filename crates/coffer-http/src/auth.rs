@@ -1,0 +1,163 @@
+//! API keys and who a request acts as.
+//!
+//! A key is `ck_<20 hex>.<64 hex>`: a public id and a 256-bit secret. Only the secret's SHA-256
+//! is stored; the comparison is constant-time. A request acts as the key's owner, or, with the
+//! header `Coffer-On-Behalf-Of: <owner id>`, as a descendant of it. It may reach the acting
+//! owner and its descendants, nothing else: anything outside answers 404, like a missing id.
+//! Keys of a suspended or deleted owner (or of an owner under one) are refused.
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use coffer_core::*;
+use coffer_store::Store;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::error::ApiError;
+use crate::AppState;
+
+pub const ON_BEHALF_OF: &str = "coffer-on-behalf-of";
+
+/// A freshly generated key: `full` is shown once; only `hash` is stored.
+pub struct NewKey {
+    pub id: String,
+    pub full: String,
+    pub hash: String,
+}
+
+pub fn generate_key() -> Result<NewKey, ApiError> {
+    let mut id = [0u8; 10];
+    let mut secret = [0u8; 32];
+    getrandom::fill(&mut id).and_then(|_| getrandom::fill(&mut secret)).map_err(|e| {
+        tracing::error!(error = %e, "no randomness for a key");
+        ApiError::internal()
+    })?;
+    let id = format!("ck_{}", hex::encode(id));
+    let secret = hex::encode(secret);
+    let hash = hex::encode(Sha256::digest(secret.as_bytes()));
+    Ok(NewKey { full: format!("{id}.{secret}"), id, hash })
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub key: ApiKey,
+    /// The owner the request acts as: the key's owner or a descendant named on-behalf-of.
+    pub acting: Owner,
+}
+
+impl Caller {
+    pub fn require_write(&self) -> Result<(), ApiError> {
+        if self.key.scope != KeyScope::ReadWrite {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "permission_error",
+                "read_only_key",
+                "this API key is read-only",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether `owner` is the acting owner or one of its descendants.
+    pub async fn reaches(&self, store: &dyn Store, owner: OwnerId) -> Result<bool, ApiError> {
+        Ok(ancestry(store, owner, self.acting.id).await?.is_some())
+    }
+
+    /// The owner, if the caller reaches it; "not found" otherwise.
+    pub async fn owner(&self, store: &dyn Store, id: OwnerId) -> Result<Owner, ApiError> {
+        match store.owner(id).await? {
+            Some(o) if self.reaches(store, id).await? => Ok(o),
+            _ => Err(ApiError::from(LedgerError::OwnerNotFound(id))),
+        }
+    }
+
+    /// The account, if it is a wallet the caller reaches; "not found" otherwise.
+    pub async fn wallet(&self, store: &dyn Store, id: AccountId) -> Result<Account, ApiError> {
+        match store.account(id).await? {
+            Some(a) if a.is_wallet() && self.reaches(store, a.owner).await? => Ok(a),
+            _ => Err(ApiError::from(LedgerError::AccountNotFound(id))),
+        }
+    }
+}
+
+/// The chain from `owner` up to `ancestor` (inclusive), if `ancestor` is `owner` or above it.
+async fn ancestry(store: &dyn Store, owner: OwnerId, ancestor: OwnerId) -> Result<Option<Vec<Owner>>, ApiError> {
+    let mut chain = Vec::new();
+    let mut cur = Some(owner);
+    while let Some(id) = cur {
+        let Some(o) = store.owner(id).await? else { return Ok(None) };
+        cur = o.parent;
+        let top = o.id == ancestor;
+        chain.push(o);
+        if top {
+            return Ok(Some(chain));
+        }
+    }
+    Ok(None)
+}
+
+fn bearer(parts: &Parts) -> Result<&str, ApiError> {
+    let h = parts
+        .headers
+        .get(axum::http::header::AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthenticated("send an API key: Authorization: Bearer <key>"))?;
+    let v = h.to_str().map_err(|_| ApiError::unauthenticated("the Authorization header is not text"))?;
+    v.strip_prefix("Bearer ")
+        .map(str::trim)
+        .ok_or_else(|| ApiError::unauthenticated("the Authorization header must be Bearer <key>"))
+}
+
+pub async fn authenticate(store: &dyn Store, parts: &Parts) -> Result<Caller, ApiError> {
+    let token = bearer(parts)?;
+    let invalid = || ApiError::unauthenticated("invalid API key");
+    let (id, secret) = token.split_once('.').ok_or_else(invalid)?;
+    if id.len() > 64 || secret.len() > 128 {
+        return Err(invalid());
+    }
+    let key = store.api_key(id).await?.ok_or_else(invalid)?;
+    let hash = hex::encode(Sha256::digest(secret.as_bytes()));
+    if !bool::from(hash.as_bytes().ct_eq(key.secret_hash.as_bytes())) {
+        return Err(invalid());
+    }
+    if key.status != KeyStatus::Active {
+        return Err(ApiError::unauthenticated("this API key has been revoked"));
+    }
+    // The key's owner and everything above it must be active.
+    let platform = key.platform;
+    let chain = ancestry(store, key.owner, platform).await?.ok_or_else(invalid)?;
+    if let Some(o) = chain.iter().find(|o| o.status != OwnerStatus::Active) {
+        return Err(ApiError::unauthenticated(format!("owner {} is {}", o.id, o.status)));
+    }
+    let owner = chain.into_iter().next().ok_or_else(invalid)?;
+    let acting = match parts.headers.get(ON_BEHALF_OF) {
+        None => owner,
+        Some(v) => {
+            let raw = v.to_str().unwrap_or("").trim();
+            if raw.is_empty() {
+                owner
+            } else {
+                let id: OwnerId = raw.parse().map_err(|_| {
+                    ApiError::invalid("invalid_header", format!("{ON_BEHALF_OF} is not an owner id"))
+                        .param(ON_BEHALF_OF)
+                })?;
+                let chain = ancestry(store, id, owner.id)
+                    .await?
+                    .ok_or_else(|| ApiError::from(LedgerError::OwnerNotFound(id)))?;
+                if let Some(o) = chain.iter().find(|o| o.status != OwnerStatus::Active) {
+                    return Err(ApiError::unauthenticated(format!("owner {} is {}", o.id, o.status)));
+                }
+                chain.into_iter().next().ok_or_else(invalid)?
+            }
+        }
+    };
+    Ok(Caller { key, acting })
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        authenticate(&*state.store, parts).await
+    }
+}

@@ -1,0 +1,125 @@
+//! The native API's error envelope and the one table that maps every core and store error to
+//! it: `{"error": {"type", "code", "message", "param"}}`.
+//!
+//! | type | HTTP | when |
+//! |---|---|---|
+//! | `invalid_request_error` | 400 | malformed JSON, unknown fields, bad amounts, currencies, ids |
+//! | `authentication_error` | 401 | missing, malformed, unknown or revoked key; owner not active |
+//! | `permission_error` | 403 | a read-only key asked to change something |
+//! | `not_found` | 404 | missing, or outside the caller's owner subtree (ids do not leak) |
+//! | `conflict` | 409 | idempotency key reused with another request; wallet or key exists |
+//! | `refused` | 422 | a ledger rule refused it (insufficient funds, frozen wallet, ...) |
+//! | `api_error` | 500/503 | Coffer failed; details are logged, never returned |
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use coffer_core::{LedgerError, MoneyError};
+use coffer_store::StoreError;
+use serde_json::json;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub kind: &'static str,
+    pub code: &'static str,
+    pub message: String,
+    pub param: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, kind: &'static str, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError { status, kind, code, message: message.into(), param: None }
+    }
+    pub fn param(mut self, p: impl Into<String>) -> Self {
+        self.param = Some(p.into());
+        self
+    }
+    pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", code, message)
+    }
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "authentication_error", "unauthenticated", message)
+    }
+    pub fn not_found(what: &str, id: impl std::fmt::Display) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", "not_found", format!("{what} {id} not found"))
+    }
+    pub fn internal() -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "api_error", "internal", "internal error; it has been logged")
+    }
+}
+
+impl From<LedgerError> for ApiError {
+    fn from(e: LedgerError) -> Self {
+        use LedgerError::*;
+        let (status, kind) = match &e {
+            Money(_)
+            | InvalidArgument { .. }
+            | CurrencyMismatch { .. }
+            | AmountNotPositive
+            | Unbalanced { .. }
+            | Overflow => (StatusCode::BAD_REQUEST, "invalid_request_error"),
+            OwnerNotFound(_) | AccountNotFound(_) | HoldNotFound(_) | IncomingNotFound(_) | EntryNotFound(_)
+            | ApiKeyNotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            IdempotencyConflict { .. } | WalletExists { .. } | ApiKeyExists(_) => (StatusCode::CONFLICT, "conflict"),
+            OwnerNotActive { .. }
+            | WalletNotActive { .. }
+            | InsufficientFunds { .. }
+            | BelowMinBalance { .. }
+            | HoldNotOpen { .. }
+            | HoldExpired { .. }
+            | HoldNotDue { .. }
+            | CaptureExceedsHold { .. }
+            | IncomingNotPending { .. }
+            | AlreadyReversed { .. }
+            | NotReversible { .. }
+            | WalletNotEmpty { .. }
+            | InvalidTransition { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "refused"),
+            Invariant(m) => {
+                tracing::error!(invariant = %m, "internal invariant violated");
+                return ApiError::internal();
+            }
+        };
+        let param = match &e {
+            InvalidArgument { field, .. } => Some(field.to_string()),
+            Money(MoneyError::Malformed(_) | MoneyError::TooManyDecimals { .. } | MoneyError::OutOfRange(_)) => {
+                Some("amount".to_string())
+            }
+            Money(MoneyError::BadCurrencyCode(_) | MoneyError::UnknownCurrency(_)) => Some("currency".to_string()),
+            _ => None,
+        };
+        ApiError { status, kind, code: e.code(), message: e.to_string(), param }
+    }
+}
+
+impl From<MoneyError> for ApiError {
+    fn from(e: MoneyError) -> Self {
+        LedgerError::from(e).into()
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Rejected(e) => e.into(),
+            StoreError::Closed => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "api_error",
+                "unavailable",
+                "the service is shutting down",
+            ),
+            StoreError::Storage(m) | StoreError::Open(m) => {
+                tracing::error!(error = %m, "storage failure");
+                ApiError::internal()
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body =
+            json!({ "error": { "type": self.kind, "code": self.code, "message": self.message, "param": self.param } });
+        (self.status, Json(body)).into_response()
+    }
+}

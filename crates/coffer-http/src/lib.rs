@@ -1,0 +1,77 @@
+//! Coffer's HTTP face: the native REST API under [`native::PREFIX`], health checks, request
+//! ids, limits and graceful shutdown. The provider dialects will mount beside it.
+
+pub mod auth;
+pub mod error;
+pub mod native;
+pub mod render;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use coffer_store::Store;
+
+use crate::error::ApiError;
+
+/// Largest request body accepted.
+pub const MAX_BODY: usize = 64 * 1024;
+pub const REQUEST_ID: &str = "request-id";
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+}
+
+pub fn router(store: Arc<dyn Store>) -> Router {
+    let state = AppState { store };
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .nest(native::PREFIX, native::routes())
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no_such_route", "no such route") })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn(request_id))
+        .with_state(state)
+}
+
+async fn ready(State(s): State<AppState>) -> Response {
+    // The store answers reads from memory; a closed store cannot take writes.
+    match s.store.platforms().await {
+        Ok(_) => "ready".into_response(),
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+/// Every response carries a `Request-Id` header; errors are logged with it.
+async fn request_id(req: Request, next: Next) -> Response {
+    let id = uuid::Uuid::now_v7().to_string();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let mut resp = next.run(req).await;
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert(REQUEST_ID, v);
+    }
+    let status = resp.status();
+    if status.is_server_error() {
+        tracing::error!(request_id = %id, %method, %path, %status, "request failed");
+    } else {
+        tracing::debug!(request_id = %id, %method, %path, %status, "request");
+    }
+    resp
+}
+
+/// Serve until `shutdown` resolves, then stop accepting, finish in-flight requests, and return.
+/// The caller then shuts the store down (flushing queued commands).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    store: Arc<dyn Store>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(store)).with_graceful_shutdown(shutdown).await
+}

@@ -1,0 +1,373 @@
+//! The native API over real HTTP: a server on 127.0.0.1:0 with a fresh data directory.
+
+use std::sync::Arc;
+
+use coffer_core::*;
+use coffer_store::sqlite::{Options, SqliteStore};
+use coffer_store::Store;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+struct Server {
+    base: String,
+    store: Arc<dyn Store>,
+    http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("data"), Options::default()).unwrap());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}/coffer/v1", listener.local_addr().unwrap());
+        tokio::spawn(coffer_http::serve(listener, store.clone(), std::future::pending()));
+        Server { base, store, http: reqwest::Client::new(), _dir: dir }
+    }
+
+    async fn owner(&self, c: Command) -> OwnerId {
+        match self.store.execute(c).await.unwrap().outcome {
+            Outcome::Owner(o) => o.id,
+            o => panic!("{o:?}"),
+        }
+    }
+    async fn platform(&self, name: &str) -> OwnerId {
+        self.owner(Command::CreatePlatform {
+            name: name.into(),
+            default_currency: "USD".parse().unwrap(),
+            currency_exponents: Default::default(),
+        })
+        .await
+    }
+    async fn merchant(&self, parent: OwnerId, name: &str) -> OwnerId {
+        self.owner(Command::CreateMerchant { parent, name: name.into(), default_currency: None }).await
+    }
+    /// A key for `owner`, created as the CLI does.
+    async fn key(&self, owner: OwnerId, scope: KeyScope) -> String {
+        let k = coffer_http::auth::generate_key().unwrap();
+        self.store
+            .execute(Command::CreateApiKey { owner, id: k.id.clone(), secret_hash: k.hash, scope })
+            .await
+            .unwrap();
+        k.full
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, Value, reqwest::header::HeaderMap) {
+        let url = format!("{}{}", self.base, path);
+        let mut rb = match method {
+            "GET" => self.http.get(url),
+            "POST" => self.http.post(url),
+            m => panic!("{m}"),
+        };
+        if let Some(k) = key {
+            rb = rb.bearer_auth(k);
+        }
+        for (h, v) in headers {
+            rb = rb.header(*h, *v);
+        }
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        let resp = rb.send().await.unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let text = resp.text().await.unwrap();
+        let v = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, v, headers)
+    }
+    async fn get(&self, path: &str, key: &str) -> (StatusCode, Value) {
+        let (s, v, h) = self.call("GET", path, Some(key), None, &[]).await;
+        assert!(h.contains_key("request-id"), "every response carries a Request-Id");
+        (s, v)
+    }
+    async fn post(&self, path: &str, key: &str, idem: Option<&str>, body: Value) -> (StatusCode, Value) {
+        let headers: Vec<(&str, &str)> = idem.map(|k| vec![("Idempotency-Key", k)]).unwrap_or_default();
+        let (s, v, h) = self.call("POST", path, Some(key), Some(body), &headers).await;
+        assert!(h.contains_key("request-id"));
+        (s, v)
+    }
+}
+
+fn code(v: &Value) -> &str {
+    v["error"]["code"].as_str().unwrap_or("<no error>")
+}
+
+#[tokio::test]
+async fn money_moves_through_the_api() {
+    let s = Server::start().await;
+    let p = s.platform("P").await;
+    let key = s.key(p, KeyScope::ReadWrite).await;
+
+    let (st, m) = s.post(&format!("/owners/{p}/children"), &key, None, json!({"name": "Shop"})).await;
+    assert_eq!(st, StatusCode::CREATED, "{m}");
+    let m = m["id"].as_str().unwrap().to_string();
+    let (st, w) = s
+        .post(
+            "/wallets",
+            &key,
+            None,
+            json!({"owner": m, "type": "OPERATING", "currency": "USD", "min_balance": "10.00"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{w}");
+    let w = w["id"].as_str().unwrap().to_string();
+    let (_, w2) = s.post("/wallets", &key, None, json!({"owner": m, "type": "RESERVE", "currency": "USD"})).await;
+    let w2 = w2["id"].as_str().unwrap().to_string();
+
+    let dep = json!({"wallet": w, "amount": "250.00"});
+    let (st, d) = s.post("/deposits", &key, Some("dep-1"), dep.clone()).await;
+    assert_eq!(st, StatusCode::CREATED, "{d}");
+    let (st, again, h) = s.call("POST", "/deposits", Some(&key), Some(dep), &[("Idempotency-Key", "dep-1")]).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(h.get("idempotent-replayed").unwrap(), "true");
+    assert_eq!(again["transaction"], d["transaction"]);
+    let (st, c) = s.post("/deposits", &key, Some("dep-1"), json!({"wallet": w, "amount": "1.00"})).await;
+    assert_eq!((st, code(&c)), (StatusCode::CONFLICT, "idempotency_conflict"));
+
+    let (st, e) = s.post("/payouts", &key, Some("p-1"), json!({"wallet": w, "amount": "240.01"})).await;
+    assert_eq!((st, code(&e)), (StatusCode::UNPROCESSABLE_ENTITY, "below_min_balance"), "{e}");
+    let (st, _) = s.post("/transfers", &key, Some("t-1"), json!({"from": w, "to": w2, "amount": "50"})).await;
+    assert_eq!(st, StatusCode::CREATED);
+    let (st, h) = s.post("/holds", &key, Some("h-1"), json!({"wallet": w, "amount": "100", "expires_at": (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339()})).await;
+    assert_eq!(st, StatusCode::CREATED, "{h}");
+    let hold = h["hold"]["id"].as_str().unwrap().to_string();
+    let (_, b) = s.get(&format!("/wallets/{w}"), &key).await;
+    assert_eq!(
+        (b["posted"].as_str(), b["held"].as_str(), b["available"].as_str()),
+        (Some("200.00"), Some("100.00"), Some("100.00"))
+    );
+    let (st, cap) =
+        s.post(&format!("/holds/{hold}/capture"), &key, Some("c-1"), json!({"amount": "60", "destination": w2})).await;
+    assert_eq!(st, StatusCode::CREATED, "{cap}");
+    assert_eq!(cap["hold"]["status"], "CAPTURED");
+    let (st, i) = s.post("/incoming", &key, Some("i-1"), json!({"wallet": w, "amount": "5"})).await;
+    assert_eq!(st, StatusCode::CREATED);
+    let inc = i["incoming"]["id"].as_str().unwrap().to_string();
+    let (st, _) = s.post(&format!("/incoming/{inc}/settle"), &key, Some("is-1"), json!({})).await;
+    assert_eq!(st, StatusCode::CREATED);
+
+    let (_, bal) = s.get(&format!("/owners/{m}/balances?currency=USD"), &key).await;
+    let op = bal["balances"].as_array().unwrap().iter().find(|x| x["type"] == "OPERATING").unwrap();
+    assert_eq!(
+        (op["posted"].as_str(), op["held"].as_str(), op["withdrawable"].as_str()),
+        (Some("145.00"), Some("0.00"), Some("135.00"))
+    );
+    let (_, r) = s.get(&format!("/owners/{m}/balances?type=RESERVE"), &key).await;
+    assert_eq!(r["balances"][0]["posted"], "110.00");
+
+    let seq = d["transaction"]["seq"].as_u64().unwrap();
+    let (st, t) = s.get(&format!("/transactions/{seq}"), &key).await;
+    assert_eq!((st, t["kind"].as_str()), (StatusCode::OK, Some("DEPOSIT")));
+    let (st, _) = s.post("/reversals", &key, Some("rev-1"), json!({"transaction": seq})).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "the deposit was spent: reversing it would overdraw");
+    assert!(s.store.verify().await.unwrap().is_ok());
+}
+
+#[tokio::test]
+async fn authentication_and_scopes() {
+    let s = Server::start().await;
+    let p = s.platform("P").await;
+    let m = s.merchant(p, "M").await;
+    let rw = s.key(m, KeyScope::ReadWrite).await;
+    let ro = s.key(m, KeyScope::ReadOnly).await;
+
+    let (st, v, h) = s.call("GET", "/me", None, None, &[]).await;
+    assert_eq!((st, v["error"]["type"].as_str()), (StatusCode::UNAUTHORIZED, Some("authentication_error")));
+    assert!(h.contains_key("request-id"));
+    for bad in ["nonsense", "ck_00.00", &format!("{}x", rw), "Basic abc"] {
+        let (st, _, _) = s.call("GET", "/me", Some(bad), None, &[]).await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED, "{bad}");
+    }
+    assert_eq!(s.get("/me", &ro).await.0, StatusCode::OK);
+    let (st, v) =
+        s.post("/wallets", &ro, None, json!({"owner": m.to_string(), "type": "OPERATING", "currency": "USD"})).await;
+    assert_eq!((st, code(&v)), (StatusCode::FORBIDDEN, "read_only_key"));
+
+    // Revoked keys and keys of suspended owners are refused.
+    let (st, k) = s.post("/api-keys", &rw, None, json!({"scope": "READ_ONLY"})).await;
+    assert_eq!(st, StatusCode::CREATED);
+    let fresh = k["key"].as_str().unwrap().to_string();
+    assert_eq!(s.get("/me", &fresh).await.0, StatusCode::OK);
+    let (st, _) = s.post(&format!("/api-keys/{}/revoke", k["id"].as_str().unwrap()), &rw, None, json!({})).await;
+    assert_eq!(st, StatusCode::CREATED);
+    let (st, v) = s.get("/me", &fresh).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "{v}");
+    s.store.execute(Command::SetOwnerStatus { owner: m, status: OwnerStatus::Suspended }).await.unwrap();
+    assert_eq!(s.get("/me", &rw).await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn keys_reach_their_subtree_and_nothing_else() {
+    let s = Server::start().await;
+    // P1 { M1 { S1 }, M2 },  P2 { N1 }
+    let p1 = s.platform("P1").await;
+    let m1 = s.merchant(p1, "M1").await;
+    let s1 = s.merchant(m1, "S1").await;
+    let m2 = s.merchant(p1, "M2").await;
+    let p2 = s.platform("P2").await;
+    let n1 = s.merchant(p2, "N1").await;
+    let owners = [("P1", p1), ("M1", m1), ("S1", s1), ("M2", m2), ("P2", p2), ("N1", n1)];
+    let mut wallets = Vec::new();
+    let mut keys = Vec::new();
+    for (name, o) in owners {
+        let c = Command::OpenWallet {
+            owner: o,
+            wallet_type: WalletType::Operating,
+            currency: "USD".parse().unwrap(),
+            overdraft_limit: 0,
+            min_balance: 0,
+        };
+        let Outcome::Account(a) = s.store.execute(c).await.unwrap().outcome else { panic!() };
+        wallets.push((name, a.id));
+        keys.push((name, s.key(o, KeyScope::ReadWrite).await));
+    }
+    let reaches = |k: &str, w: &str| -> bool {
+        matches!(
+            (k, w),
+            ("P1", "P1" | "M1" | "S1" | "M2")
+                | ("M1", "M1" | "S1")
+                | ("S1", "S1")
+                | ("M2", "M2")
+                | ("P2", "P2" | "N1")
+                | ("N1", "N1")
+        )
+    };
+    for (kn, key) in &keys {
+        for (wn, w) in &wallets {
+            let (st, v) = s.get(&format!("/wallets/{w}"), key).await;
+            let want = if reaches(kn, wn) { StatusCode::OK } else { StatusCode::NOT_FOUND };
+            assert_eq!(st, want, "key of {kn} reading the wallet of {wn}: {v}");
+            // Moving money out of a wallet the key does not reach is "not found" too.
+            let (st, _) = s
+                .post("/deposits", key, Some(&format!("{kn}-{wn}")), json!({"wallet": w.to_string(), "amount": "1"}))
+                .await;
+            let want = if reaches(kn, wn) { StatusCode::CREATED } else { StatusCode::NOT_FOUND };
+            assert_eq!(st, want, "key of {kn} depositing into {wn}");
+        }
+    }
+    let key = |n: &str| keys.iter().find(|(k, _)| *k == n).unwrap().1.clone();
+    // On behalf of a descendant narrows the reach; upwards or sideways is "not found".
+    let obo = |k: &str, o: OwnerId, w: AccountId| {
+        let (k, s) = (key(k), &s);
+        async move {
+            s.call("GET", &format!("/wallets/{w}"), Some(&k), None, &[("Coffer-On-Behalf-Of", &o.to_string())]).await.0
+        }
+    };
+    let w = |n: &str| wallets.iter().find(|(k, _)| *k == n).unwrap().1;
+    assert_eq!(obo("P1", m1, w("S1")).await, StatusCode::OK);
+    assert_eq!(obo("P1", m1, w("M2")).await, StatusCode::NOT_FOUND);
+    assert_eq!(obo("M1", m2, w("M2")).await, StatusCode::NOT_FOUND);
+    assert_eq!(obo("S1", m1, w("S1")).await, StatusCode::NOT_FOUND);
+    assert_eq!(obo("P1", n1, w("N1")).await, StatusCode::NOT_FOUND);
+    // A transfer to a sibling's wallet is refused as "not found".
+    let (st, _) = s
+        .post(
+            "/transfers",
+            &key("M1"),
+            Some("x"),
+            json!({"from": w("M1").to_string(), "to": w("M2").to_string(), "amount": "1"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_precise_error_and_changes_nothing() {
+    let s = Server::start().await;
+    let p = s.platform("P").await;
+    let key = s.key(p, KeyScope::ReadWrite).await;
+    let m = s.merchant(p, "M").await;
+    let c = Command::OpenWallet {
+        owner: m,
+        wallet_type: WalletType::Operating,
+        currency: "JPY".parse().unwrap(),
+        overdraft_limit: 0,
+        min_balance: 0,
+    };
+    let Outcome::Account(a) = s.store.execute(c).await.unwrap().outcome else { panic!() };
+    let w = a.id.to_string();
+    let cases: Vec<(&str, Value, StatusCode, &str)> = vec![
+        (
+            "an amount with decimals JPY does not have",
+            json!({"wallet": w, "amount": "1.5"}),
+            StatusCode::BAD_REQUEST,
+            "too_many_decimals",
+        ),
+        ("an amount as a JSON number", json!({"wallet": w, "amount": 100}), StatusCode::BAD_REQUEST, "invalid_json"),
+        (
+            "an unknown field",
+            json!({"wallet": w, "amount": "1", "colour": "red"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+        ),
+        ("a missing field", json!({"wallet": w}), StatusCode::BAD_REQUEST, "invalid_json"),
+        ("a malformed amount", json!({"wallet": w, "amount": "1e3"}), StatusCode::BAD_REQUEST, "invalid_amount"),
+        ("a negative amount", json!({"wallet": w, "amount": "-5"}), StatusCode::BAD_REQUEST, "amount_not_positive"),
+        (
+            "an unknown currency",
+            json!({"wallet": w, "amount": "1", "currency": "ZZZ"}),
+            StatusCode::BAD_REQUEST,
+            "unknown_currency",
+        ),
+        (
+            "another currency than the wallet's",
+            json!({"wallet": w, "amount": "1", "currency": "USD"}),
+            StatusCode::BAD_REQUEST,
+            "currency_mismatch",
+        ),
+        ("a wallet id that is not an id", json!({"wallet": "nope", "amount": "1"}), StatusCode::NOT_FOUND, "not_found"),
+        (
+            "an unknown source",
+            json!({"wallet": w, "amount": "1", "source": "FEES"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_argument",
+        ),
+    ];
+    for (what, body, status, want) in cases {
+        let (st, v) = s.post("/deposits", &key, Some("k"), body).await;
+        assert_eq!((st, code(&v)), (status, want), "{what}: {v}");
+        assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{what}");
+    }
+    let (st, v) = s.post("/deposits", &key, None, json!({"wallet": w, "amount": "1"})).await;
+    assert_eq!((st, code(&v)), (StatusCode::BAD_REQUEST, "missing_idempotency_key"));
+    // Malformed JSON and oversized bodies.
+    let url = format!("{}/deposits", s.base);
+    let r = s
+        .http
+        .post(&url)
+        .bearer_auth(&key)
+        .header("content-type", "application/json")
+        .header("Idempotency-Key", "k")
+        .body("{\"wallet\":")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let big = format!("{{\"wallet\":\"{w}\",\"amount\":\"1\",\"metadata\":{{\"x\":\"{}\"}}}}", "a".repeat(100_000));
+    let r = s
+        .http
+        .post(&url)
+        .bearer_auth(&key)
+        .header("content-type", "application/json")
+        .header("Idempotency-Key", "k")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(code(&v), "body_too_large");
+    let (st, v, _) = s.call("GET", "/no/such/thing", Some(&key), None, &[]).await;
+    assert_eq!((st, code(&v)), (StatusCode::NOT_FOUND, "no_such_route"));
+    // Nothing changed, and the key "k" was never consumed.
+    assert_eq!(s.store.account(a.id).await.unwrap().unwrap().posted, 0);
+    let (st, _) = s.post("/deposits", &key, Some("k"), json!({"wallet": w, "amount": "7"})).await;
+    assert_eq!(st, StatusCode::CREATED);
+}
