@@ -33,6 +33,8 @@ pub fn routes() -> Router<AppState> {
         .route("/wallets/{id}", get(wallet))
         .route("/wallets/{id}/status", post(wallet_status))
         .route("/wallets/{id}/holds", get(wallet_holds))
+        .route("/wallets/{id}/history", get(wallet_history))
+        .route("/transactions", get(list_transactions))
         .route("/deposits", post(deposit))
         .route("/payouts", post(payout))
         .route("/transfers", post(transfer))
@@ -208,6 +210,168 @@ struct BalanceFilter {
     currency: Option<String>,
     #[serde(rename = "type")]
     wallet_type: Option<String>,
+    /// RFC 3339: the balances as of this instant, consistent across all wallets.
+    at: Option<String>,
+}
+
+pub const DEFAULT_PAGE: usize = 25;
+pub const MAX_PAGE: usize = 200;
+
+fn parse_time(field: &'static str, t: &str) -> Result<Timestamp, ApiError> {
+    chrono::DateTime::parse_from_rfc3339(t)
+        .map(|d| Timestamp(d.timestamp_micros()))
+        .map_err(|_| ApiError::invalid("invalid_argument", format!("{field} must be an RFC 3339 time")).param(field))
+}
+
+/// Cursors are opaque to clients; inside, the seq the next page starts below.
+fn parse_cursor(c: Option<&str>) -> Result<Option<u64>, ApiError> {
+    c.map(|c| {
+        c.strip_prefix('s')
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| ApiError::invalid("invalid_cursor", "cursor is not one this API returned").param("cursor"))
+    })
+    .transpose()
+}
+
+fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
+    match limit.unwrap_or(DEFAULT_PAGE) {
+        n @ 1..=MAX_PAGE => Ok(n),
+        _ => Err(ApiError::invalid("invalid_argument", format!("limit must be 1 to {MAX_PAGE}")).param("limit")),
+    }
+}
+
+/// The seq window of a time range: entries made in `[from, to]`.
+async fn window(s: &AppState, from: Option<&str>, to: Option<&str>) -> Result<(Option<u64>, Option<u64>), ApiError> {
+    let after = match from {
+        Some(t) => Some(s.store.seq_at(Timestamp(parse_time("from", t)?.0 - 1)).await?),
+        None => None,
+    };
+    let before = match to {
+        Some(t) => Some(s.store.seq_at(parse_time("to", t)?).await? + 1),
+        None => None,
+    };
+    Ok((after, before))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    limit: Option<usize>,
+    cursor: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    wallet: Option<String>,
+    kind: Option<String>,
+}
+
+async fn wallet_history(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let a = caller.wallet(&*s.store, path_id("account", &id)?).await?;
+    if q.wallet.is_some() || q.kind.is_some() {
+        return Err(ApiError::invalid("invalid_argument", "history takes limit, cursor, from and to"));
+    }
+    let limit = page_limit(q.limit)?;
+    let (after, mut before) = window(&s, q.from.as_deref(), q.to.as_deref()).await?;
+    if let Some(c) = parse_cursor(q.cursor.as_deref())? {
+        before = Some(before.map_or(c, |b| b.min(c)));
+    }
+    let items = s.store.history(a.id, coffer_store::Page { before, after, limit }).await?;
+    let next = (items.len() == limit).then(|| items.last().map(|i| format!("s{}", i.seq))).flatten();
+    let f = |v: i64| coffer_core::money::format_minor(v, a.exponent);
+    let data: Vec<Value> = items
+        .iter()
+        .map(|i| {
+            json!({
+                "transaction": i.seq,
+                "kind": i.kind,
+                "created_at": render::time(i.created_at),
+                "posted": f(i.line.posted),
+                "held": f(i.line.held),
+                "incoming": f(i.line.incoming),
+                "posted_after": f(i.line.posted_after),
+                "held_after": f(i.line.held_after),
+                "available_after": f(i.line.posted_after - i.line.held_after),
+                "incoming_after": f(i.line.incoming_after),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "wallet": a.id, "data": data, "next_cursor": next })))
+}
+
+async fn list_transactions(
+    State(s): State<AppState>,
+    caller: Caller,
+    Query(q): Query<ListQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let limit = page_limit(q.limit)?;
+    let kind: Option<EntryKind> = q
+        .kind
+        .map(|k| k.parse())
+        .transpose()
+        .map_err(|e: UnknownName| ApiError::invalid("invalid_argument", e.to_string()).param("kind"))?;
+    let (after, mut before) = window(&s, q.from.as_deref(), q.to.as_deref()).await?;
+    if let Some(c) = parse_cursor(q.cursor.as_deref())? {
+        before = Some(before.map_or(c, |b| b.min(c)));
+    }
+    let wallet = match q.wallet {
+        Some(w) => Some(caller.wallet(&*s.store, path_id("account", &w)?).await?),
+        None if caller.acting.id == caller.acting.platform => None,
+        None => {
+            return Err(ApiError::invalid(
+                "invalid_argument",
+                "give wallet=<id>; only a platform lists all its transactions",
+            )
+            .param("wallet"))
+        }
+    };
+    // Fetch pages until `limit` entries of the kind are found or the window is exhausted; the
+    // cursor is the last seq examined, so filtered pages never skip or repeat.
+    let mut out = Vec::new();
+    let mut last = None;
+    let mut exhausted = false;
+    for _ in 0..20 {
+        let page = coffer_store::Page { before, after, limit };
+        let batch: Vec<Entry> = match &wallet {
+            Some(a) => {
+                let mut v = Vec::new();
+                for h in s.store.history(a.id, page).await? {
+                    if let Some(e) = s.store.entry(h.seq).await? {
+                        v.push(e);
+                    }
+                }
+                v
+            }
+            None => s.store.entries(caller.acting.platform, page).await?,
+        };
+        let n = batch.len();
+        for e in batch {
+            last = Some(e.seq);
+            before = Some(e.seq);
+            if kind.is_none_or(|k| e.kind == k) {
+                out.push(e);
+                if out.len() == limit {
+                    break;
+                }
+            }
+        }
+        if n < limit {
+            exhausted = true;
+            break;
+        }
+        if out.len() == limit {
+            break;
+        }
+    }
+    let next = if exhausted && out.len() < limit { None } else { last.map(|s| format!("s{s}")) };
+    let mut data = Vec::with_capacity(out.len());
+    for e in &out {
+        data.push(render::entry(&*s.store, e).await?);
+    }
+    Ok(Json(json!({ "data": data, "next_cursor": next })))
 }
 
 async fn owner_balances(
@@ -223,17 +387,36 @@ async fn owner_balances(
         .map(|t| t.parse())
         .transpose()
         .map_err(|e: UnknownName| ApiError::invalid("invalid_argument", e.to_string()).param("type"))?;
-    let ws: Vec<Value> = s
+    let mut ws: Vec<Account> = s
         .store
         .accounts_of(o.id)
         .await?
-        .iter()
+        .into_iter()
         .filter(|a| a.is_wallet())
         .filter(|a| currency.is_none_or(|c| a.currency == c))
         .filter(|a| wallet_type.is_none_or(|t| a.kind == AccountKind::Wallet(t)))
-        .map(render::account)
         .collect();
-    Ok(Json(json!({ "owner": o.id, "balances": ws })))
+    let Some(at) = f.at else {
+        return Ok(Json(json!({ "owner": o.id, "balances": ws.iter().map(render::account).collect::<Vec<_>>() })));
+    };
+    let t = parse_time("at", &at)?;
+    let seq = s.store.seq_at(t).await?;
+    ws.retain(|a| a.created_at <= t);
+    let past = s.store.balances_at(ws.iter().map(|a| a.id).collect(), seq).await?;
+    // Withdrawable is left out: min_balance changes are not journaled, so it cannot be told for
+    // a past instant.
+    let balances: Vec<Value> = ws
+        .iter()
+        .zip(past)
+        .map(|(a, (posted, held, incoming))| {
+            let f = |v: i64| coffer_core::money::format_minor(v, a.exponent);
+            json!({
+                "id": a.id, "type": a.kind, "currency": a.currency,
+                "posted": f(posted), "held": f(held), "available": f(posted - held), "incoming": f(incoming),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "owner": o.id, "at": render::time(t), "as_of_transaction": seq, "balances": balances })))
 }
 
 #[derive(Deserialize)]

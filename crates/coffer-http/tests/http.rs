@@ -371,3 +371,86 @@ async fn bad_input_gets_a_precise_error_and_changes_nothing() {
     let (st, _) = s.post("/deposits", &key, Some("k"), json!({"wallet": w, "amount": "7"})).await;
     assert_eq!(st, StatusCode::CREATED);
 }
+
+#[tokio::test]
+async fn history_pages_and_past_balances() {
+    let s = Server::start().await;
+    let p = s.platform("P").await;
+    let key = s.key(p, KeyScope::ReadWrite).await;
+    let m = s.merchant(p, "M").await;
+    let (_, w) =
+        s.post("/wallets", &key, None, json!({"owner": m.to_string(), "type": "OPERATING", "currency": "USD"})).await;
+    let w = w["id"].as_str().unwrap().to_string();
+    let mut snaps = Vec::new();
+    for i in 0..15 {
+        let (st, _) = if i % 4 == 3 {
+            s.post("/fees", &key, Some(&format!("f{i}")), json!({"wallet": w, "amount": "0.50"})).await
+        } else {
+            s.post("/deposits", &key, Some(&format!("d{i}")), json!({"wallet": w, "amount": format!("{i}.25")})).await
+        };
+        assert_eq!(st, StatusCode::CREATED);
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        let (_, b) = s.get(&format!("/wallets/{w}"), &key).await;
+        snaps.push((
+            chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            b["posted"].as_str().unwrap().to_string(),
+        ));
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    // History, 4 per page, with a write after every page: nothing repeats, nothing is skipped.
+    let mut seen: Vec<Value> = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let q = match &cursor {
+            Some(c) => format!("/wallets/{w}/history?limit=4&cursor={c}"),
+            None => format!("/wallets/{w}/history?limit=4"),
+        };
+        let (st, page) = s.get(&q, &key).await;
+        assert_eq!(st, StatusCode::OK, "{page}");
+        s.post("/deposits", &key, Some(&format!("late{}", seen.len())), json!({"wallet": w, "amount": "1"})).await;
+        seen.extend(page["data"].as_array().unwrap().iter().cloned());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_string()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 15);
+    let seqs: Vec<u64> = seen.iter().map(|h| h["transaction"].as_u64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|p| p[0] > p[1]));
+
+    // Filtered listing.
+    let (_, fees) = s.get(&format!("/transactions?wallet={w}&kind=FEE&limit=2"), &key).await;
+    assert_eq!(fees["data"].as_array().unwrap().len(), 2);
+    assert!(fees["data"].as_array().unwrap().iter().all(|e| e["kind"] == "FEE"));
+    let (_, rest) = s
+        .get(
+            &format!("/transactions?wallet={w}&kind=FEE&limit=2&cursor={}", fees["next_cursor"].as_str().unwrap()),
+            &key,
+        )
+        .await;
+    assert_eq!(rest["data"].as_array().unwrap().len(), 1, "3 fees in all");
+    assert_eq!(rest["next_cursor"], Value::Null);
+
+    // Balances as of each instant: equal to what was read then, and to the journal's sum up to it.
+    for (t, posted) in &snaps {
+        let (st, b) = s.get(&format!("/owners/{m}/balances?at={}", t.replace('+', "%2B")), &key).await;
+        assert_eq!(st, StatusCode::OK, "{b}");
+        assert_eq!(b["balances"][0]["posted"].as_str(), Some(posted.as_str()), "at {t}");
+        let upto = b["as_of_transaction"].as_u64().unwrap();
+        let cents: i64 = seen
+            .iter()
+            .filter(|h| h["transaction"].as_u64().unwrap() <= upto)
+            .map(|h| coffer_core::money::parse_minor(h["posted"].as_str().unwrap(), 2).unwrap())
+            .sum();
+        assert_eq!(coffer_core::money::format_minor(cents, 2), *posted, "recomputed from the history, at {t}");
+    }
+    for bad in ["limit=0", "limit=201", "cursor=xyz", "from=yesterday"] {
+        let (st, v) = s.get(&format!("/wallets/{w}/history?{bad}"), &key).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{bad}: {v}");
+    }
+    let mkey = s.key(m, KeyScope::ReadOnly).await;
+    let (st, v) = s.get("/transactions", &mkey).await;
+    assert_eq!((st, code(&v)), (StatusCode::BAD_REQUEST, "invalid_argument"), "a merchant names a wallet");
+    let (st, v) = s.get("/transactions?limit=5", &key).await;
+    assert_eq!((st, v["data"].as_array().map(|a| a.len())), (StatusCode::OK, Some(5)), "the platform lists all");
+}

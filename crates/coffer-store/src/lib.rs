@@ -52,6 +52,24 @@ impl Receipt {
     }
 }
 
+/// One line of an account's journal with its entry's kind and time: a history item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryItem {
+    pub seq: Seq,
+    pub kind: EntryKind,
+    pub created_at: Timestamp,
+    pub line: Line,
+}
+
+/// A window of the journal, newest first: entries with `seq < before` (all when `None`) and
+/// `seq > after` (all when `None`), at most `limit`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub before: Option<Seq>,
+    pub after: Option<Seq>,
+    pub limit: usize,
+}
+
 /// Counters a store keeps about its own work.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -86,6 +104,15 @@ pub trait Store: Send + Sync {
     /// Open holds of an account, oldest first.
     async fn open_holds(&self, account: AccountId) -> Result<Vec<Hold>, StoreError>;
     async fn incoming(&self, id: IncomingId) -> Result<Option<Incoming>, StoreError>;
+    /// An account's journal, newest first.
+    async fn history(&self, account: AccountId, page: Page) -> Result<Vec<HistoryItem>, StoreError>;
+    /// A platform's journal entries, newest first.
+    async fn entries(&self, platform: OwnerId, page: Page) -> Result<Vec<Entry>, StoreError>;
+    /// The last `seq` whose entry was made at or before `t` (0 when none was).
+    async fn seq_at(&self, t: Timestamp) -> Result<Seq, StoreError>;
+    /// (posted, held, incoming) of each account just after entry `seq` (all zero for an account
+    /// that had no entry by then). Every account is read at the same `seq`.
+    async fn balances_at(&self, accounts: Vec<AccountId>, seq: Seq) -> Result<Vec<(i64, i64, i64)>, StoreError>;
     /// Recompute every balance from the journal and compare (see `coffer verify`).
     async fn verify(&self) -> Result<Report, StoreError>;
     fn stats(&self) -> Stats;

@@ -46,6 +46,7 @@ suite_tests!(
     check_hold_expiry,
     check_concurrent_writers,
     check_shutdown,
+    check_history_and_as_of,
 );
 
 fn open_err(path: &std::path::Path) -> String {

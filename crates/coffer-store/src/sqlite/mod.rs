@@ -664,6 +664,36 @@ impl Store for SqliteStore {
     async fn incoming(&self, id: IncomingId) -> Result<Option<Incoming>, StoreError> {
         self.read(move |c| Ok(rows::incoming(c, id)?)).await
     }
+    async fn history(&self, account: AccountId, page: crate::Page) -> Result<Vec<crate::HistoryItem>, StoreError> {
+        let Some(a) = self.view.read().accounts.get(&account).cloned() else { return Ok(Vec::new()) };
+        self.read(move |c| Ok(rows::history(c, a.number as i64, a.id, a.currency, &page)?)).await
+    }
+    async fn entries(&self, platform: OwnerId, page: crate::Page) -> Result<Vec<Entry>, StoreError> {
+        self.read(move |c| Ok(rows::platform_entries(c, platform, &page)?)).await
+    }
+    async fn seq_at(&self, t: Timestamp) -> Result<Seq, StoreError> {
+        self.read(move |c| Ok(rows::seq_at(c, t)?)).await
+    }
+    async fn balances_at(&self, accounts: Vec<AccountId>, seq: Seq) -> Result<Vec<(i64, i64, i64)>, StoreError> {
+        let numbers: Vec<Option<i64>> = {
+            let v = self.view.read();
+            accounts.iter().map(|id| v.accounts.get(id).map(|a| a.number as i64)).collect()
+        };
+        self.read(move |c| {
+            // One read transaction: every account at the same snapshot.
+            c.execute_batch("BEGIN")?;
+            let r = numbers
+                .iter()
+                .map(|n| match n {
+                    Some(n) => rows::balance_at(c, *n, seq),
+                    None => Ok((0, 0, 0)),
+                })
+                .collect::<rusqlite::Result<Vec<_>>>();
+            let _ = c.execute_batch("COMMIT");
+            Ok(r?)
+        })
+        .await
+    }
     async fn verify(&self) -> Result<Report, StoreError> {
         self.read(verify).await
     }

@@ -276,6 +276,94 @@ impl std::fmt::Display for BadAccounts {
 }
 impl std::error::Error for BadAccounts {}
 
+fn bounds(page: &crate::Page) -> (i64, i64, i64) {
+    let before = page.before.map(|v| v.min(i64::MAX as u64) as i64).unwrap_or(i64::MAX);
+    let after = page.after.map(|v| v.min(i64::MAX as u64) as i64).unwrap_or(0);
+    (before, after, page.limit.min(10_000) as i64)
+}
+
+pub fn history(
+    c: &Connection,
+    account_no: i64,
+    account: AccountId,
+    currency: CurrencyCode,
+    page: &crate::Page,
+) -> rusqlite::Result<Vec<crate::HistoryItem>> {
+    let (before, after, limit) = bounds(page);
+    let mut st = c.prepare_cached(
+        "SELECT l.seq, e.kind, e.created_at, l.posted, l.held, l.incoming, l.posted_after, l.held_after, l.incoming_after
+         FROM lines l JOIN entries e ON e.seq = l.seq
+         WHERE l.account_no = ?1 AND l.seq < ?2 AND l.seq > ?3 ORDER BY l.seq DESC LIMIT ?4",
+    )?;
+    let v = st
+        .query_map(params![account_no, before, after, limit], |r| {
+            Ok(crate::HistoryItem {
+                seq: r.get::<_, i64>(0)? as u64,
+                kind: parse_at(r, 1)?,
+                created_at: ts_at(r, 2)?,
+                line: Line {
+                    account,
+                    currency,
+                    posted: r.get(3)?,
+                    held: r.get(4)?,
+                    incoming: r.get(5)?,
+                    posted_after: r.get(6)?,
+                    held_after: r.get(7)?,
+                    incoming_after: r.get(8)?,
+                },
+            })
+        })?
+        .collect();
+    v
+}
+
+pub fn platform_entries(c: &Connection, platform: OwnerId, page: &crate::Page) -> rusqlite::Result<Vec<Entry>> {
+    let (before, after, limit) = bounds(page);
+    let seqs: Vec<i64> = c
+        .prepare_cached(
+            "SELECT seq FROM entries WHERE platform_id = ?1 AND seq < ?2 AND seq > ?3 ORDER BY seq DESC LIMIT ?4",
+        )?
+        .query_map(params![b(&platform.0), before, after, limit], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut out = Vec::with_capacity(seqs.len());
+    for s in seqs {
+        if let Some(e) = entry(c, s as u64)? {
+            out.push(e);
+        }
+    }
+    Ok(out)
+}
+
+/// The last seq made at or before `t`: binary search on seq, valid because entry times never
+/// decrease along seq.
+pub fn seq_at(c: &Connection, t: Timestamp) -> rusqlite::Result<Seq> {
+    let mut at_or_after =
+        c.prepare_cached("SELECT seq, created_at FROM entries WHERE seq >= ?1 ORDER BY seq LIMIT 1")?;
+    let max: i64 = c.query_row("SELECT COALESCE(MAX(seq), 0) FROM entries", [], |r| r.get(0))?;
+    let (mut lo, mut hi) = (0i64, max); // answer in [lo, hi]: seq lo is at or before t (0 = none)
+    while lo < hi {
+        let mid = lo + (hi - lo + 1) / 2;
+        let (seq, ts): (i64, i64) = at_or_after.query_row([mid], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        if ts <= t.0 {
+            lo = seq;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    Ok(lo as u64)
+}
+
+/// Balances of an account just after `seq`.
+pub fn balance_at(c: &Connection, account_no: i64, seq: Seq) -> rusqlite::Result<(i64, i64, i64)> {
+    Ok(c.prepare_cached(
+        "SELECT posted_after, held_after, incoming_after FROM lines WHERE account_no = ?1 AND seq <= ?2
+         ORDER BY seq DESC LIMIT 1",
+    )?
+    .query_row(params![account_no, seq.min(i64::MAX as u64) as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+    .optional()?
+    .unwrap_or((0, 0, 0)))
+}
+
 pub fn idempotency(c: &Connection, platform: OwnerId, key: &str) -> rusqlite::Result<Option<IdemRecord>> {
     c.prepare_cached(
         "SELECT seq, request_hash FROM entries WHERE idem_hash = ?1 AND platform_id = ?2 AND idem_key = ?3",

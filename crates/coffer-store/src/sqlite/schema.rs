@@ -63,6 +63,7 @@ CREATE TABLE entries (
     fx TEXT
 ) STRICT;
 CREATE INDEX entries_idem ON entries (idem_hash);
+CREATE INDEX entries_platform ON entries (platform_id, seq);
 CREATE UNIQUE INDEX entries_reverses ON entries (reverses) WHERE reverses IS NOT NULL;
 
 -- Each account's journal: one row per entry that touched it, clustered by account, with the
