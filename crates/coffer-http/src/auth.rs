@@ -158,6 +158,19 @@ pub async fn authenticate(store: &dyn Store, parts: &Parts) -> Result<Caller, Ap
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        authenticate(&*state.store, parts).await
+        let caller = authenticate(&*state.store, parts).await?;
+        if let Err(not_until) = state.limiter.check_key(&caller.key.id) {
+            use governor::clock::Clock;
+            let wait = not_until.wait_time_from(state.limiter.clock().now());
+            let mut e = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                "rate_limited",
+                "too many requests for this API key; retry after the time in Retry-After",
+            );
+            e.retry_after = Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0));
+            return Err(e);
+        }
+        Ok(caller)
     }
 }

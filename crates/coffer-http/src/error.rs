@@ -9,6 +9,7 @@
 //! | `not_found` | 404 | missing, or outside the caller's owner subtree (ids do not leak) |
 //! | `conflict` | 409 | idempotency key reused with another request; wallet or key exists |
 //! | `refused` | 422 | a ledger rule refused it (insufficient funds, frozen wallet, ...) |
+//! | `rate_limit_error` | 429 | the key's request rate is exceeded; `Retry-After` says when to retry |
 //! | `api_error` | 500/503 | Coffer failed; details are logged, never returned |
 
 use axum::http::StatusCode;
@@ -25,11 +26,13 @@ pub struct ApiError {
     pub code: &'static str,
     pub message: String,
     pub param: Option<String>,
+    /// Seconds, for a `Retry-After` header (rate limiting).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, kind: &'static str, code: &'static str, message: impl Into<String>) -> Self {
-        ApiError { status, kind, code, message: message.into(), param: None }
+        ApiError { status, kind, code, message: message.into(), param: None, retry_after: None }
     }
     pub fn param(mut self, p: impl Into<String>) -> Self {
         self.param = Some(p.into());
@@ -88,7 +91,7 @@ impl From<LedgerError> for ApiError {
             Money(MoneyError::BadCurrencyCode(_) | MoneyError::UnknownCurrency(_)) => Some("currency".to_string()),
             _ => None,
         };
-        ApiError { status, kind, code: e.code(), message: e.to_string(), param }
+        ApiError { status, kind, code: e.code(), message: e.to_string(), param, retry_after: None }
     }
 }
 
@@ -120,6 +123,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body =
             json!({ "error": { "type": self.kind, "code": self.code, "message": self.message, "param": self.param } });
-        (self.status, Json(body)).into_response()
+        let mut resp = (self.status, Json(body)).into_response();
+        if let Some(secs) = self.retry_after {
+            resp.headers_mut().insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        resp
     }
 }

@@ -7,6 +7,7 @@ pub mod native;
 pub mod render;
 
 use std::future::Future;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -23,13 +24,33 @@ use crate::error::ApiError;
 pub const MAX_BODY: usize = 64 * 1024;
 pub const REQUEST_ID: &str = "request-id";
 
+/// Per-node request limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Sustained requests per second per API key.
+    pub requests_per_second: NonZeroU32,
+    /// Requests a key may make at once above the sustained rate.
+    pub burst: NonZeroU32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            requests_per_second: NonZeroU32::new(1000).expect("non-zero"),
+            burst: NonZeroU32::new(2000).expect("non-zero"),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct AppState {
     pub store: Arc<dyn Store>,
+    pub limiter: Arc<governor::DefaultKeyedRateLimiter<String>>,
 }
 
-pub fn router(store: Arc<dyn Store>) -> Router {
-    let state = AppState { store };
+pub fn router(store: Arc<dyn Store>, limits: Limits) -> Router {
+    let quota = governor::Quota::per_second(limits.requests_per_second).allow_burst(limits.burst);
+    let state = AppState { store, limiter: Arc::new(governor::RateLimiter::keyed(quota)) };
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
@@ -71,7 +92,8 @@ async fn request_id(req: Request, next: Next) -> Response {
 pub async fn serve(
     listener: tokio::net::TcpListener,
     store: Arc<dyn Store>,
+    limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(store)).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, router(store, limits)).with_graceful_shutdown(shutdown).await
 }

@@ -19,6 +19,10 @@ use crate::error::ApiError;
 use crate::{render, AppState};
 
 pub const PREFIX: &str = "/coffer/v1";
+/// Most transfers in one batch request.
+pub const MAX_BATCH: usize = 8192;
+/// Largest batch request body.
+pub const MAX_BATCH_BODY: usize = 4 * 1024 * 1024;
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 
 pub fn routes() -> Router<AppState> {
@@ -38,6 +42,10 @@ pub fn routes() -> Router<AppState> {
         .route("/deposits", post(deposit))
         .route("/payouts", post(payout))
         .route("/transfers", post(transfer))
+        .route("/transfers/batch", post(transfer_batch).layer(axum::extract::DefaultBodyLimit::max(MAX_BATCH_BODY)))
+        .route("/transactions", post(post_transaction))
+        .route("/fx/conversions", post(fx_conversion))
+        .route("/wallets/{id}/limits", post(wallet_limits))
         .route("/fees", post(fee))
         .route("/reversals", post(reversal))
         .route("/transactions/{seq}", get(transaction))
@@ -566,6 +574,191 @@ async fn transfer(
         amount: money(&s, &from, &b.amount, b.currency.as_deref()).await?,
     };
     movement(&s, &caller, &headers, b.metadata, op).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchTransfer {
+    idempotency_key: String,
+    from: String,
+    to: String,
+    amount: String,
+    currency: Option<String>,
+    metadata: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Batch {
+    transfers: Vec<BatchTransfer>,
+}
+
+/// One command of a batch, checked: the caller reaches both wallets and the amount parses.
+async fn batch_command(s: &AppState, caller: &Caller, t: BatchTransfer) -> Result<Command, ApiError> {
+    let from = caller.wallet(&*s.store, path_id("account", &t.from)?).await?;
+    let to = caller.wallet(&*s.store, path_id("account", &t.to)?).await?;
+    let amount = money(s, &from, &t.amount, t.currency.as_deref()).await?;
+    Ok(Command::Move(Movement {
+        platform: caller.acting.platform,
+        idempotency_key: t.idempotency_key,
+        metadata: t.metadata.unwrap_or_default(),
+        op: MoneyOp::Transfer { from: from.id, to: to.id, amount },
+    }))
+}
+
+fn error_json(e: &ApiError) -> Value {
+    json!({ "type": e.kind, "code": e.code, "message": e.message, "param": e.param })
+}
+
+/// Many transfers in one request, each accepted or refused on its own (with its own
+/// idempotency key). They are submitted together, so they share group commits.
+async fn transfer_batch(State(s): State<AppState>, caller: Caller, Body(b): Body<Batch>) -> Result<Response, ApiError> {
+    caller.require_write()?;
+    let n = b.transfers.len();
+    if n == 0 || n > MAX_BATCH {
+        return Err(ApiError::invalid("invalid_argument", format!("a batch holds 1 to {MAX_BATCH} transfers"))
+            .param("transfers"));
+    }
+    let mut set = tokio::task::JoinSet::new();
+    for (i, t) in b.transfers.into_iter().enumerate() {
+        let (s, caller) = (s.clone(), caller.clone());
+        set.spawn(async move {
+            let r = match batch_command(&s, &caller, t).await {
+                Ok(cmd) => s.store.execute(cmd).await.map_err(ApiError::from),
+                Err(e) => Err(e),
+            };
+            let v = match r {
+                Ok(r) => match render::outcome(&*s.store, &r.outcome, r.replayed).await {
+                    Ok(mut v) => {
+                        v["index"] = json!(i);
+                        v["status"] = json!("accepted");
+                        v
+                    }
+                    Err(e) => json!({ "index": i, "status": "refused", "error": error_json(&ApiError::from(e)) }),
+                },
+                Err(e) => json!({ "index": i, "status": "refused", "error": error_json(&e) }),
+            };
+            (i, v)
+        });
+    }
+    let mut results = vec![Value::Null; n];
+    while let Some(done) = set.join_next().await {
+        let (i, v) = done.map_err(|e| {
+            tracing::error!(error = %e, "batch item task failed");
+            ApiError::internal()
+        })?;
+        results[i] = v;
+    }
+    let accepted = results.iter().filter(|r| r["status"] == "accepted").count();
+    Ok((StatusCode::OK, Json(json!({ "accepted": accepted, "refused": n - accepted, "results": results })))
+        .into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PostingReq {
+    /// A wallet id, or SYSTEM_<KIND>:<CUR> (platform callers only).
+    account: String,
+    /// Signed decimal: negative debits, positive credits.
+    amount: String,
+    currency: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewTransaction {
+    postings: Vec<PostingReq>,
+    metadata: Option<BTreeMap<String, String>>,
+}
+
+async fn post_transaction(
+    State(s): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Body(b): Body<NewTransaction>,
+) -> Result<Response, ApiError> {
+    if b.postings.is_empty() || b.postings.len() > coffer_core::command::limits::MAX_POSTINGS {
+        return Err(ApiError::invalid(
+            "invalid_argument",
+            format!("a transaction holds 1 to {} postings", coffer_core::command::limits::MAX_POSTINGS),
+        )
+        .param("postings"));
+    }
+    let mut postings = Vec::with_capacity(b.postings.len());
+    for p in b.postings {
+        let currency: CurrencyCode = p.currency.parse().map_err(|e| ApiError::from(e).param("currency"))?;
+        let (account, exp) = match p.account.strip_prefix("SYSTEM_") {
+            Some(rest) => {
+                if caller.acting.id != caller.acting.platform {
+                    return Err(LedgerError::AccountNotFound(AccountId(uuid::Uuid::nil())).into());
+                }
+                let (kind, cur) = rest.split_once(':').unwrap_or((rest, ""));
+                let kind: SystemAccount = kind
+                    .parse()
+                    .map_err(|e: UnknownName| ApiError::invalid("invalid_argument", e.to_string()).param("account"))?;
+                let cur: CurrencyCode = cur.parse().map_err(|e| ApiError::from(e).param("account"))?;
+                (AccountRef::System(kind, cur), s.store.exponent(caller.acting.platform, cur).await?)
+            }
+            None => {
+                let a = caller.wallet(&*s.store, path_id("account", &p.account)?).await?;
+                (AccountRef::Id(a.id), a.exponent)
+            }
+        };
+        let minor = parse_minor(&p.amount, exp).map_err(|e| ApiError::from(e).param("amount"))?;
+        postings.push(Posting { account, amount: Money::new(minor, currency) });
+    }
+    movement(&s, &caller, &headers, b.metadata, MoneyOp::Postings { postings }).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewConversion {
+    from: String,
+    to: String,
+    /// In the source wallet's currency.
+    amount: String,
+    /// Target units per source unit, an exact decimal.
+    rate: String,
+    metadata: Option<BTreeMap<String, String>>,
+}
+
+async fn fx_conversion(
+    State(s): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Body(b): Body<NewConversion>,
+) -> Result<Response, ApiError> {
+    let from = caller.wallet(&*s.store, path_id("account", &b.from)?).await?;
+    let to = caller.wallet(&*s.store, path_id("account", &b.to)?).await?;
+    let rate: Rate = b.rate.parse().map_err(|e| ApiError::from(e).param("rate"))?;
+    let op = MoneyOp::FxConvert { from: from.id, to: to.id, amount: money(&s, &from, &b.amount, None).await?, rate };
+    movement(&s, &caller, &headers, b.metadata, op).await
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewLimits {
+    min_balance: Option<String>,
+    overdraft_limit: Option<String>,
+}
+
+async fn wallet_limits(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(b): Body<NewLimits>,
+) -> Result<Response, ApiError> {
+    caller.require_write()?;
+    let a = caller.wallet(&*s.store, path_id("account", &id)?).await?;
+    let parse = |v: Option<String>, name: &'static str| {
+        v.map(|v| parse_minor(&v, a.exponent).map_err(|e| ApiError::from(e).param(name))).transpose()
+    };
+    let min_balance = parse(b.min_balance, "min_balance")?;
+    let overdraft_limit = parse(b.overdraft_limit, "overdraft_limit")?;
+    if min_balance.is_none() && overdraft_limit.is_none() {
+        return Err(ApiError::invalid("invalid_argument", "give min_balance and/or overdraft_limit"));
+    }
+    execute(&s, Command::SetWalletLimits { account: a.id, overdraft_limit, min_balance }).await
 }
 
 #[derive(Deserialize)]

@@ -17,11 +17,14 @@ struct Server {
 
 impl Server {
     async fn start() -> Self {
+        Self::with_limits(coffer_http::Limits::default()).await
+    }
+    async fn with_limits(limits: coffer_http::Limits) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("data"), Options::default()).unwrap());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}/coffer/v1", listener.local_addr().unwrap());
-        tokio::spawn(coffer_http::serve(listener, store.clone(), std::future::pending()));
+        tokio::spawn(coffer_http::serve(listener, store.clone(), limits, std::future::pending()));
         Server { base, store, http: reqwest::Client::new(), _dir: dir }
     }
 
@@ -453,4 +456,136 @@ async fn history_pages_and_past_balances() {
     assert_eq!((st, code(&v)), (StatusCode::BAD_REQUEST, "invalid_argument"), "a merchant names a wallet");
     let (st, v) = s.get("/transactions?limit=5", &key).await;
     assert_eq!((st, v["data"].as_array().map(|a| a.len())), (StatusCode::OK, Some(5)), "the platform lists all");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_8000_transfers_each_accepted_or_refused() {
+    let s = Server::start().await;
+    let p = s.platform("P").await;
+    let key = s.key(p, KeyScope::ReadWrite).await;
+    let m = s.merchant(p, "M").await;
+    let mut ws = Vec::new();
+    for t in ["OPERATING", "RESERVE", "GIFT", "PREPAID"] {
+        let (_, w) =
+            s.post("/wallets", &key, None, json!({"owner": m.to_string(), "type": t, "currency": "USD"})).await;
+        let w = w["id"].as_str().unwrap().to_string();
+        s.post("/deposits", &key, Some(&format!("seed-{t}")), json!({"wallet": w, "amount": "1000.00"})).await;
+        ws.push(w);
+    }
+    let n = 8000;
+    let transfers: Vec<Value> = (0..n)
+        .map(|i| {
+            // Every 1000th is refused: an amount with too many decimals, or far too large.
+            let amount = match i % 1000 {
+                500 => "0.001".to_string(),
+                999 => "99999.00".to_string(),
+                _ => "0.01".to_string(),
+            };
+            json!({"idempotency_key": format!("b{i}"), "from": ws[i % 4], "to": ws[(i + 1) % 4], "amount": amount})
+        })
+        .collect();
+    let (st, r) = s.post("/transfers/batch", &key, None, json!({"transfers": transfers})).await;
+    assert_eq!(st, StatusCode::OK, "{}", r.to_string().chars().take(300).collect::<String>());
+    assert_eq!((r["accepted"].as_u64(), r["refused"].as_u64()), (Some(7984), Some(16)));
+    let results = r["results"].as_array().unwrap();
+    assert_eq!(results[500]["error"]["code"], "too_many_decimals");
+    assert_eq!(results[999]["error"]["code"], "insufficient_funds");
+    assert_eq!(results[1]["index"], 1);
+    // The same batch again replays every accepted transfer and changes nothing.
+    let before = s.get(&format!("/wallets/{}", ws[0]), &key).await.1["posted"].clone();
+    let transfers: Vec<Value> = (0..3)
+        .map(
+            |i| json!({"idempotency_key": format!("b{i}"), "from": ws[i % 4], "to": ws[(i + 1) % 4], "amount": "0.01"}),
+        )
+        .collect();
+    let (_, again) = s.post("/transfers/batch", &key, None, json!({"transfers": transfers})).await;
+    assert!(again["results"].as_array().unwrap().iter().all(|x| x["replayed"] == true));
+    assert_eq!(s.get(&format!("/wallets/{}", ws[0]), &key).await.1["posted"], before);
+    let too_many: Vec<Value> = (0..8193)
+        .map(|i| json!({"idempotency_key": format!("x{i}"), "from": ws[0], "to": ws[1], "amount": "0.01"}))
+        .collect();
+    let (st, v) = s.post("/transfers/batch", &key, None, json!({"transfers": too_many})).await;
+    assert_eq!((st, code(&v)), (StatusCode::BAD_REQUEST, "invalid_argument"));
+    assert!(s.store.verify().await.unwrap().is_ok());
+}
+
+#[tokio::test]
+async fn each_key_is_rate_limited() {
+    let limits = coffer_http::Limits {
+        requests_per_second: std::num::NonZeroU32::new(2).unwrap(),
+        burst: std::num::NonZeroU32::new(3).unwrap(),
+    };
+    let s = Server::with_limits(limits).await;
+    let p = s.platform("P").await;
+    let a = s.key(p, KeyScope::ReadOnly).await;
+    let b = s.key(p, KeyScope::ReadOnly).await;
+    for _ in 0..3 {
+        assert_eq!(s.get("/me", &a).await.0, StatusCode::OK);
+    }
+    let (st, v, h) = s.call("GET", "/me", Some(&a), None, &[]).await;
+    assert_eq!((st, code(&v)), (StatusCode::TOO_MANY_REQUESTS, "rate_limited"));
+    let retry: u64 = h.get("retry-after").unwrap().to_str().unwrap().parse().unwrap();
+    assert!((1..=2).contains(&retry), "{retry}");
+    assert_eq!(s.get("/me", &b).await.0, StatusCode::OK, "another key has its own budget");
+}
+
+#[tokio::test]
+async fn postings_fx_and_limits() {
+    let s = Server::start().await;
+    let p = s.platform("P").await;
+    let key = s.key(p, KeyScope::ReadWrite).await;
+    let m = s.merchant(p, "M").await;
+    let mkey = s.key(m, KeyScope::ReadWrite).await;
+    let open = |t: &'static str, c: &'static str| {
+        let (s, key) = (&s, key.clone());
+        async move {
+            s.post("/wallets", &key, None, json!({"owner": m.to_string(), "type": t, "currency": c})).await.1["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let usd = open("OPERATING", "USD").await;
+    let eur = open("OPERATING", "EUR").await;
+    let jpy = open("RESERVE", "JPY").await;
+    let tx = json!({"postings": [
+        {"account": "SYSTEM_OPENING:USD", "currency": "USD", "amount": "-100.00"},
+        {"account": usd, "currency": "USD", "amount": "100.00"}]});
+    let (st, v) = s.post("/transactions", &mkey, Some("o1"), tx.clone()).await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "system accounts are the platform's: {v}");
+    let (st, v) = s.post("/transactions", &key, Some("o1"), tx).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let (st, v) = s.post("/transactions", &key, Some("o2"), json!({"postings": [
+        {"account": usd, "currency": "USD", "amount": "-1.00"}, {"account": "SYSTEM_FEES:USD", "currency": "USD", "amount": "0.99"}]})).await;
+    assert_eq!((st, code(&v)), (StatusCode::BAD_REQUEST, "unbalanced"));
+    // 50.00 USD at 0.9235 EUR per USD = 46.175 -> 46.18 EUR (half to even at the cent).
+    let (st, v) = s
+        .post(
+            "/fx/conversions",
+            &mkey,
+            Some("fx1"),
+            json!({"from": usd, "to": eur, "amount": "50.00", "rate": "0.9235"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    assert_eq!(s.get(&format!("/wallets/{eur}"), &mkey).await.1["posted"], "46.18");
+    let (st, v) = s
+        .post(
+            "/fx/conversions",
+            &mkey,
+            Some("fx2"),
+            json!({"from": usd, "to": jpy, "amount": "10.00", "rate": "151.337"}),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    assert_eq!(s.get(&format!("/wallets/{jpy}"), &mkey).await.1["posted"], "1513");
+    let (st, v) = s
+        .post("/fx/conversions", &mkey, Some("fx3"), json!({"from": usd, "to": eur, "amount": "1", "rate": "-2"}))
+        .await;
+    assert_eq!((st, v["error"]["param"].as_str()), (StatusCode::BAD_REQUEST, Some("rate")));
+    let (st, v) = s.post(&format!("/wallets/{usd}/limits"), &mkey, None, json!({"min_balance": "30.00"})).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let (st, v) = s.post("/payouts", &mkey, Some("po"), json!({"wallet": usd, "amount": "10.01"})).await;
+    assert_eq!((st, code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "below_min_balance"), "40.00 left, 30.00 must stay");
+    assert!(s.store.verify().await.unwrap().is_ok());
 }

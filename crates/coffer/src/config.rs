@@ -4,6 +4,7 @@
 //! ```toml
 //! data = "/var/lib/coffer"
 //! listen = "0.0.0.0:8080"
+//! rate_limit = 1000  # HTTP requests per second per API key (bursts of twice that)
 //!
 //! [currencies]       # extra currencies ISO 4217 lacks, with their exponent
 //! XTS1 = 2
@@ -26,6 +27,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 struct File {
     data: Option<PathBuf>,
     listen: Option<String>,
+    /// Sustained HTTP requests per second per API key (bursts of twice that).
+    rate_limit: Option<u32>,
     #[serde(default)]
     currencies: BTreeMap<String, u8>,
 }
@@ -34,6 +37,7 @@ struct File {
 pub struct Config {
     pub data: PathBuf,
     listen: Option<String>,
+    rate_limit: Option<u32>,
     pub currencies: CurrencyTable,
 }
 
@@ -54,6 +58,7 @@ impl Config {
         Ok(Config {
             data: data.or(f.data).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA)),
             listen: f.listen,
+            rate_limit: f.rate_limit,
             currencies: CurrencyTable::with_extras(extras),
         })
     }
@@ -61,6 +66,17 @@ impl Config {
     pub fn listen(&self, flag: Option<String>) -> anyhow::Result<SocketAddr> {
         let s = flag.or_else(|| self.listen.clone()).unwrap_or_else(|| DEFAULT_LISTEN.into());
         s.parse().with_context(|| format!("--listen {s:?} is not an address like 127.0.0.1:8080"))
+    }
+
+    pub fn limits(&self) -> coffer_http::Limits {
+        let d = coffer_http::Limits::default();
+        match self.rate_limit.and_then(std::num::NonZeroU32::new) {
+            Some(r) => coffer_http::Limits {
+                requests_per_second: r,
+                burst: r.saturating_mul(std::num::NonZeroU32::MIN.saturating_add(1)),
+            },
+            None => d,
+        }
     }
 
     pub fn store_options(&self) -> Options {

@@ -166,7 +166,7 @@ async fn serve(cfg: &config::Config, listen: std::net::SocketAddr) -> anyhow::Re
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     tracing::info!(data = %cfg.data.display(), %addr, "ledger open; listening");
-    let served = coffer_http::serve(listener, store.clone(), shutdown_signal()).await;
+    let served = coffer_http::serve(listener, store.clone(), cfg.limits(), shutdown_signal()).await;
     tracing::info!("stopping: in-flight requests finished; flushing queued commands");
     store.shutdown().await;
     tracing::info!(stats = ?store.stats(), "stopped");
