@@ -104,7 +104,8 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
         .get(axum::http::header::AUTHORIZATION)
         .ok_or_else(|| ApiError::unauthenticated("send an API key: Authorization: Bearer <key>"))?;
     let v = h.to_str().map_err(|_| ApiError::unauthenticated("the Authorization header is not text"))?;
-    v.strip_prefix("Bearer ")
+    v.trim()
+        .strip_prefix("Bearer ")
         .map(str::trim)
         .ok_or_else(|| ApiError::unauthenticated("the Authorization header must be Bearer <key>"))
 }

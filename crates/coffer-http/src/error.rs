@@ -17,7 +17,27 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use coffer_core::{LedgerError, MoneyError};
 use coffer_store::StoreError;
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// The error envelope, as the OpenAPI document describes it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorView {
+    pub error: ErrorBody,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// invalid_request_error, authentication_error, permission_error, not_found, conflict,
+    /// refused, rate_limit_error or api_error.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A stable code (see docs/API.md).
+    pub code: String,
+    pub message: String,
+    /// The request field or header at fault, when there is one.
+    pub param: Option<String>,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
@@ -119,10 +139,20 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl ApiError {
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
+            kind: self.kind.into(),
+            code: self.code.into(),
+            message: self.message.clone(),
+            param: self.param.clone(),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body =
-            json!({ "error": { "type": self.kind, "code": self.code, "message": self.message, "param": self.param } });
+        let body = ErrorView { error: self.body() };
         let mut resp = (self.status, Json(body)).into_response();
         if let Some(secs) = self.retry_after {
             resp.headers_mut().insert(axum::http::header::RETRY_AFTER, secs.into());

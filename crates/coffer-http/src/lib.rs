@@ -54,11 +54,23 @@ pub fn router(store: Arc<dyn Store>, limits: Limits) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
+        .route("/openapi.json", get(openapi))
+        .route("/docs", get(|| async { axum::response::Html(include_str!("docs.html")) }))
         .nest(native::PREFIX, native::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no_such_route", "no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(request_id))
         .with_state(state)
+}
+
+/// The OpenAPI 3.1 document, generated from the handlers' annotations and response types.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    use utoipa::OpenApi;
+    native::ApiDoc::openapi()
+}
+
+async fn openapi() -> axum::Json<utoipa::openapi::OpenApi> {
+    axum::Json(openapi_document())
 }
 
 async fn ready(State(s): State<AppState>) -> Response {

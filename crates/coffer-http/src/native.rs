@@ -1,5 +1,6 @@
 //! The native REST API under `/coffer/v1`. Parses requests into core commands, checks that the
-//! caller reaches every owner and wallet named, and renders the answers.
+//! caller reaches every owner and wallet named, and renders the answers. Every handler carries
+//! its OpenAPI description (`/openapi.json`).
 
 use std::collections::BTreeMap;
 
@@ -8,15 +9,17 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use coffer_core::money::parse_minor;
+use coffer_core::money::{format_minor, parse_minor};
 use coffer_core::*;
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, IntoResponses, ToSchema};
+use uuid::Uuid;
 
 use crate::auth::{generate_key, Caller};
-use crate::error::ApiError;
-use crate::{render, AppState};
+use crate::error::{ApiError, ErrorView};
+use crate::render::{self, *};
+use crate::AppState;
 
 pub const PREFIX: &str = "/coffer/v1";
 /// Most transfers in one batch request.
@@ -24,6 +27,8 @@ pub const MAX_BATCH: usize = 8192;
 /// Largest batch request body.
 pub const MAX_BATCH_BODY: usize = 4 * 1024 * 1024;
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+pub const DEFAULT_PAGE: usize = 25;
+pub const MAX_PAGE: usize = 200;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -36,19 +41,18 @@ pub fn routes() -> Router<AppState> {
         .route("/wallets", post(open_wallet))
         .route("/wallets/{id}", get(wallet))
         .route("/wallets/{id}/status", post(wallet_status))
+        .route("/wallets/{id}/limits", post(wallet_limits))
         .route("/wallets/{id}/holds", get(wallet_holds))
         .route("/wallets/{id}/history", get(wallet_history))
-        .route("/transactions", get(list_transactions))
         .route("/deposits", post(deposit))
         .route("/payouts", post(payout))
+        .route("/fees", post(fee))
         .route("/transfers", post(transfer))
         .route("/transfers/batch", post(transfer_batch).layer(axum::extract::DefaultBodyLimit::max(MAX_BATCH_BODY)))
-        .route("/transactions", post(post_transaction))
-        .route("/fx/conversions", post(fx_conversion))
-        .route("/wallets/{id}/limits", post(wallet_limits))
-        .route("/fees", post(fee))
-        .route("/reversals", post(reversal))
+        .route("/transactions", get(list_transactions).post(post_transaction))
         .route("/transactions/{seq}", get(transaction))
+        .route("/reversals", post(reversal))
+        .route("/fx/conversions", post(fx_conversion))
         .route("/holds", post(create_hold))
         .route("/holds/{id}", get(hold))
         .route("/holds/{id}/capture", post(capture_hold))
@@ -58,6 +62,46 @@ pub fn routes() -> Router<AppState> {
         .route("/incoming/{id}/cancel", post(cancel_incoming))
         .route("/api-keys", post(create_key))
         .route("/api-keys/{id}/revoke", post(revoke_key))
+}
+
+// ---- the refusals every operation can meet, for the OpenAPI document ----
+
+/// Refusals of any authenticated read.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum ReadErrors {
+    #[response(status = 400, description = "invalid request")]
+    Invalid(#[to_schema] ErrorView),
+    #[response(status = 401, description = "missing, invalid or revoked API key")]
+    Unauthenticated(ErrorView),
+    #[response(status = 404, description = "not found, or not reachable with this key")]
+    NotFound(ErrorView),
+    #[response(status = 429, description = "rate limited; see Retry-After")]
+    RateLimited(ErrorView),
+}
+
+/// Refusals of any authenticated change.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum WriteErrors {
+    #[response(status = 400, description = "invalid request")]
+    Invalid(#[to_schema] ErrorView),
+    #[response(status = 401, description = "missing, invalid or revoked API key")]
+    Unauthenticated(ErrorView),
+    #[response(status = 403, description = "read-only API key")]
+    Forbidden(ErrorView),
+    #[response(status = 404, description = "not found, or not reachable with this key")]
+    NotFound(ErrorView),
+    #[response(status = 409, description = "idempotency key reused with another request, or already exists")]
+    Conflict(ErrorView),
+    #[response(status = 413, description = "request body too large")]
+    TooLarge(ErrorView),
+    #[response(status = 415, description = "the body is not application/json")]
+    MediaType(ErrorView),
+    #[response(status = 422, description = "refused by a ledger rule")]
+    Refused(ErrorView),
+    #[response(status = 429, description = "rate limited; see Retry-After")]
+    RateLimited(ErrorView),
 }
 
 /// A JSON body whose every refusal (syntax, unknown field, wrong type, too large) is answered
@@ -85,8 +129,25 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     }
 }
 
+/// A query string whose refusals are answered in the API's error envelope.
+pub struct Q<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for Q<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(v)| Q(v))
+            .map_err(|rej| ApiError::invalid("invalid_query", rej.body_text()))
+    }
+}
+
 fn path_id<T: std::str::FromStr>(what: &str, raw: &str) -> Result<T, ApiError> {
     raw.parse().map_err(|_| ApiError::not_found(what, raw.chars().take(64).collect::<String>()))
+}
+
+fn bad_name(field: &'static str) -> impl Fn(UnknownName) -> ApiError {
+    move |e| ApiError::invalid("invalid_argument", e.to_string()).param(field)
 }
 
 fn idempotency_key(h: &HeaderMap) -> Result<String, ApiError> {
@@ -102,7 +163,7 @@ fn idempotency_key(h: &HeaderMap) -> Result<String, ApiError> {
 }
 
 /// `amount` (a decimal string) in the wallet's currency and exponent; `currency`, when given,
-/// must be the wallet's.
+/// must be a known currency and the wallet's.
 async fn money(s: &AppState, a: &Account, amount: &str, currency: Option<&str>) -> Result<Money, ApiError> {
     if let Some(c) = currency {
         let c: CurrencyCode = c.parse().map_err(|e| ApiError::from(e).param("currency"))?;
@@ -114,19 +175,46 @@ async fn money(s: &AppState, a: &Account, amount: &str, currency: Option<&str>) 
     Ok(Money::new(parse_minor(amount, a.exponent).map_err(|e| ApiError::from(e).param("amount"))?, a.currency))
 }
 
-async fn execute(state: &AppState, cmd: Command) -> Result<Response, ApiError> {
-    let r = state.store.execute(cmd).await?;
-    let body = render::outcome(&*state.store, &r.outcome, r.replayed).await?;
-    let status = if r.replayed { StatusCode::OK } else { StatusCode::CREATED };
-    let mut resp = (status, Json(body)).into_response();
-    if r.replayed {
-        resp.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+fn created<T: Serialize>(v: T) -> Response {
+    (StatusCode::CREATED, Json(v)).into_response()
+}
+
+async fn run(s: &AppState, cmd: Command) -> Result<coffer_store::Receipt, ApiError> {
+    Ok(s.store.execute(cmd).await?)
+}
+
+fn internal(what: &str) -> ApiError {
+    tracing::error!(what, "unexpected outcome");
+    ApiError::internal()
+}
+
+async fn run_owner(s: &AppState, cmd: Command) -> Result<Response, ApiError> {
+    match run(s, cmd).await?.outcome {
+        Outcome::Owner(o) => Ok(created(render::owner(&o))),
+        _ => Err(internal("owner")),
     }
-    Ok(resp)
+}
+
+async fn run_wallet(s: &AppState, cmd: Command) -> Result<Response, ApiError> {
+    match run(s, cmd).await?.outcome {
+        Outcome::Account(a) => Ok(created(render::account(&a))),
+        _ => Err(internal("wallet")),
+    }
+}
+
+/// A movement's answer: 201 the first time; 200 and `Idempotent-Replayed: true` for a replay.
+async fn movement_response(s: &AppState, r: coffer_store::Receipt) -> Result<(StatusCode, MovementView), ApiError> {
+    match &r.outcome {
+        Outcome::Entry { entry, hold, incoming } => {
+            let v = render::movement(&*s.store, entry, hold.as_ref(), incoming.as_ref(), r.replayed).await?;
+            Ok((if r.replayed { StatusCode::OK } else { StatusCode::CREATED }, v))
+        }
+        _ => Err(internal("movement")),
+    }
 }
 
 async fn movement(
-    state: &AppState,
+    s: &AppState,
     caller: &Caller,
     headers: &HeaderMap,
     metadata: Option<BTreeMap<String, String>>,
@@ -139,31 +227,62 @@ async fn movement(
         metadata: metadata.unwrap_or_default(),
         op,
     };
-    execute(state, Command::Move(m)).await
+    let (status, v) = movement_response(s, run(s, Command::Move(m)).await?).await?;
+    let mut resp = (status, Json(v)).into_response();
+    if status == StatusCode::OK {
+        resp.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(resp)
 }
 
-async fn me(caller: Caller) -> Json<Value> {
-    Json(json!({ "api_key": render::api_key(&caller.key), "acting_as": render::owner(&caller.acting) }))
+// ---- identity and owners ----
+
+#[derive(Serialize, ToSchema)]
+pub struct MeView {
+    pub api_key: ApiKeyView,
+    pub acting_as: OwnerView,
 }
 
-async fn owner(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/me", context_path = "/coffer/v1", tag = "owners",
+    responses((status = 200, body = MeView), ReadErrors))]
+async fn me(caller: Caller) -> Json<MeView> {
+    Json(MeView { api_key: render::api_key(&caller.key), acting_as: render::owner(&caller.acting) })
+}
+
+#[utoipa::path(get, path = "/owners/{id}", context_path = "/coffer/v1", tag = "owners",
+    params(("id" = String, Path, description = "owner id")), responses((status = 200, body = OwnerView), ReadErrors))]
+async fn owner(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<OwnerView>, ApiError> {
+    Ok(Json(render::owner(&caller.owner(&*s.store, path_id("owner", &id)?).await?)))
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OwnersView {
+    pub data: Vec<OwnerView>,
+}
+
+#[utoipa::path(get, path = "/owners/{id}/children", context_path = "/coffer/v1", tag = "owners",
+    params(("id" = String, Path, description = "owner id")), responses((status = 200, body = OwnersView), ReadErrors))]
+async fn children(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<OwnersView>, ApiError> {
     let o = caller.owner(&*s.store, path_id("owner", &id)?).await?;
-    Ok(Json(render::owner(&o)))
+    Ok(Json(OwnersView { data: s.store.children(o.id).await?.iter().map(render::owner).collect() }))
 }
 
-async fn children(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let o = caller.owner(&*s.store, path_id("owner", &id)?).await?;
-    let kids = s.store.children(o.id).await?;
-    Ok(Json(json!({ "data": kids.iter().map(render::owner).collect::<Vec<_>>() })))
-}
-
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewChild {
-    name: String,
-    default_currency: Option<String>,
+pub struct NewChild {
+    pub name: String,
+    /// Defaults to the parent's.
+    pub default_currency: Option<String>,
 }
 
+#[utoipa::path(post, path = "/owners/{id}/children", context_path = "/coffer/v1", tag = "owners",
+    description = "Create a merchant under a platform, or a sub-merchant under a merchant.",
+    params(("id" = String, Path, description = "parent owner id")), request_body = NewChild,
+    responses((status = 201, body = OwnerView), WriteErrors))]
 async fn create_child(
     State(s): State<AppState>,
     caller: Caller,
@@ -172,16 +291,21 @@ async fn create_child(
 ) -> Result<Response, ApiError> {
     caller.require_write()?;
     let parent = caller.owner(&*s.store, path_id("owner", &id)?).await?;
-    let default_currency = b.default_currency.map(|c| c.parse()).transpose().map_err(ApiError::from)?;
-    execute(&s, Command::CreateMerchant { parent: parent.id, name: b.name, default_currency }).await
+    let default_currency =
+        b.default_currency.map(|c| c.parse()).transpose().map_err(|e| ApiError::from(e).param("default_currency"))?;
+    run_owner(&s, Command::CreateMerchant { parent: parent.id, name: b.name, default_currency }).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewStatus {
-    status: String,
+pub struct NewStatus {
+    pub status: String,
 }
 
+#[utoipa::path(post, path = "/owners/{id}/status", context_path = "/coffer/v1", tag = "owners",
+    description = "ACTIVE, SUSPENDED or DELETED (final). An owner's status is changed by an ancestor.",
+    params(("id" = String, Path, description = "owner id")), request_body = NewStatus,
+    responses((status = 201, body = OwnerView), WriteErrors))]
 async fn owner_status(
     State(s): State<AppState>,
     caller: Caller,
@@ -194,41 +318,229 @@ async fn owner_status(
         return Err(ApiError::invalid("invalid_argument", "an owner cannot change its own status; its parent can")
             .param("status"));
     }
-    let status = b
-        .status
-        .parse()
-        .map_err(|e: UnknownName| ApiError::invalid("invalid_argument", e.to_string()).param("status"))?;
-    execute(&s, Command::SetOwnerStatus { owner: o.id, status }).await
+    let status = b.status.parse().map_err(bad_name("status"))?;
+    run_owner(&s, Command::SetOwnerStatus { owner: o.id, status }).await
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct WalletsView {
+    pub data: Vec<WalletView>,
+}
+
+#[utoipa::path(get, path = "/owners/{id}/wallets", context_path = "/coffer/v1", tag = "wallets",
+    params(("id" = String, Path, description = "owner id")), responses((status = 200, body = WalletsView), ReadErrors))]
 async fn owner_wallets(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<WalletsView>, ApiError> {
     let o = caller.owner(&*s.store, path_id("owner", &id)?).await?;
-    let ws: Vec<Value> =
-        s.store.accounts_of(o.id).await?.iter().filter(|a| a.is_wallet()).map(render::account).collect();
-    Ok(Json(json!({ "data": ws })))
+    let data = s.store.accounts_of(o.id).await?.iter().filter(|a| a.is_wallet()).map(render::account).collect();
+    Ok(Json(WalletsView { data }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct BalanceFilter {
-    currency: Option<String>,
+#[into_params(parameter_in = Query)]
+pub struct BalanceFilter {
+    /// Only this currency.
+    pub currency: Option<String>,
+    /// Only this wallet type.
     #[serde(rename = "type")]
-    wallet_type: Option<String>,
-    /// RFC 3339: the balances as of this instant, consistent across all wallets.
-    at: Option<String>,
+    #[param(rename = "type")]
+    pub wallet_type: Option<String>,
+    /// RFC 3339: the balances as of this instant, all wallets at one journal position.
+    pub at: Option<String>,
 }
 
-pub const DEFAULT_PAGE: usize = 25;
-pub const MAX_PAGE: usize = 200;
+#[derive(Serialize, ToSchema)]
+pub struct BalanceView {
+    pub id: Uuid,
+    #[serde(rename = "type")]
+    pub wallet_type: String,
+    pub currency: String,
+    pub posted: String,
+    pub held: String,
+    pub available: String,
+    pub incoming: String,
+    /// Current balances only: min_balance changes are not journaled, so it is not told for a
+    /// past instant.
+    pub withdrawable: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BalancesView {
+    pub owner: Uuid,
+    /// The instant asked for, when `at` was given.
+    pub at: Option<String>,
+    /// The last transaction included, when `at` was given.
+    pub as_of_transaction: Option<u64>,
+    pub balances: Vec<BalanceView>,
+}
 
 fn parse_time(field: &'static str, t: &str) -> Result<Timestamp, ApiError> {
     chrono::DateTime::parse_from_rfc3339(t)
         .map(|d| Timestamp(d.timestamp_micros()))
         .map_err(|_| ApiError::invalid("invalid_argument", format!("{field} must be an RFC 3339 time")).param(field))
+}
+
+#[utoipa::path(get, path = "/owners/{id}/balances", context_path = "/coffer/v1", tag = "balances",
+    params(("id" = String, Path, description = "owner id"), BalanceFilter),
+    responses((status = 200, body = BalancesView), ReadErrors))]
+async fn owner_balances(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Q(f): Q<BalanceFilter>,
+) -> Result<Json<BalancesView>, ApiError> {
+    let o = caller.owner(&*s.store, path_id("owner", &id)?).await?;
+    let currency: Option<CurrencyCode> =
+        f.currency.map(|c| c.parse()).transpose().map_err(|e| ApiError::from(e).param("currency"))?;
+    let wallet_type: Option<WalletType> = f.wallet_type.map(|t| t.parse()).transpose().map_err(bad_name("type"))?;
+    let mut ws: Vec<Account> = s
+        .store
+        .accounts_of(o.id)
+        .await?
+        .into_iter()
+        .filter(|a| a.is_wallet())
+        .filter(|a| currency.is_none_or(|c| a.currency == c))
+        .filter(|a| wallet_type.is_none_or(|t| a.kind == AccountKind::Wallet(t)))
+        .collect();
+    let view = |a: &Account, (posted, held, incoming): (i64, i64, i64), withdrawable: Option<i64>| {
+        let f = |v: i64| format_minor(v, a.exponent);
+        BalanceView {
+            id: a.id.0,
+            wallet_type: a.kind.to_string(),
+            currency: a.currency.to_string(),
+            posted: f(posted),
+            held: f(held),
+            available: f(posted - held),
+            incoming: f(incoming),
+            withdrawable: withdrawable.map(f),
+        }
+    };
+    let Some(at) = f.at else {
+        let balances = ws.iter().map(|a| view(a, (a.posted, a.held, a.incoming), Some(a.withdrawable()))).collect();
+        return Ok(Json(BalancesView { owner: o.id.0, at: None, as_of_transaction: None, balances }));
+    };
+    let t = parse_time("at", &at)?;
+    let seq = s.store.seq_at(t).await?;
+    ws.retain(|a| a.created_at <= t);
+    let past = s.store.balances_at(ws.iter().map(|a| a.id).collect(), seq).await?;
+    let balances = ws.iter().zip(past).map(|(a, b)| view(a, b, None)).collect();
+    Ok(Json(BalancesView { owner: o.id.0, at: Some(render::time(t)), as_of_transaction: Some(seq), balances }))
+}
+
+// ---- wallets ----
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewWallet {
+    pub owner: String,
+    /// OPERATING, ACQUIRING, SETTLEMENT, RESERVE, PREPAID, GIFT, CARD or REFUND.
+    #[serde(rename = "type")]
+    pub wallet_type: String,
+    pub currency: String,
+    /// Decimal; what payouts must leave in place. Default 0.
+    pub min_balance: Option<String>,
+    /// Decimal; how far available may go below zero. Default 0.
+    pub overdraft_limit: Option<String>,
+}
+
+#[utoipa::path(post, path = "/wallets", context_path = "/coffer/v1", tag = "wallets", request_body = NewWallet,
+    responses((status = 201, body = WalletView), WriteErrors))]
+async fn open_wallet(
+    State(s): State<AppState>,
+    caller: Caller,
+    Body(b): Body<NewWallet>,
+) -> Result<Response, ApiError> {
+    caller.require_write()?;
+    let owner = caller.owner(&*s.store, path_id("owner", &b.owner)?).await?;
+    let wallet_type = b.wallet_type.parse().map_err(bad_name("type"))?;
+    let currency: CurrencyCode = b.currency.parse().map_err(|e| ApiError::from(e).param("currency"))?;
+    let exp = s.store.exponent(owner.platform, currency).await.map_err(|e| ApiError::from(e).param("currency"))?;
+    let limit = |v: Option<String>, name: &'static str| -> Result<i64, ApiError> {
+        v.map(|v| parse_minor(&v, exp).map_err(|e| ApiError::from(e).param(name))).transpose().map(|v| v.unwrap_or(0))
+    };
+    let cmd = Command::OpenWallet {
+        owner: owner.id,
+        wallet_type,
+        currency,
+        min_balance: limit(b.min_balance, "min_balance")?,
+        overdraft_limit: limit(b.overdraft_limit, "overdraft_limit")?,
+    };
+    run_wallet(&s, cmd).await
+}
+
+#[utoipa::path(get, path = "/wallets/{id}", context_path = "/coffer/v1", tag = "wallets",
+    params(("id" = String, Path, description = "wallet id")), responses((status = 200, body = WalletView), ReadErrors))]
+async fn wallet(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<WalletView>, ApiError> {
+    Ok(Json(render::account(&caller.wallet(&*s.store, path_id("account", &id)?).await?)))
+}
+
+#[utoipa::path(post, path = "/wallets/{id}/status", context_path = "/coffer/v1", tag = "wallets",
+    description = "ACTIVE, PENDING, PROCESSING, FROZEN, or CLOSED (final; needs zero balances).",
+    params(("id" = String, Path, description = "wallet id")), request_body = NewStatus,
+    responses((status = 201, body = WalletView), WriteErrors))]
+async fn wallet_status(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(b): Body<NewStatus>,
+) -> Result<Response, ApiError> {
+    caller.require_write()?;
+    let a = caller.wallet(&*s.store, path_id("account", &id)?).await?;
+    let status = b.status.parse().map_err(bad_name("status"))?;
+    run_wallet(&s, Command::SetWalletStatus { account: a.id, status }).await
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewLimits {
+    pub min_balance: Option<String>,
+    pub overdraft_limit: Option<String>,
+}
+
+#[utoipa::path(post, path = "/wallets/{id}/limits", context_path = "/coffer/v1", tag = "wallets",
+    params(("id" = String, Path, description = "wallet id")), request_body = NewLimits,
+    responses((status = 201, body = WalletView), WriteErrors))]
+async fn wallet_limits(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(b): Body<NewLimits>,
+) -> Result<Response, ApiError> {
+    caller.require_write()?;
+    let a = caller.wallet(&*s.store, path_id("account", &id)?).await?;
+    let parse = |v: Option<String>, name: &'static str| {
+        v.map(|v| parse_minor(&v, a.exponent).map_err(|e| ApiError::from(e).param(name))).transpose()
+    };
+    let min_balance = parse(b.min_balance, "min_balance")?;
+    let overdraft_limit = parse(b.overdraft_limit, "overdraft_limit")?;
+    if min_balance.is_none() && overdraft_limit.is_none() {
+        return Err(ApiError::invalid("invalid_argument", "give min_balance and/or overdraft_limit"));
+    }
+    run_wallet(&s, Command::SetWalletLimits { account: a.id, overdraft_limit, min_balance }).await
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HoldsView {
+    pub data: Vec<HoldView>,
+}
+
+#[utoipa::path(get, path = "/wallets/{id}/holds", context_path = "/coffer/v1", tag = "holds",
+    params(("id" = String, Path, description = "wallet id")), responses((status = 200, body = HoldsView), ReadErrors))]
+async fn wallet_holds(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<HoldsView>, ApiError> {
+    let a = caller.wallet(&*s.store, path_id("account", &id)?).await?;
+    Ok(Json(HoldsView { data: s.store.open_holds(a.id).await?.iter().map(|h| render::hold(h, a.exponent)).collect() }))
 }
 
 /// Cursors are opaque to clients; inside, the seq the next page starts below.
@@ -248,85 +560,386 @@ fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
     }
 }
 
-/// The seq window of a time range: entries made in `[from, to]`.
-async fn window(s: &AppState, from: Option<&str>, to: Option<&str>) -> Result<(Option<u64>, Option<u64>), ApiError> {
-    let after = match from {
+/// The seq window `(after, before)` of entries made in `[from, to]`, narrowed by a cursor.
+async fn window(s: &AppState, q: &ListQuery) -> Result<(Option<u64>, Option<u64>), ApiError> {
+    let after = match &q.from {
         Some(t) => Some(s.store.seq_at(Timestamp(parse_time("from", t)?.0 - 1)).await?),
         None => None,
     };
-    let before = match to {
+    let mut before = match &q.to {
         Some(t) => Some(s.store.seq_at(parse_time("to", t)?).await? + 1),
         None => None,
     };
+    if let Some(c) = parse_cursor(q.cursor.as_deref())? {
+        before = Some(before.map_or(c, |b| b.min(c)));
+    }
     Ok((after, before))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
-struct ListQuery {
-    limit: Option<usize>,
-    cursor: Option<String>,
-    from: Option<String>,
-    to: Option<String>,
-    wallet: Option<String>,
-    kind: Option<String>,
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// 1 to 200, default 25.
+    pub limit: Option<usize>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// RFC 3339: entries made at or after.
+    pub from: Option<String>,
+    /// RFC 3339: entries made at or before.
+    pub to: Option<String>,
+    /// Transactions only: those touching this wallet (required unless the caller is a platform).
+    pub wallet: Option<String>,
+    /// Transactions only: of this kind.
+    pub kind: Option<String>,
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct HistoryItemView {
+    pub transaction: u64,
+    pub kind: String,
+    pub created_at: String,
+    pub posted: String,
+    pub held: String,
+    pub incoming: String,
+    pub posted_after: String,
+    pub held_after: String,
+    pub available_after: String,
+    pub incoming_after: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HistoryView {
+    pub wallet: Uuid,
+    pub data: Vec<HistoryItemView>,
+    /// Null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[utoipa::path(get, path = "/wallets/{id}/history", context_path = "/coffer/v1", tag = "balances",
+    description = "The wallet's journal lines with running balances, newest first.",
+    params(("id" = String, Path, description = "wallet id"), ListQuery),
+    responses((status = 200, body = HistoryView), ReadErrors))]
 async fn wallet_history(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-    Query(q): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+    Q(q): Q<ListQuery>,
+) -> Result<Json<HistoryView>, ApiError> {
     let a = caller.wallet(&*s.store, path_id("account", &id)?).await?;
     if q.wallet.is_some() || q.kind.is_some() {
         return Err(ApiError::invalid("invalid_argument", "history takes limit, cursor, from and to"));
     }
     let limit = page_limit(q.limit)?;
-    let (after, mut before) = window(&s, q.from.as_deref(), q.to.as_deref()).await?;
-    if let Some(c) = parse_cursor(q.cursor.as_deref())? {
-        before = Some(before.map_or(c, |b| b.min(c)));
-    }
+    let (after, before) = window(&s, &q).await?;
     let items = s.store.history(a.id, coffer_store::Page { before, after, limit }).await?;
-    let next = (items.len() == limit).then(|| items.last().map(|i| format!("s{}", i.seq))).flatten();
-    let f = |v: i64| coffer_core::money::format_minor(v, a.exponent);
-    let data: Vec<Value> = items
+    let next_cursor = (items.len() == limit).then(|| items.last().map(|i| format!("s{}", i.seq))).flatten();
+    let f = |v: i64| format_minor(v, a.exponent);
+    let data = items
         .iter()
-        .map(|i| {
-            json!({
-                "transaction": i.seq,
-                "kind": i.kind,
-                "created_at": render::time(i.created_at),
-                "posted": f(i.line.posted),
-                "held": f(i.line.held),
-                "incoming": f(i.line.incoming),
-                "posted_after": f(i.line.posted_after),
-                "held_after": f(i.line.held_after),
-                "available_after": f(i.line.posted_after - i.line.held_after),
-                "incoming_after": f(i.line.incoming_after),
-            })
+        .map(|i| HistoryItemView {
+            transaction: i.seq,
+            kind: i.kind.to_string(),
+            created_at: render::time(i.created_at),
+            posted: f(i.line.posted),
+            held: f(i.line.held),
+            incoming: f(i.line.incoming),
+            posted_after: f(i.line.posted_after),
+            held_after: f(i.line.held_after),
+            available_after: f(i.line.posted_after - i.line.held_after),
+            incoming_after: f(i.line.incoming_after),
         })
         .collect();
-    Ok(Json(json!({ "wallet": a.id, "data": data, "next_cursor": next })))
+    Ok(Json(HistoryView { wallet: a.id.0, data, next_cursor }))
 }
 
+// ---- movements ----
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WalletAmount {
+    pub wallet: String,
+    /// Decimal string in the wallet's currency.
+    pub amount: String,
+    /// Optional; must be the wallet's currency.
+    pub currency: Option<String>,
+    /// Deposits only: EXTERNAL (default) or OPENING.
+    pub source: Option<String>,
+    pub metadata: Option<BTreeMap<String, String>>,
+}
+
+#[utoipa::path(post, path = "/deposits", context_path = "/coffer/v1", tag = "movements", request_body = WalletAmount,
+    params(("Idempotency-Key" = String, Header, description = "idempotency key, scoped to the platform")),
+    responses((status = 201, body = MovementView), (status = 200, description = "replayed", body = MovementView), WriteErrors))]
+async fn deposit(
+    State(s): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Body(b): Body<WalletAmount>,
+) -> Result<Response, ApiError> {
+    let a = caller.wallet(&*s.store, path_id("account", &b.wallet)?).await?;
+    let source = match b.source.as_deref() {
+        None => SystemAccount::External,
+        Some(x) => x.parse().map_err(bad_name("source"))?,
+    };
+    let op = MoneyOp::Deposit { account: a.id, amount: money(&s, &a, &b.amount, b.currency.as_deref()).await?, source };
+    movement(&s, &caller, &headers, b.metadata, op).await
+}
+
+/// `wallet` and `amount` of a request that takes no `source`.
+async fn plain_amount(
+    s: &AppState,
+    caller: &Caller,
+    b: &WalletAmount,
+    what: &str,
+) -> Result<(Account, Money), ApiError> {
+    let a = caller.wallet(&*s.store, path_id("account", &b.wallet)?).await?;
+    if b.source.is_some() {
+        return Err(ApiError::invalid("invalid_argument", format!("{what} take no source")).param("source"));
+    }
+    let m = money(s, &a, &b.amount, b.currency.as_deref()).await?;
+    Ok((a, m))
+}
+
+#[utoipa::path(post, path = "/payouts", context_path = "/coffer/v1", tag = "movements", request_body = WalletAmount,
+    params(("Idempotency-Key" = String, Header, description = "idempotency key, scoped to the platform")),
+    responses((status = 201, body = MovementView), (status = 200, description = "replayed", body = MovementView), WriteErrors))]
+async fn payout(
+    State(s): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Body(b): Body<WalletAmount>,
+) -> Result<Response, ApiError> {
+    let (a, amount) = plain_amount(&s, &caller, &b, "payouts").await?;
+    movement(&s, &caller, &headers, b.metadata, MoneyOp::Payout { account: a.id, amount }).await
+}
+
+#[utoipa::path(post, path = "/fees", context_path = "/coffer/v1", tag = "movements", request_body = WalletAmount,
+    params(("Idempotency-Key" = String, Header, description = "idempotency key, scoped to the platform")),
+    responses((status = 201, body = MovementView), (status = 200, description = "replayed", body = MovementView), WriteErrors))]
+async fn fee(
+    State(s): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Body(b): Body<WalletAmount>,
+) -> Result<Response, ApiError> {
+    let (a, amount) = plain_amount(&s, &caller, &b, "fees").await?;
+    movement(&s, &caller, &headers, b.metadata, MoneyOp::Fee { account: a.id, amount }).await
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTransfer {
+    pub from: String,
+    pub to: String,
+    pub amount: String,
+    pub currency: Option<String>,
+    pub metadata: Option<BTreeMap<String, String>>,
+}
+
+#[utoipa::path(post, path = "/transfers", context_path = "/coffer/v1", tag = "movements", request_body = NewTransfer,
+    params(("Idempotency-Key" = String, Header, description = "idempotency key, scoped to the platform")),
+    responses((status = 201, body = MovementView), (status = 200, description = "replayed", body = MovementView), WriteErrors))]
+async fn transfer(
+    State(s): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Body(b): Body<NewTransfer>,
+) -> Result<Response, ApiError> {
+    let from = caller.wallet(&*s.store, path_id("account", &b.from)?).await?;
+    let to = caller.wallet(&*s.store, path_id("account", &b.to)?).await?;
+    let amount = money(&s, &from, &b.amount, b.currency.as_deref()).await?;
+    movement(&s, &caller, &headers, b.metadata, MoneyOp::Transfer { from: from.id, to: to.id, amount }).await
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BatchTransfer {
+    pub idempotency_key: String,
+    pub from: String,
+    pub to: String,
+    pub amount: String,
+    pub currency: Option<String>,
+    pub metadata: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Batch {
+    /// 1 to 8192 transfers.
+    pub transfers: Vec<BatchTransfer>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BatchItemView {
+    pub index: usize,
+    /// accepted or refused.
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<MovementView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<crate::error::ErrorBody>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BatchView {
+    pub accepted: usize,
+    pub refused: usize,
+    /// In request order.
+    pub results: Vec<BatchItemView>,
+}
+
+/// One command of a batch, checked: the caller reaches both wallets and the amount parses.
+async fn batch_command(s: &AppState, caller: &Caller, t: BatchTransfer) -> Result<Command, ApiError> {
+    let from = caller.wallet(&*s.store, path_id("account", &t.from)?).await?;
+    let to = caller.wallet(&*s.store, path_id("account", &t.to)?).await?;
+    let amount = money(s, &from, &t.amount, t.currency.as_deref()).await?;
+    Ok(Command::Move(Movement {
+        platform: caller.acting.platform,
+        idempotency_key: t.idempotency_key,
+        metadata: t.metadata.unwrap_or_default(),
+        op: MoneyOp::Transfer { from: from.id, to: to.id, amount },
+    }))
+}
+
+async fn batch_item(s: AppState, caller: Caller, t: BatchTransfer) -> Result<MovementView, ApiError> {
+    let cmd = batch_command(&s, &caller, t).await?;
+    Ok(movement_response(&s, run(&s, cmd).await?).await?.1)
+}
+
+#[utoipa::path(post, path = "/transfers/batch", context_path = "/coffer/v1", tag = "movements", request_body = Batch,
+    description = "Up to 8192 transfers, each with its own idempotency key, each accepted or refused on its own.",
+    responses((status = 200, body = BatchView), WriteErrors))]
+async fn transfer_batch(State(s): State<AppState>, caller: Caller, Body(b): Body<Batch>) -> Result<Response, ApiError> {
+    caller.require_write()?;
+    let n = b.transfers.len();
+    if n == 0 || n > MAX_BATCH {
+        return Err(ApiError::invalid("invalid_argument", format!("a batch holds 1 to {MAX_BATCH} transfers"))
+            .param("transfers"));
+    }
+    // Submitted together, so they share group commits.
+    let mut set = tokio::task::JoinSet::new();
+    for (i, t) in b.transfers.into_iter().enumerate() {
+        let (s, caller) = (s.clone(), caller.clone());
+        set.spawn(async move { (i, batch_item(s, caller, t).await) });
+    }
+    let mut results: Vec<Option<BatchItemView>> = (0..n).map(|_| None).collect();
+    while let Some(done) = set.join_next().await {
+        let (i, r) = done.map_err(|e| {
+            tracing::error!(error = %e, "batch item task failed");
+            ApiError::internal()
+        })?;
+        results[i] = Some(match r {
+            Ok(v) => BatchItemView { index: i, status: "accepted".into(), result: Some(v), error: None },
+            Err(e) => BatchItemView { index: i, status: "refused".into(), result: None, error: Some(e.body()) },
+        });
+    }
+    let results: Vec<BatchItemView> = results.into_iter().flatten().collect();
+    let accepted = results.iter().filter(|r| r.result.is_some()).count();
+    Ok(Json(BatchView { accepted, refused: n - accepted, results }).into_response())
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostingReq {
+    /// A wallet id, or SYSTEM_<EXTERNAL|FEES|FX_CLEARING|OPENING>:<CUR> (platform keys only).
+    pub account: String,
+    /// Signed decimal: negative debits, positive credits.
+    pub amount: String,
+    pub currency: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewTransaction {
+    /// 1 to 64 postings summing to zero per currency.
+    pub postings: Vec<PostingReq>,
+    pub metadata: Option<BTreeMap<String, String>>,
+}
+
+#[utoipa::path(post, path = "/transactions", context_path = "/coffer/v1", tag = "movements", request_body = NewTransaction,
+    params(("Idempotency-Key" = String, Header, description = "idempotency key, scoped to the platform")),
+    responses((status = 201, body = MovementView), (status = 200, description = "replayed", body = MovementView), WriteErrors))]
+async fn post_transaction(
+    State(s): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    Body(b): Body<NewTransaction>,
+) -> Result<Response, ApiError> {
+    let max = coffer_core::command::limits::MAX_POSTINGS;
+    if b.postings.is_empty() || b.postings.len() > max {
+        return Err(
+            ApiError::invalid("invalid_argument", format!("a transaction holds 1 to {max} postings")).param("postings")
+        );
+    }
+    let mut postings = Vec::with_capacity(b.postings.len());
+    for p in b.postings {
+        let currency: CurrencyCode = p.currency.parse().map_err(|e| ApiError::from(e).param("currency"))?;
+        let (account, exp) = match p.account.strip_prefix("SYSTEM_") {
+            Some(rest) => {
+                if caller.acting.id != caller.acting.platform {
+                    return Err(ApiError::not_found("account", &p.account));
+                }
+                let (kind, cur) = rest.split_once(':').unwrap_or((rest, ""));
+                let kind: SystemAccount = kind.parse().map_err(bad_name("account"))?;
+                let cur: CurrencyCode = cur.parse().map_err(|e| ApiError::from(e).param("account"))?;
+                let exp = s
+                    .store
+                    .exponent(caller.acting.platform, cur)
+                    .await
+                    .map_err(|e| ApiError::from(e).param("account"))?;
+                (AccountRef::System(kind, cur), exp)
+            }
+            None => {
+                let a = caller.wallet(&*s.store, path_id("account", &p.account)?).await?;
+                (AccountRef::Id(a.id), a.exponent)
+            }
+        };
+        let minor = parse_minor(&p.amount, exp).map_err(|e| ApiError::from(e).param("amount"))?;
+        postings.push(Posting { account, amount: Money::new(minor, currency) });
+    }
+    movement(&s, &caller, &headers, b.metadata, MoneyOp::Postings { postings }).await
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TransactionsView {
+    pub data: Vec<TransactionView>,
+    /// Null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Whether the caller may see (or reverse) a journal entry: it is in the caller's platform, and
+/// the caller is the platform or reaches one of the wallets it touched.
+async fn entry_visible(s: &AppState, caller: &Caller, e: &Entry) -> Result<bool, ApiError> {
+    if e.platform != caller.acting.platform {
+        return Ok(false);
+    }
+    if caller.acting.id == caller.acting.platform {
+        return Ok(true);
+    }
+    for l in &e.lines {
+        if let Some(a) = s.store.account(l.account).await? {
+            if a.is_wallet() && caller.reaches(&*s.store, a.owner).await? {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
+#[utoipa::path(get, path = "/transactions", context_path = "/coffer/v1", tag = "movements",
+    description = "Journal entries, newest first: of one wallet, or (platform keys) of the whole platform.",
+    params(ListQuery), responses((status = 200, body = TransactionsView), ReadErrors))]
 async fn list_transactions(
     State(s): State<AppState>,
     caller: Caller,
-    Query(q): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+    Q(q): Q<ListQuery>,
+) -> Result<Json<TransactionsView>, ApiError> {
     let limit = page_limit(q.limit)?;
-    let kind: Option<EntryKind> = q
-        .kind
-        .map(|k| k.parse())
-        .transpose()
-        .map_err(|e: UnknownName| ApiError::invalid("invalid_argument", e.to_string()).param("kind"))?;
-    let (after, mut before) = window(&s, q.from.as_deref(), q.to.as_deref()).await?;
-    if let Some(c) = parse_cursor(q.cursor.as_deref())? {
-        before = Some(before.map_or(c, |b| b.min(c)));
-    }
-    let wallet = match q.wallet {
-        Some(w) => Some(caller.wallet(&*s.store, path_id("account", &w)?).await?),
+    let kind: Option<EntryKind> = q.kind.as_ref().map(|k| k.parse()).transpose().map_err(bad_name("kind"))?;
+    let (after, mut before) = window(&s, &q).await?;
+    let wallet = match &q.wallet {
+        Some(w) => Some(caller.wallet(&*s.store, path_id("account", w)?).await?),
         None if caller.acting.id == caller.acting.platform => None,
         None => {
             return Err(ApiError::invalid(
@@ -374,419 +987,40 @@ async fn list_transactions(
             break;
         }
     }
-    let next = if exhausted && out.len() < limit { None } else { last.map(|s| format!("s{s}")) };
+    let next_cursor = if exhausted && out.len() < limit { None } else { last.map(|s| format!("s{s}")) };
     let mut data = Vec::with_capacity(out.len());
     for e in &out {
         data.push(render::entry(&*s.store, e).await?);
     }
-    Ok(Json(json!({ "data": data, "next_cursor": next })))
+    Ok(Json(TransactionsView { data, next_cursor }))
 }
 
-async fn owner_balances(
+#[utoipa::path(get, path = "/transactions/{seq}", context_path = "/coffer/v1", tag = "movements",
+    params(("seq" = String, Path, description = "transaction sequence number")),
+    responses((status = 200, body = TransactionView), ReadErrors))]
+async fn transaction(
     State(s): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
-    Query(f): Query<BalanceFilter>,
-) -> Result<Json<Value>, ApiError> {
-    let o = caller.owner(&*s.store, path_id("owner", &id)?).await?;
-    let currency: Option<CurrencyCode> = f.currency.map(|c| c.parse()).transpose().map_err(ApiError::from)?;
-    let wallet_type: Option<WalletType> = f
-        .wallet_type
-        .map(|t| t.parse())
-        .transpose()
-        .map_err(|e: UnknownName| ApiError::invalid("invalid_argument", e.to_string()).param("type"))?;
-    let mut ws: Vec<Account> = s
-        .store
-        .accounts_of(o.id)
-        .await?
-        .into_iter()
-        .filter(|a| a.is_wallet())
-        .filter(|a| currency.is_none_or(|c| a.currency == c))
-        .filter(|a| wallet_type.is_none_or(|t| a.kind == AccountKind::Wallet(t)))
-        .collect();
-    let Some(at) = f.at else {
-        return Ok(Json(json!({ "owner": o.id, "balances": ws.iter().map(render::account).collect::<Vec<_>>() })));
-    };
-    let t = parse_time("at", &at)?;
-    let seq = s.store.seq_at(t).await?;
-    ws.retain(|a| a.created_at <= t);
-    let past = s.store.balances_at(ws.iter().map(|a| a.id).collect(), seq).await?;
-    // Withdrawable is left out: min_balance changes are not journaled, so it cannot be told for
-    // a past instant.
-    let balances: Vec<Value> = ws
-        .iter()
-        .zip(past)
-        .map(|(a, (posted, held, incoming))| {
-            let f = |v: i64| coffer_core::money::format_minor(v, a.exponent);
-            json!({
-                "id": a.id, "type": a.kind, "currency": a.currency,
-                "posted": f(posted), "held": f(held), "available": f(posted - held), "incoming": f(incoming),
-            })
-        })
-        .collect();
-    Ok(Json(json!({ "owner": o.id, "at": render::time(t), "as_of_transaction": seq, "balances": balances })))
+    Path(seq): Path<String>,
+) -> Result<Json<TransactionView>, ApiError> {
+    let seq: u64 = path_id("transaction", &seq)?;
+    match s.store.entry(seq).await? {
+        Some(e) if entry_visible(&s, &caller, &e).await? => Ok(Json(render::entry(&*s.store, &e).await?)),
+        _ => Err(LedgerError::EntryNotFound(seq).into()),
+    }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewWallet {
-    owner: String,
-    #[serde(rename = "type")]
-    wallet_type: String,
-    currency: String,
-    min_balance: Option<String>,
-    overdraft_limit: Option<String>,
+pub struct NewReversal {
+    /// The sequence number of the transaction to reverse.
+    pub transaction: u64,
+    pub metadata: Option<BTreeMap<String, String>>,
 }
 
-async fn open_wallet(
-    State(s): State<AppState>,
-    caller: Caller,
-    Body(b): Body<NewWallet>,
-) -> Result<Response, ApiError> {
-    caller.require_write()?;
-    let owner = caller.owner(&*s.store, path_id("owner", &b.owner)?).await?;
-    let wallet_type = b
-        .wallet_type
-        .parse()
-        .map_err(|e: UnknownName| ApiError::invalid("invalid_argument", e.to_string()).param("type"))?;
-    let currency: CurrencyCode = b.currency.parse().map_err(ApiError::from)?;
-    let exp = s.store.exponent(owner.platform, currency).await?;
-    let limit = |v: Option<String>, name: &'static str| -> Result<i64, ApiError> {
-        v.map(|v| parse_minor(&v, exp).map_err(|e| ApiError::from(e).param(name))).transpose().map(|v| v.unwrap_or(0))
-    };
-    let cmd = Command::OpenWallet {
-        owner: owner.id,
-        wallet_type,
-        currency,
-        min_balance: limit(b.min_balance, "min_balance")?,
-        overdraft_limit: limit(b.overdraft_limit, "overdraft_limit")?,
-    };
-    execute(&s, cmd).await
-}
-
-async fn wallet(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
-    let a = caller.wallet(&*s.store, path_id("account", &id)?).await?;
-    Ok(Json(render::account(&a)))
-}
-
-async fn wallet_status(
-    State(s): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    Body(b): Body<NewStatus>,
-) -> Result<Response, ApiError> {
-    caller.require_write()?;
-    let a = caller.wallet(&*s.store, path_id("account", &id)?).await?;
-    let status = b
-        .status
-        .parse()
-        .map_err(|e: UnknownName| ApiError::invalid("invalid_argument", e.to_string()).param("status"))?;
-    execute(&s, Command::SetWalletStatus { account: a.id, status }).await
-}
-
-async fn wallet_holds(
-    State(s): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let a = caller.wallet(&*s.store, path_id("account", &id)?).await?;
-    let hs: Vec<Value> = s.store.open_holds(a.id).await?.iter().map(|h| render::hold(h, a.exponent)).collect();
-    Ok(Json(json!({ "data": hs })))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct WalletAmount {
-    wallet: String,
-    amount: String,
-    currency: Option<String>,
-    /// Deposits only: EXTERNAL (default) or OPENING.
-    source: Option<String>,
-    metadata: Option<BTreeMap<String, String>>,
-}
-
-async fn deposit(
-    State(s): State<AppState>,
-    caller: Caller,
-    headers: HeaderMap,
-    Body(b): Body<WalletAmount>,
-) -> Result<Response, ApiError> {
-    let a = caller.wallet(&*s.store, path_id("account", &b.wallet)?).await?;
-    let source = match b.source.as_deref() {
-        None => SystemAccount::External,
-        Some(x) => {
-            x.parse().map_err(|e: UnknownName| ApiError::invalid("invalid_argument", e.to_string()).param("source"))?
-        }
-    };
-    let op = MoneyOp::Deposit { account: a.id, amount: money(&s, &a, &b.amount, b.currency.as_deref()).await?, source };
-    movement(&s, &caller, &headers, b.metadata, op).await
-}
-
-async fn payout(
-    State(s): State<AppState>,
-    caller: Caller,
-    headers: HeaderMap,
-    Body(b): Body<WalletAmount>,
-) -> Result<Response, ApiError> {
-    let a = caller.wallet(&*s.store, path_id("account", &b.wallet)?).await?;
-    if b.source.is_some() {
-        return Err(ApiError::invalid("invalid_argument", "payouts take no source").param("source"));
-    }
-    let op = MoneyOp::Payout { account: a.id, amount: money(&s, &a, &b.amount, b.currency.as_deref()).await? };
-    movement(&s, &caller, &headers, b.metadata, op).await
-}
-
-async fn fee(
-    State(s): State<AppState>,
-    caller: Caller,
-    headers: HeaderMap,
-    Body(b): Body<WalletAmount>,
-) -> Result<Response, ApiError> {
-    let a = caller.wallet(&*s.store, path_id("account", &b.wallet)?).await?;
-    if b.source.is_some() {
-        return Err(ApiError::invalid("invalid_argument", "fees take no source").param("source"));
-    }
-    let op = MoneyOp::Fee { account: a.id, amount: money(&s, &a, &b.amount, b.currency.as_deref()).await? };
-    movement(&s, &caller, &headers, b.metadata, op).await
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewTransfer {
-    from: String,
-    to: String,
-    amount: String,
-    currency: Option<String>,
-    metadata: Option<BTreeMap<String, String>>,
-}
-
-async fn transfer(
-    State(s): State<AppState>,
-    caller: Caller,
-    headers: HeaderMap,
-    Body(b): Body<NewTransfer>,
-) -> Result<Response, ApiError> {
-    let from = caller.wallet(&*s.store, path_id("account", &b.from)?).await?;
-    let to = caller.wallet(&*s.store, path_id("account", &b.to)?).await?;
-    let op = MoneyOp::Transfer {
-        from: from.id,
-        to: to.id,
-        amount: money(&s, &from, &b.amount, b.currency.as_deref()).await?,
-    };
-    movement(&s, &caller, &headers, b.metadata, op).await
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BatchTransfer {
-    idempotency_key: String,
-    from: String,
-    to: String,
-    amount: String,
-    currency: Option<String>,
-    metadata: Option<BTreeMap<String, String>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Batch {
-    transfers: Vec<BatchTransfer>,
-}
-
-/// One command of a batch, checked: the caller reaches both wallets and the amount parses.
-async fn batch_command(s: &AppState, caller: &Caller, t: BatchTransfer) -> Result<Command, ApiError> {
-    let from = caller.wallet(&*s.store, path_id("account", &t.from)?).await?;
-    let to = caller.wallet(&*s.store, path_id("account", &t.to)?).await?;
-    let amount = money(s, &from, &t.amount, t.currency.as_deref()).await?;
-    Ok(Command::Move(Movement {
-        platform: caller.acting.platform,
-        idempotency_key: t.idempotency_key,
-        metadata: t.metadata.unwrap_or_default(),
-        op: MoneyOp::Transfer { from: from.id, to: to.id, amount },
-    }))
-}
-
-fn error_json(e: &ApiError) -> Value {
-    json!({ "type": e.kind, "code": e.code, "message": e.message, "param": e.param })
-}
-
-/// Many transfers in one request, each accepted or refused on its own (with its own
-/// idempotency key). They are submitted together, so they share group commits.
-async fn transfer_batch(State(s): State<AppState>, caller: Caller, Body(b): Body<Batch>) -> Result<Response, ApiError> {
-    caller.require_write()?;
-    let n = b.transfers.len();
-    if n == 0 || n > MAX_BATCH {
-        return Err(ApiError::invalid("invalid_argument", format!("a batch holds 1 to {MAX_BATCH} transfers"))
-            .param("transfers"));
-    }
-    let mut set = tokio::task::JoinSet::new();
-    for (i, t) in b.transfers.into_iter().enumerate() {
-        let (s, caller) = (s.clone(), caller.clone());
-        set.spawn(async move {
-            let r = match batch_command(&s, &caller, t).await {
-                Ok(cmd) => s.store.execute(cmd).await.map_err(ApiError::from),
-                Err(e) => Err(e),
-            };
-            let v = match r {
-                Ok(r) => match render::outcome(&*s.store, &r.outcome, r.replayed).await {
-                    Ok(mut v) => {
-                        v["index"] = json!(i);
-                        v["status"] = json!("accepted");
-                        v
-                    }
-                    Err(e) => json!({ "index": i, "status": "refused", "error": error_json(&ApiError::from(e)) }),
-                },
-                Err(e) => json!({ "index": i, "status": "refused", "error": error_json(&e) }),
-            };
-            (i, v)
-        });
-    }
-    let mut results = vec![Value::Null; n];
-    while let Some(done) = set.join_next().await {
-        let (i, v) = done.map_err(|e| {
-            tracing::error!(error = %e, "batch item task failed");
-            ApiError::internal()
-        })?;
-        results[i] = v;
-    }
-    let accepted = results.iter().filter(|r| r["status"] == "accepted").count();
-    Ok((StatusCode::OK, Json(json!({ "accepted": accepted, "refused": n - accepted, "results": results })))
-        .into_response())
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PostingReq {
-    /// A wallet id, or SYSTEM_<KIND>:<CUR> (platform callers only).
-    account: String,
-    /// Signed decimal: negative debits, positive credits.
-    amount: String,
-    currency: String,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewTransaction {
-    postings: Vec<PostingReq>,
-    metadata: Option<BTreeMap<String, String>>,
-}
-
-async fn post_transaction(
-    State(s): State<AppState>,
-    caller: Caller,
-    headers: HeaderMap,
-    Body(b): Body<NewTransaction>,
-) -> Result<Response, ApiError> {
-    if b.postings.is_empty() || b.postings.len() > coffer_core::command::limits::MAX_POSTINGS {
-        return Err(ApiError::invalid(
-            "invalid_argument",
-            format!("a transaction holds 1 to {} postings", coffer_core::command::limits::MAX_POSTINGS),
-        )
-        .param("postings"));
-    }
-    let mut postings = Vec::with_capacity(b.postings.len());
-    for p in b.postings {
-        let currency: CurrencyCode = p.currency.parse().map_err(|e| ApiError::from(e).param("currency"))?;
-        let (account, exp) = match p.account.strip_prefix("SYSTEM_") {
-            Some(rest) => {
-                if caller.acting.id != caller.acting.platform {
-                    return Err(LedgerError::AccountNotFound(AccountId(uuid::Uuid::nil())).into());
-                }
-                let (kind, cur) = rest.split_once(':').unwrap_or((rest, ""));
-                let kind: SystemAccount = kind
-                    .parse()
-                    .map_err(|e: UnknownName| ApiError::invalid("invalid_argument", e.to_string()).param("account"))?;
-                let cur: CurrencyCode = cur.parse().map_err(|e| ApiError::from(e).param("account"))?;
-                (AccountRef::System(kind, cur), s.store.exponent(caller.acting.platform, cur).await?)
-            }
-            None => {
-                let a = caller.wallet(&*s.store, path_id("account", &p.account)?).await?;
-                (AccountRef::Id(a.id), a.exponent)
-            }
-        };
-        let minor = parse_minor(&p.amount, exp).map_err(|e| ApiError::from(e).param("amount"))?;
-        postings.push(Posting { account, amount: Money::new(minor, currency) });
-    }
-    movement(&s, &caller, &headers, b.metadata, MoneyOp::Postings { postings }).await
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewConversion {
-    from: String,
-    to: String,
-    /// In the source wallet's currency.
-    amount: String,
-    /// Target units per source unit, an exact decimal.
-    rate: String,
-    metadata: Option<BTreeMap<String, String>>,
-}
-
-async fn fx_conversion(
-    State(s): State<AppState>,
-    caller: Caller,
-    headers: HeaderMap,
-    Body(b): Body<NewConversion>,
-) -> Result<Response, ApiError> {
-    let from = caller.wallet(&*s.store, path_id("account", &b.from)?).await?;
-    let to = caller.wallet(&*s.store, path_id("account", &b.to)?).await?;
-    let rate: Rate = b.rate.parse().map_err(|e| ApiError::from(e).param("rate"))?;
-    let op = MoneyOp::FxConvert { from: from.id, to: to.id, amount: money(&s, &from, &b.amount, None).await?, rate };
-    movement(&s, &caller, &headers, b.metadata, op).await
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewLimits {
-    min_balance: Option<String>,
-    overdraft_limit: Option<String>,
-}
-
-async fn wallet_limits(
-    State(s): State<AppState>,
-    caller: Caller,
-    Path(id): Path<String>,
-    Body(b): Body<NewLimits>,
-) -> Result<Response, ApiError> {
-    caller.require_write()?;
-    let a = caller.wallet(&*s.store, path_id("account", &id)?).await?;
-    let parse = |v: Option<String>, name: &'static str| {
-        v.map(|v| parse_minor(&v, a.exponent).map_err(|e| ApiError::from(e).param(name))).transpose()
-    };
-    let min_balance = parse(b.min_balance, "min_balance")?;
-    let overdraft_limit = parse(b.overdraft_limit, "overdraft_limit")?;
-    if min_balance.is_none() && overdraft_limit.is_none() {
-        return Err(ApiError::invalid("invalid_argument", "give min_balance and/or overdraft_limit"));
-    }
-    execute(&s, Command::SetWalletLimits { account: a.id, overdraft_limit, min_balance }).await
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewReversal {
-    transaction: u64,
-    metadata: Option<BTreeMap<String, String>>,
-}
-
-/// Whether the caller may see (or reverse) a journal entry: it is in the caller's platform, and
-/// the caller is the platform or reaches one of the wallets it touched.
-async fn entry_visible(s: &AppState, caller: &Caller, e: &Entry) -> Result<bool, ApiError> {
-    if e.platform != caller.acting.platform {
-        return Ok(false);
-    }
-    if caller.acting.id == caller.acting.platform {
-        return Ok(true);
-    }
-    for l in &e.lines {
-        if let Some(a) = s.store.account(l.account).await? {
-            if a.is_wallet() && caller.reaches(&*s.store, a.owner).await? {
-                return Ok(true);
-            }
-        }
-    }
-    Ok(false)
-}
-
+#[utoipa::path(post, path = "/reversals", context_path = "/coffer/v1", tag = "movements", request_body = NewReversal,
+    params(("Idempotency-Key" = String, Header, description = "idempotency key, scoped to the platform")),
+    responses((status = 201, body = MovementView), (status = 200, description = "replayed", body = MovementView), WriteErrors))]
 async fn reversal(
     State(s): State<AppState>,
     caller: Caller,
@@ -800,29 +1034,51 @@ async fn reversal(
     movement(&s, &caller, &headers, b.metadata, MoneyOp::Reverse { seq: b.transaction }).await
 }
 
-async fn transaction(
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewConversion {
+    pub from: String,
+    pub to: String,
+    /// In the source wallet's currency.
+    pub amount: String,
+    /// Target units per source unit, an exact decimal.
+    pub rate: String,
+    pub metadata: Option<BTreeMap<String, String>>,
+}
+
+#[utoipa::path(post, path = "/fx/conversions", context_path = "/coffer/v1", tag = "movements", request_body = NewConversion,
+    description = "Between two wallets of one owner; the target amount is rounded half to even at its minor unit.",
+    params(("Idempotency-Key" = String, Header, description = "idempotency key, scoped to the platform")),
+    responses((status = 201, body = MovementView), (status = 200, description = "replayed", body = MovementView), WriteErrors))]
+async fn fx_conversion(
     State(s): State<AppState>,
     caller: Caller,
-    Path(seq): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let seq: u64 = path_id("transaction", &seq)?;
-    match s.store.entry(seq).await? {
-        Some(e) if entry_visible(&s, &caller, &e).await? => Ok(Json(render::entry(&*s.store, &e).await?)),
-        _ => Err(LedgerError::EntryNotFound(seq).into()),
-    }
+    headers: HeaderMap,
+    Body(b): Body<NewConversion>,
+) -> Result<Response, ApiError> {
+    let from = caller.wallet(&*s.store, path_id("account", &b.from)?).await?;
+    let to = caller.wallet(&*s.store, path_id("account", &b.to)?).await?;
+    let rate: Rate = b.rate.parse().map_err(|e| ApiError::from(e).param("rate"))?;
+    let op = MoneyOp::FxConvert { from: from.id, to: to.id, amount: money(&s, &from, &b.amount, None).await?, rate };
+    movement(&s, &caller, &headers, b.metadata, op).await
 }
 
-#[derive(Deserialize)]
+// ---- holds and incoming credits ----
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewHold {
-    wallet: String,
-    amount: String,
-    currency: Option<String>,
-    /// RFC 3339.
-    expires_at: Option<String>,
-    metadata: Option<BTreeMap<String, String>>,
+pub struct NewHold {
+    pub wallet: String,
+    pub amount: String,
+    pub currency: Option<String>,
+    /// RFC 3339, within a year; the hold expires by itself then.
+    pub expires_at: Option<String>,
+    pub metadata: Option<BTreeMap<String, String>>,
 }
 
+#[utoipa::path(post, path = "/holds", context_path = "/coffer/v1", tag = "holds", request_body = NewHold,
+    params(("Idempotency-Key" = String, Header, description = "idempotency key, scoped to the platform")),
+    responses((status = 201, body = MovementView), (status = 200, description = "replayed", body = MovementView), WriteErrors))]
 async fn create_hold(
     State(s): State<AppState>,
     caller: Caller,
@@ -830,14 +1086,7 @@ async fn create_hold(
     Body(b): Body<NewHold>,
 ) -> Result<Response, ApiError> {
     let a = caller.wallet(&*s.store, path_id("account", &b.wallet)?).await?;
-    let expires_at = b
-        .expires_at
-        .map(|t| {
-            chrono::DateTime::parse_from_rfc3339(&t).map(|d| Timestamp(d.timestamp_micros())).map_err(|_| {
-                ApiError::invalid("invalid_argument", "expires_at must be an RFC 3339 time").param("expires_at")
-            })
-        })
-        .transpose()?;
+    let expires_at = b.expires_at.as_deref().map(|t| parse_time("expires_at", t)).transpose()?;
     let op = MoneyOp::HoldCreate {
         account: a.id,
         amount: money(&s, &a, &b.amount, b.currency.as_deref()).await?,
@@ -857,21 +1106,26 @@ async fn reachable_hold(s: &AppState, caller: &Caller, raw: &str) -> Result<(Hol
     Err(LedgerError::HoldNotFound(id).into())
 }
 
-async fn hold(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(get, path = "/holds/{id}", context_path = "/coffer/v1", tag = "holds",
+    params(("id" = String, Path, description = "hold id")), responses((status = 200, body = HoldView), ReadErrors))]
+async fn hold(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<HoldView>, ApiError> {
     let (h, a) = reachable_hold(&s, &caller, &id).await?;
     Ok(Json(render::hold(&h, a.exponent)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Capture {
-    /// All of the hold when absent.
-    amount: Option<String>,
+pub struct Capture {
+    /// All of the hold when absent; the rest is released.
+    pub amount: Option<String>,
     /// A wallet id.
-    destination: String,
-    metadata: Option<BTreeMap<String, String>>,
+    pub destination: String,
+    pub metadata: Option<BTreeMap<String, String>>,
 }
 
+#[utoipa::path(post, path = "/holds/{id}/capture", context_path = "/coffer/v1", tag = "holds", request_body = Capture,
+    params(("id" = String, Path, description = "hold id"), ("Idempotency-Key" = String, Header, description = "idempotency key")),
+    responses((status = 201, body = MovementView), (status = 200, description = "replayed", body = MovementView), WriteErrors))]
 async fn capture_hold(
     State(s): State<AppState>,
     caller: Caller,
@@ -889,12 +1143,15 @@ async fn capture_hold(
     movement(&s, &caller, &headers, b.metadata, op).await
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Plain {
-    metadata: Option<BTreeMap<String, String>>,
+pub struct Plain {
+    pub metadata: Option<BTreeMap<String, String>>,
 }
 
+#[utoipa::path(post, path = "/holds/{id}/release", context_path = "/coffer/v1", tag = "holds", request_body = Plain,
+    params(("id" = String, Path, description = "hold id"), ("Idempotency-Key" = String, Header, description = "idempotency key")),
+    responses((status = 201, body = MovementView), (status = 200, description = "replayed", body = MovementView), WriteErrors))]
 async fn release_hold(
     State(s): State<AppState>,
     caller: Caller,
@@ -906,18 +1163,18 @@ async fn release_hold(
     movement(&s, &caller, &headers, b.metadata, MoneyOp::HoldRelease { hold: h.id }).await
 }
 
+#[utoipa::path(post, path = "/incoming", context_path = "/coffer/v1", tag = "holds", request_body = WalletAmount,
+    description = "A pending credit: counted in `incoming`, not available until settled.",
+    params(("Idempotency-Key" = String, Header, description = "idempotency key, scoped to the platform")),
+    responses((status = 201, body = MovementView), (status = 200, description = "replayed", body = MovementView), WriteErrors))]
 async fn create_incoming(
     State(s): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
     Body(b): Body<WalletAmount>,
 ) -> Result<Response, ApiError> {
-    let a = caller.wallet(&*s.store, path_id("account", &b.wallet)?).await?;
-    if b.source.is_some() {
-        return Err(ApiError::invalid("invalid_argument", "incoming credits take no source").param("source"));
-    }
-    let op = MoneyOp::IncomingCreate { account: a.id, amount: money(&s, &a, &b.amount, b.currency.as_deref()).await? };
-    movement(&s, &caller, &headers, b.metadata, op).await
+    let (a, amount) = plain_amount(&s, &caller, &b, "incoming credits").await?;
+    movement(&s, &caller, &headers, b.metadata, MoneyOp::IncomingCreate { account: a.id, amount }).await
 }
 
 async fn reachable_incoming(s: &AppState, caller: &Caller, raw: &str) -> Result<Incoming, ApiError> {
@@ -930,6 +1187,9 @@ async fn reachable_incoming(s: &AppState, caller: &Caller, raw: &str) -> Result<
     Err(LedgerError::IncomingNotFound(id).into())
 }
 
+#[utoipa::path(post, path = "/incoming/{id}/settle", context_path = "/coffer/v1", tag = "holds", request_body = Plain,
+    params(("id" = String, Path, description = "incoming credit id"), ("Idempotency-Key" = String, Header, description = "idempotency key")),
+    responses((status = 201, body = MovementView), (status = 200, description = "replayed", body = MovementView), WriteErrors))]
 async fn settle_incoming(
     State(s): State<AppState>,
     caller: Caller,
@@ -941,6 +1201,9 @@ async fn settle_incoming(
     movement(&s, &caller, &headers, b.metadata, MoneyOp::IncomingSettle { incoming: i.id }).await
 }
 
+#[utoipa::path(post, path = "/incoming/{id}/cancel", context_path = "/coffer/v1", tag = "holds", request_body = Plain,
+    params(("id" = String, Path, description = "incoming credit id"), ("Idempotency-Key" = String, Header, description = "idempotency key")),
+    responses((status = 201, body = MovementView), (status = 200, description = "replayed", body = MovementView), WriteErrors))]
 async fn cancel_incoming(
     State(s): State<AppState>,
     caller: Caller,
@@ -952,38 +1215,73 @@ async fn cancel_incoming(
     movement(&s, &caller, &headers, b.metadata, MoneyOp::IncomingCancel { incoming: i.id }).await
 }
 
-#[derive(Deserialize)]
+// ---- credentials ----
+
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewKey {
+pub struct NewKey {
     /// Defaults to the acting owner.
-    owner: Option<String>,
+    pub owner: Option<String>,
     /// READ_ONLY or READ_WRITE.
-    scope: String,
+    pub scope: String,
 }
 
+#[utoipa::path(post, path = "/api-keys", context_path = "/coffer/v1", tag = "credentials", request_body = NewKey,
+    description = "The answer holds the key (`key`); it is never shown again.",
+    responses((status = 201, body = ApiKeyView), WriteErrors))]
 async fn create_key(State(s): State<AppState>, caller: Caller, Body(b): Body<NewKey>) -> Result<Response, ApiError> {
     caller.require_write()?;
     let owner = match b.owner {
         Some(o) => caller.owner(&*s.store, path_id("owner", &o)?).await?,
         None => caller.acting.clone(),
     };
-    let scope = b
-        .scope
-        .parse()
-        .map_err(|e: UnknownName| ApiError::invalid("invalid_argument", e.to_string()).param("scope"))?;
+    let scope = b.scope.parse().map_err(bad_name("scope"))?;
     let k = generate_key()?;
-    let r = s.store.execute(Command::CreateApiKey { owner: owner.id, id: k.id, secret_hash: k.hash, scope }).await?;
-    let Outcome::ApiKey(key) = r.outcome else { return Err(ApiError::internal()) };
-    let mut body = render::api_key(&key);
-    body["key"] = Value::String(k.full);
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    match run(&s, Command::CreateApiKey { owner: owner.id, id: k.id, secret_hash: k.hash, scope }).await?.outcome {
+        Outcome::ApiKey(key) => Ok(created(ApiKeyView { key: Some(k.full), ..render::api_key(&key) })),
+        _ => Err(internal("api key")),
+    }
 }
 
+#[utoipa::path(post, path = "/api-keys/{id}/revoke", context_path = "/coffer/v1", tag = "credentials",
+    params(("id" = String, Path, description = "API key id")), responses((status = 201, body = ApiKeyView), WriteErrors))]
 async fn revoke_key(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
     caller.require_write()?;
     match s.store.api_key(&id).await? {
         Some(k) if caller.reaches(&*s.store, k.owner).await? => {}
         _ => return Err(LedgerError::ApiKeyNotFound(id.chars().take(64).collect()).into()),
     }
-    execute(&s, Command::RevokeApiKey { id }).await
+    match run(&s, Command::RevokeApiKey { id }).await?.outcome {
+        Outcome::ApiKey(key) => Ok(created(render::api_key(&key))),
+        _ => Err(internal("api key")),
+    }
+}
+
+/// The OpenAPI document of this API.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "Coffer native API", description = "A multi-currency balance ledger. Amounts are decimal strings; every request needs `Authorization: Bearer <key>`; money movements need an `Idempotency-Key` header."),
+    paths(
+        me, owner, children, create_child, owner_status, owner_wallets, owner_balances,
+        open_wallet, wallet, wallet_status, wallet_limits, wallet_holds, wallet_history,
+        deposit, payout, fee, transfer, transfer_batch, post_transaction, list_transactions, transaction, reversal,
+        fx_conversion, create_hold, hold, capture_hold, release_hold, create_incoming, settle_incoming, cancel_incoming,
+        create_key, revoke_key,
+    ),
+    components(schemas(ErrorView, crate::error::ErrorBody)),
+    modifiers(&Security),
+    security(("bearer" = [])),
+)]
+pub struct ApiDoc;
+
+struct Security;
+impl utoipa::Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
 }

@@ -1,10 +1,15 @@
-//! JSON shapes the CLI prints: amounts as exact decimal strings in each account's exponent,
-//! times as RFC 3339.
+//! The native API's response shapes. These types are both what is serialized and what the
+//! OpenAPI document describes, so the two cannot drift. Amounts are decimal strings in each
+//! account's exponent; times are RFC 3339 (UTC, microseconds).
+
+use std::collections::BTreeMap;
 
 use coffer_core::money::format_minor;
 use coffer_core::*;
 use coffer_store::{Store, StoreError};
-use serde_json::{json, Value};
+use serde::Serialize;
+use utoipa::ToSchema;
+use uuid::Uuid;
 
 pub fn time(t: Timestamp) -> String {
     chrono::DateTime::from_timestamp_micros(t.0)
@@ -12,127 +17,295 @@ pub fn time(t: Timestamp) -> String {
         .unwrap_or_else(|| t.0.to_string())
 }
 
-pub fn owner(o: &Owner) -> Value {
-    json!({
-        "id": o.id,
-        "kind": o.kind,
-        "platform": o.platform,
-        "parent": o.parent,
-        "name": o.name,
-        "status": o.status,
-        "default_currency": o.default_currency,
-        "currency_exponents": o.currency_exponents,
-        "created_at": time(o.created_at),
-    })
+/// A platform, merchant or sub-merchant.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct OwnerView {
+    pub id: Uuid,
+    /// PLATFORM, MERCHANT or SUB_MERCHANT.
+    pub kind: String,
+    pub platform: Uuid,
+    pub parent: Option<Uuid>,
+    pub name: String,
+    /// ACTIVE, SUSPENDED or DELETED.
+    pub status: String,
+    pub default_currency: String,
+    /// Platforms only: currencies whose exponent the platform raised.
+    pub currency_exponents: BTreeMap<String, u8>,
+    pub created_at: String,
 }
 
-/// An API key's public part (never the secret or its hash).
-pub fn api_key(k: &ApiKey) -> Value {
-    json!({
-        "id": k.id,
-        "owner": k.owner,
-        "scope": k.scope,
-        "status": k.status,
-        "created_at": time(k.created_at),
-        "revoked_at": k.revoked_at.map(time),
-    })
+pub fn owner(o: &Owner) -> OwnerView {
+    OwnerView {
+        id: o.id.0,
+        kind: o.kind.to_string(),
+        platform: o.platform.0,
+        parent: o.parent.map(|p| p.0),
+        name: o.name.clone(),
+        status: o.status.to_string(),
+        default_currency: o.default_currency.to_string(),
+        currency_exponents: o.currency_exponents.iter().map(|(c, e)| (c.to_string(), *e)).collect(),
+        created_at: time(o.created_at),
+    }
 }
 
-pub fn account(a: &Account) -> Value {
+/// An API key's public part. `key` (the secret) is present only in the answer that created it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ApiKeyView {
+    pub id: String,
+    pub owner: Uuid,
+    /// READ_ONLY or READ_WRITE.
+    pub scope: String,
+    /// ACTIVE or REVOKED.
+    pub status: String,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+pub fn api_key(k: &ApiKey) -> ApiKeyView {
+    ApiKeyView {
+        id: k.id.clone(),
+        owner: k.owner.0,
+        scope: k.scope.to_string(),
+        status: k.status.to_string(),
+        created_at: time(k.created_at),
+        revoked_at: k.revoked_at.map(time),
+        key: None,
+    }
+}
+
+/// A wallet (or system account) with its balances.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WalletView {
+    pub id: Uuid,
+    pub number: u64,
+    pub owner: Uuid,
+    /// OPERATING, ACQUIRING, SETTLEMENT, RESERVE, PREPAID, GIFT, CARD, REFUND (or SYSTEM_...).
+    #[serde(rename = "type")]
+    pub wallet_type: String,
+    pub currency: String,
+    /// ACTIVE, PENDING, PROCESSING, FROZEN or CLOSED.
+    pub status: String,
+    pub posted: String,
+    pub held: String,
+    pub available: String,
+    pub withdrawable: String,
+    pub incoming: String,
+    pub min_balance: String,
+    /// Null: unbounded (system accounts).
+    pub overdraft_limit: Option<String>,
+    pub created_at: String,
+    pub last_trade_at: Option<String>,
+}
+
+pub fn account(a: &Account) -> WalletView {
     let f = |v: i64| format_minor(v, a.exponent);
-    json!({
-        "id": a.id,
-        "number": a.number,
-        "owner": a.owner,
-        "type": a.kind,
-        "currency": a.currency,
-        "status": a.status,
-        "posted": f(a.posted),
-        "held": f(a.held),
-        "available": f(a.available()),
-        "withdrawable": f(a.withdrawable()),
-        "incoming": f(a.incoming),
-        "min_balance": f(a.min_balance),
-        "overdraft_limit": a.overdraft_limit.map(f),
-        "created_at": time(a.created_at),
-        "last_trade_at": a.last_trade_at.map(time),
-    })
+    WalletView {
+        id: a.id.0,
+        number: a.number,
+        owner: a.owner.0,
+        wallet_type: a.kind.to_string(),
+        currency: a.currency.to_string(),
+        status: a.status.to_string(),
+        posted: f(a.posted),
+        held: f(a.held),
+        available: f(a.available()),
+        withdrawable: f(a.withdrawable()),
+        incoming: f(a.incoming),
+        min_balance: f(a.min_balance),
+        overdraft_limit: a.overdraft_limit.map(f),
+        created_at: time(a.created_at),
+        last_trade_at: a.last_trade_at.map(time),
+    }
 }
 
-pub fn hold(h: &Hold, exponent: u8) -> Value {
-    json!({
-        "id": h.id,
-        "wallet": h.account,
-        "amount": format_minor(h.amount, exponent),
-        "captured": format_minor(h.captured, exponent),
-        "status": h.status,
-        "expires_at": h.expires_at.map(time),
-        "created_at": time(h.created_at),
-        "closed_at": h.closed_at.map(time),
-    })
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct HoldView {
+    pub id: Uuid,
+    pub wallet: Uuid,
+    pub amount: String,
+    pub captured: String,
+    /// OPEN, CAPTURED, RELEASED or EXPIRED.
+    pub status: String,
+    pub expires_at: Option<String>,
+    pub created_at: String,
+    pub closed_at: Option<String>,
 }
 
-pub fn incoming(i: &Incoming, exponent: u8) -> Value {
-    json!({
-        "id": i.id,
-        "wallet": i.account,
-        "amount": format_minor(i.amount, exponent),
-        "status": i.status,
-        "created_at": time(i.created_at),
-        "closed_at": i.closed_at.map(time),
-    })
+pub fn hold(h: &Hold, exponent: u8) -> HoldView {
+    HoldView {
+        id: h.id.0,
+        wallet: h.account.0,
+        amount: format_minor(h.amount, exponent),
+        captured: format_minor(h.captured, exponent),
+        status: h.status.to_string(),
+        expires_at: h.expires_at.map(time),
+        created_at: time(h.created_at),
+        closed_at: h.closed_at.map(time),
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct IncomingView {
+    pub id: Uuid,
+    pub wallet: Uuid,
+    pub amount: String,
+    /// PENDING, SETTLED or CANCELLED.
+    pub status: String,
+    pub created_at: String,
+    pub closed_at: Option<String>,
+}
+
+pub fn incoming(i: &Incoming, exponent: u8) -> IncomingView {
+    IncomingView {
+        id: i.id.0,
+        wallet: i.account.0,
+        amount: format_minor(i.amount, exponent),
+        status: i.status.to_string(),
+        created_at: time(i.created_at),
+        closed_at: i.closed_at.map(time),
+    }
+}
+
+/// One account's part in a transaction: deltas and the balances after it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct LineView {
+    pub account: Uuid,
+    pub currency: String,
+    pub posted: String,
+    pub held: String,
+    pub incoming: String,
+    pub posted_after: String,
+    pub held_after: String,
+    pub incoming_after: String,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct FxView {
+    pub rate: String,
+    pub from_currency: String,
+    pub to_currency: String,
+    pub from_amount: String,
+    pub to_amount: String,
+}
+
+/// A journal entry.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TransactionView {
+    pub seq: u64,
+    /// TRANSACTION, DEPOSIT, PAYOUT, TRANSFER, FEE, REVERSAL, HOLD_*, INCOMING_*, FX_CONVERSION.
+    pub kind: String,
+    pub platform: Uuid,
+    pub idempotency_key: String,
+    pub created_at: String,
+    pub metadata: BTreeMap<String, String>,
+    pub lines: Vec<LineView>,
+    pub hold: Option<Uuid>,
+    pub incoming: Option<Uuid>,
+    pub reverses: Option<u64>,
+    pub fx: Option<FxView>,
 }
 
 async fn exponent(store: &dyn Store, a: AccountId) -> Result<u8, StoreError> {
     Ok(store.account(a).await?.map(|a| a.exponent).unwrap_or(0))
 }
 
-pub async fn entry(store: &dyn Store, e: &Entry) -> Result<Value, StoreError> {
-    let mut lines = Vec::new();
+pub async fn entry(store: &dyn Store, e: &Entry) -> Result<TransactionView, StoreError> {
+    let mut lines = Vec::with_capacity(e.lines.len());
     for l in &e.lines {
         let x = exponent(store, l.account).await?;
         let f = |v: i64| format_minor(v, x);
-        lines.push(json!({
-            "account": l.account,
-            "currency": l.currency,
-            "posted": f(l.posted),
-            "held": f(l.held),
-            "incoming": f(l.incoming),
-            "posted_after": f(l.posted_after),
-            "held_after": f(l.held_after),
-            "incoming_after": f(l.incoming_after),
-        }));
+        lines.push(LineView {
+            account: l.account.0,
+            currency: l.currency.to_string(),
+            posted: f(l.posted),
+            held: f(l.held),
+            incoming: f(l.incoming),
+            posted_after: f(l.posted_after),
+            held_after: f(l.held_after),
+            incoming_after: f(l.incoming_after),
+        });
     }
-    Ok(json!({
-        "seq": e.seq,
-        "kind": e.kind,
-        "platform": e.platform,
-        "idempotency_key": e.idempotency_key,
-        "created_at": time(e.created_at),
-        "metadata": e.metadata,
-        "lines": lines,
-        "hold": e.hold,
-        "incoming": e.incoming,
-        "reverses": e.reverses,
-        "fx": e.fx,
-    }))
+    let fx = match &e.fx {
+        Some(fx) => {
+            let by_currency = |c: CurrencyCode| e.lines.iter().find(|l| l.currency == c).map(|l| l.account);
+            let fe = match by_currency(fx.from_currency) {
+                Some(a) => exponent(store, a).await?,
+                None => 0,
+            };
+            let te = match by_currency(fx.to_currency) {
+                Some(a) => exponent(store, a).await?,
+                None => 0,
+            };
+            Some(FxView {
+                rate: fx.rate.clone(),
+                from_currency: fx.from_currency.to_string(),
+                to_currency: fx.to_currency.to_string(),
+                from_amount: format_minor(fx.from_amount, fe),
+                to_amount: format_minor(fx.to_amount, te),
+            })
+        }
+        None => None,
+    };
+    Ok(TransactionView {
+        seq: e.seq,
+        kind: e.kind.to_string(),
+        platform: e.platform.0,
+        idempotency_key: e.idempotency_key.clone(),
+        created_at: time(e.created_at),
+        metadata: e.metadata.clone(),
+        lines,
+        hold: e.hold.map(|h| h.0),
+        incoming: e.incoming.map(|i| i.0),
+        reverses: e.reverses,
+        fx,
+    })
 }
 
-pub async fn outcome(store: &dyn Store, o: &Outcome, replayed: bool) -> Result<Value, StoreError> {
-    Ok(match o {
-        Outcome::Owner(o) => owner(o),
-        Outcome::ApiKey(k) => api_key(k),
-        Outcome::Account(a) => account(a),
-        Outcome::Entry { entry: e, hold: h, incoming: i } => {
-            let mut v = json!({ "transaction": entry(store, e).await?, "replayed": replayed });
-            if let Some(h) = h {
-                v["hold"] = hold(h, exponent(store, h.account).await?);
-            }
-            if let Some(i) = i {
-                v["incoming"] = incoming(i, exponent(store, i.account).await?);
-            }
-            v
-        }
-        Outcome::Replay { seq } => json!({ "replay_of": seq }),
+/// The answer to a money movement.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct MovementView {
+    pub transaction: TransactionView,
+    /// True when this answers a replayed idempotency key with the first result.
+    pub replayed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold: Option<HoldView>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incoming: Option<IncomingView>,
+}
+
+pub async fn movement(
+    store: &dyn Store,
+    e: &Entry,
+    h: Option<&Hold>,
+    i: Option<&Incoming>,
+    replayed: bool,
+) -> Result<MovementView, StoreError> {
+    Ok(MovementView {
+        transaction: entry(store, e).await?,
+        replayed,
+        hold: match h {
+            Some(h) => Some(hold(h, exponent(store, h.account).await?)),
+            None => None,
+        },
+        incoming: match i {
+            Some(i) => Some(incoming(i, exponent(store, i.account).await?)),
+            None => None,
+        },
     })
+}
+
+/// Any outcome as JSON (for the command line).
+pub async fn outcome(store: &dyn Store, o: &Outcome, replayed: bool) -> Result<serde_json::Value, StoreError> {
+    let v = match o {
+        Outcome::Owner(o) => serde_json::to_value(owner(o)),
+        Outcome::ApiKey(k) => serde_json::to_value(api_key(k)),
+        Outcome::Account(a) => serde_json::to_value(account(a)),
+        Outcome::Entry { entry: e, hold: h, incoming: i } => {
+            serde_json::to_value(movement(store, e, h.as_ref(), i.as_ref(), replayed).await?)
+        }
+        Outcome::Replay { seq } => Ok(serde_json::json!({ "replay_of": seq })),
+    };
+    Ok(v.expect("views serialize"))
 }

@@ -499,7 +499,7 @@ async fn a_batch_of_8000_transfers_each_accepted_or_refused() {
         )
         .collect();
     let (_, again) = s.post("/transfers/batch", &key, None, json!({"transfers": transfers})).await;
-    assert!(again["results"].as_array().unwrap().iter().all(|x| x["replayed"] == true));
+    assert!(again["results"].as_array().unwrap().iter().all(|x| x["result"]["replayed"] == true));
     assert_eq!(s.get(&format!("/wallets/{}", ws[0]), &key).await.1["posted"], before);
     let too_many: Vec<Value> = (0..8193)
         .map(|i| json!({"idempotency_key": format!("x{i}"), "from": ws[0], "to": ws[1], "amount": "0.01"}))
@@ -588,4 +588,28 @@ async fn postings_fx_and_limits() {
     let (st, v) = s.post("/payouts", &mkey, Some("po"), json!({"wallet": usd, "amount": "10.01"})).await;
     assert_eq!((st, code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "below_min_balance"), "40.00 left, 30.00 must stay");
     assert!(s.store.verify().await.unwrap().is_ok());
+}
+
+#[tokio::test]
+async fn openapi_document_and_reference_page_are_served() {
+    let s = Server::start().await;
+    let root = s.base.trim_end_matches("/coffer/v1").to_string();
+    let doc: Value = s.http.get(format!("{root}/openapi.json")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    for path in [
+        "/coffer/v1/deposits",
+        "/coffer/v1/wallets/{id}/history",
+        "/coffer/v1/transfers/batch",
+        "/coffer/v1/owners/{id}/balances",
+    ] {
+        assert!(doc["paths"][path].is_object(), "{path} is documented");
+    }
+    assert!(doc["components"]["schemas"]["ErrorView"].is_object());
+    assert!(doc["components"]["schemas"]["MovementView"].is_object());
+    let page = s.http.get(format!("{root}/docs")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.text().await.unwrap().contains("/openapi.json"), "the page renders the document, no internet needed");
+    for p in ["/healthz", "/readyz"] {
+        assert_eq!(s.http.get(format!("{root}{p}")).send().await.unwrap().status(), StatusCode::OK, "{p}");
+    }
 }

@@ -311,6 +311,10 @@ pub struct BalanceArgs {
     owner: Option<OwnerId>,
 }
 
+fn json<T: serde::Serialize>(v: T) -> Value {
+    serde_json::to_value(v).expect("views serialize")
+}
+
 async fn account(store: &SqliteStore, id: AccountId) -> anyhow::Result<Account> {
     store.account(id).await?.ok_or_else(|| anyhow!("account {id} not found"))
 }
@@ -370,7 +374,7 @@ pub async fn run(store: &SqliteStore, cmd: AdminCmd) -> anyhow::Result<Value> {
             exec(store, Command::CreatePlatform { name, default_currency: parse(&currency)?, currency_exponents }).await
         }
         AdminCmd::Platform(PlatformCmd::List) => {
-            Ok(Value::Array(store.platforms().await?.iter().map(render::owner).collect()))
+            Ok(Value::Array(store.platforms().await?.iter().map(|o| json(render::owner(o))).collect()))
         }
         AdminCmd::Merchant(MerchantCmd::Create { parent, name, currency }) => {
             let default_currency = currency.as_deref().map(parse).transpose()?;
@@ -378,10 +382,10 @@ pub async fn run(store: &SqliteStore, cmd: AdminCmd) -> anyhow::Result<Value> {
         }
         AdminCmd::Owner(OwnerCmd::Show { id }) => {
             let o = store.owner(id).await?.ok_or_else(|| anyhow!("owner {id} not found"))?;
-            Ok(render::owner(&o))
+            Ok(json(render::owner(&o)))
         }
         AdminCmd::Owner(OwnerCmd::Children { id }) => {
-            Ok(Value::Array(store.children(id).await?.iter().map(render::owner).collect()))
+            Ok(Value::Array(store.children(id).await?.iter().map(|o| json(render::owner(o))).collect()))
         }
         AdminCmd::Owner(OwnerCmd::Status { id, status }) => {
             exec(store, Command::SetOwnerStatus { owner: id, status: parse(&status)? }).await
@@ -404,9 +408,9 @@ pub async fn run(store: &SqliteStore, cmd: AdminCmd) -> anyhow::Result<Value> {
             )
             .await
         }
-        AdminCmd::Wallet(WalletCmd::Show { id }) => Ok(render::account(&account(store, id).await?)),
+        AdminCmd::Wallet(WalletCmd::Show { id }) => Ok(json(render::account(&account(store, id).await?))),
         AdminCmd::Wallet(WalletCmd::List { owner }) => {
-            Ok(Value::Array(store.accounts_of(owner).await?.iter().map(render::account).collect()))
+            Ok(Value::Array(store.accounts_of(owner).await?.iter().map(|a| json(render::account(a))).collect()))
         }
         AdminCmd::Wallet(WalletCmd::Status { id, status }) => {
             exec(store, Command::SetWalletStatus { account: id, status: parse(&status)? }).await
@@ -462,7 +466,7 @@ pub async fn run(store: &SqliteStore, cmd: AdminCmd) -> anyhow::Result<Value> {
         }
         AdminCmd::Tx(TxCmd::Show { seq }) => {
             let e = store.entry(seq).await?.ok_or_else(|| anyhow!("transaction {seq} not found"))?;
-            Ok(render::entry(store, &e).await?)
+            Ok(json(render::entry(store, &e).await?))
         }
         AdminCmd::Hold(HoldCmd::Create { wallet, amount, expires_at, expires_in, opts }) => {
             let a = account(store, wallet).await?;
@@ -491,11 +495,13 @@ pub async fn run(store: &SqliteStore, cmd: AdminCmd) -> anyhow::Result<Value> {
         AdminCmd::Hold(HoldCmd::Show { hold }) => {
             let h = store.hold(hold).await?.ok_or_else(|| anyhow!("hold {hold} not found"))?;
             let a = account(store, h.account).await?;
-            Ok(render::hold(&h, a.exponent))
+            Ok(json(render::hold(&h, a.exponent)))
         }
         AdminCmd::Hold(HoldCmd::List { wallet }) => {
             let a = account(store, wallet).await?;
-            Ok(Value::Array(store.open_holds(wallet).await?.iter().map(|h| render::hold(h, a.exponent)).collect()))
+            Ok(Value::Array(
+                store.open_holds(wallet).await?.iter().map(|h| json(render::hold(h, a.exponent))).collect(),
+            ))
         }
         AdminCmd::Incoming(IncomingCmd::Create { wallet, amount, opts }) => {
             let a = account(store, wallet).await?;
@@ -525,13 +531,15 @@ pub async fn run(store: &SqliteStore, cmd: AdminCmd) -> anyhow::Result<Value> {
         }
         AdminCmd::Key(KeyCmd::Revoke { id }) => exec(store, Command::RevokeApiKey { id }).await,
         AdminCmd::Balance(BalanceArgs { wallet, owner }) => match (wallet, owner) {
-            (Some(w), _) => Ok(render::account(&account(store, w).await?)),
+            (Some(w), _) => Ok(json(render::account(&account(store, w).await?))),
             (None, Some(o)) => {
                 let accounts = store.accounts_of(o).await?;
                 if accounts.is_empty() && store.owner(o).await?.is_none() {
                     bail!("owner {o} not found");
                 }
-                Ok(json!({ "owner": o, "wallets": accounts.iter().map(render::account).collect::<Vec<_>>() }))
+                Ok(
+                    json!({ "owner": o, "wallets": accounts.iter().map(|a| json(render::account(a))).collect::<Vec<_>>() }),
+                )
             }
             (None, None) => bail!("give --wallet or --owner"),
         },
