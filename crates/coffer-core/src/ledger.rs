@@ -581,6 +581,18 @@ impl Ledger {
         }
     }
 
+    /// Refuse movements of a frozen or closed wallet, or of a deleted owner's.
+    fn movable(&self, a: &Account) -> Result<(), LedgerError> {
+        if !a.status.accepts_movements() {
+            return Err(LedgerError::WalletNotActive { account: a.id, status: a.status });
+        }
+        let o = self.owners.get(&a.owner).ok_or(LedgerError::OwnerNotFound(a.owner))?;
+        if o.status == OwnerStatus::Deleted {
+            return Err(LedgerError::OwnerNotActive { owner: o.id, status: o.status });
+        }
+        Ok(())
+    }
+
     fn wallet(&self, id: AccountId) -> Result<&Account, LedgerError> {
         match self.accounts.get(&id) {
             Some(a) if a.is_wallet() => Ok(a),
@@ -681,6 +693,7 @@ impl Ledger {
             MoneyOp::Payout { account, amount } => {
                 let a = positive(*amount)?;
                 let w = self.wallet_in(p, *account, amount.currency)?;
+                self.movable(w)?;
                 if a > w.withdrawable() {
                     let f = |v| format_minor(v, w.exponent);
                     return Err(if w.min_balance > 0 && a <= w.available() {
@@ -896,25 +909,26 @@ impl Ledger {
                 None => merged.push(*d),
             }
         }
+        // Every account must exist and accept movements before any balance is looked at, so
+        // that the reason given does not depend on the order of the postings.
+        for d in &merged {
+            if let Slot::Existing(id) = d.slot {
+                let a = self
+                    .accounts
+                    .get(&id)
+                    .filter(|a| a.platform == platform)
+                    .ok_or(LedgerError::AccountNotFound(id))?;
+                if plan.enforce_status {
+                    self.movable(a)?;
+                }
+            }
+        }
         let mut out = Vec::with_capacity(merged.len());
         let mut sums: Vec<(CurrencyCode, i128)> = Vec::new();
         for d in merged {
             let (currency, before, limit, exponent) = match d.slot {
                 Slot::Existing(id) => {
-                    let a = self
-                        .accounts
-                        .get(&id)
-                        .filter(|a| a.platform == platform)
-                        .ok_or(LedgerError::AccountNotFound(id))?;
-                    if plan.enforce_status {
-                        if !a.status.accepts_movements() {
-                            return Err(LedgerError::WalletNotActive { account: id, status: a.status });
-                        }
-                        let o = self.owners.get(&a.owner).ok_or(LedgerError::OwnerNotFound(a.owner))?;
-                        if o.status == OwnerStatus::Deleted {
-                            return Err(LedgerError::OwnerNotActive { owner: o.id, status: o.status });
-                        }
-                    }
+                    let a = self.accounts.get(&id).ok_or(LedgerError::AccountNotFound(id))?;
                     (a.currency, (a.posted, a.held, a.incoming), a.overdraft_limit, a.exponent)
                 }
                 Slot::NewSystem(_, c) => (c, (0, 0, 0), None, 0),

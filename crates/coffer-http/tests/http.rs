@@ -247,6 +247,12 @@ async fn keys_reach_their_subtree_and_nothing_else() {
             let (st, v) = s.get(&format!("/wallets/{w}"), key).await;
             let want = if reaches(kn, wn) { StatusCode::OK } else { StatusCode::NOT_FOUND };
             assert_eq!(st, want, "key of {kn} reading the wallet of {wn}: {v}");
+            let owner = owners.iter().find(|(n, _)| n == wn).unwrap().1;
+            for path in
+                [format!("/owners/{owner}"), format!("/owners/{owner}/balances"), format!("/owners/{owner}/children")]
+            {
+                assert_eq!(s.get(&path, key).await.0, want, "key of {kn} reading {path} of {wn}");
+            }
             // Moving money out of a wallet the key does not reach is "not found" too.
             let (st, _) = s
                 .post("/deposits", key, Some(&format!("{kn}-{wn}")), json!({"wallet": w.to_string(), "amount": "1"}))
@@ -612,4 +618,175 @@ async fn openapi_document_and_reference_page_are_served() {
     for p in ["/healthz", "/readyz"] {
         assert_eq!(s.http.get(format!("{root}{p}")).send().await.unwrap().status(), StatusCode::OK, "{p}");
     }
+}
+
+#[tokio::test]
+async fn every_refusal_has_its_code() {
+    let s = Server::start().await;
+    let p = s.platform("P").await;
+    let key = s.key(p, KeyScope::ReadWrite).await;
+    let m = s.merchant(p, "M").await.to_string();
+    let (_, w) = s.post("/wallets", &key, None, json!({"owner": m, "type": "OPERATING", "currency": "USD"})).await;
+    let w = w["id"].as_str().unwrap().to_string();
+    let (_, r) = s.post("/wallets", &key, None, json!({"owner": m, "type": "RESERVE", "currency": "USD"})).await;
+    let r = r["id"].as_str().unwrap().to_string();
+    let (_, d) = s.post("/deposits", &key, Some("d"), json!({"wallet": w, "amount": "100"})).await;
+    let dep = d["transaction"]["seq"].as_u64().unwrap();
+    let (_, h) = s.post("/holds", &key, Some("h"), json!({"wallet": w, "amount": "10"})).await;
+    let hold = h["hold"]["id"].as_str().unwrap().to_string();
+    let (_, i) = s.post("/incoming", &key, Some("i"), json!({"wallet": w, "amount": "5"})).await;
+    let inc = i["incoming"]["id"].as_str().unwrap().to_string();
+
+    // (what, method path, idempotency key, body, status, code)
+    let cases: Vec<(&str, String, Option<&str>, Value, StatusCode, &str)> = vec![
+        (
+            "a second wallet of a type and currency",
+            "/wallets".into(),
+            None,
+            json!({"owner": m, "type": "OPERATING", "currency": "USD"}),
+            StatusCode::CONFLICT,
+            "wallet_exists",
+        ),
+        (
+            "closing a wallet with money",
+            format!("/wallets/{w}/status"),
+            None,
+            json!({"status": "CLOSED"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "wallet_not_empty",
+        ),
+        (
+            "capturing more than held",
+            format!("/holds/{hold}/capture"),
+            Some("c0"),
+            json!({"amount": "11", "destination": r}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "capture_exceeds_hold",
+        ),
+        (
+            "capturing into the held wallet",
+            format!("/holds/{hold}/capture"),
+            Some("c1"),
+            json!({"destination": w}),
+            StatusCode::BAD_REQUEST,
+            "invalid_argument",
+        ),
+        ("releasing", format!("/holds/{hold}/release"), Some("rel"), json!({}), StatusCode::CREATED, ""),
+        (
+            "capturing a released hold",
+            format!("/holds/{hold}/capture"),
+            Some("c2"),
+            json!({"destination": r}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "hold_not_open",
+        ),
+        ("cancelling", format!("/incoming/{inc}/cancel"), Some("ic"), json!({}), StatusCode::CREATED, ""),
+        (
+            "settling a cancelled credit",
+            format!("/incoming/{inc}/settle"),
+            Some("is"),
+            json!({}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "incoming_not_pending",
+        ),
+        ("reversing a deposit", "/reversals".into(), Some("rv1"), json!({"transaction": dep}), StatusCode::CREATED, ""),
+        (
+            "reversing it again",
+            "/reversals".into(),
+            Some("rv2"),
+            json!({"transaction": dep}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "already_reversed",
+        ),
+        (
+            "reversing a reversal",
+            "/reversals".into(),
+            Some("rv3"),
+            json!({"transaction": dep + 3}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not_reversible",
+        ),
+        (
+            "reversing a hold (no settled money)",
+            "/reversals".into(),
+            Some("rv4"),
+            json!({"transaction": dep + 1}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not_reversible",
+        ),
+        ("freezing", format!("/wallets/{r}/status"), None, json!({"status": "FROZEN"}), StatusCode::CREATED, ""),
+        (
+            "paying into a frozen wallet",
+            "/transfers".into(),
+            Some("t1"),
+            json!({"from": w, "to": r, "amount": "1"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "wallet_not_active",
+        ),
+        ("closing (empty)", format!("/wallets/{r}/status"), None, json!({"status": "CLOSED"}), StatusCode::CREATED, ""),
+        (
+            "reopening a closed wallet",
+            format!("/wallets/{r}/status"),
+            None,
+            json!({"status": "ACTIVE"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_transition",
+        ),
+        (
+            "an unknown status",
+            format!("/wallets/{w}/status"),
+            None,
+            json!({"status": "ASLEEP"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_argument",
+        ),
+        (
+            "deleting the merchant",
+            format!("/owners/{m}/status"),
+            None,
+            json!({"status": "DELETED"}),
+            StatusCode::CREATED,
+            "",
+        ),
+        (
+            "moving a deleted owner's money",
+            "/payouts".into(),
+            Some("p1"),
+            json!({"wallet": w, "amount": "1"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "owner_not_active",
+        ),
+        (
+            "its own status",
+            format!("/owners/{p}/status"),
+            None,
+            json!({"status": "SUSPENDED"}),
+            StatusCode::BAD_REQUEST,
+            "invalid_argument",
+        ),
+    ];
+    for (what, path, idem, body, status, want) in cases {
+        let (st, v) = s.post(&path, &key, idem, body).await;
+        assert_eq!(st, status, "{what}: {v}");
+        if !want.is_empty() {
+            assert_eq!(code(&v), want, "{what}: {v}");
+        }
+    }
+    // Transport-level refusals.
+    let r = s
+        .http
+        .post(format!("{}/deposits", s.base))
+        .bearer_auth(&key)
+        .header("Idempotency-Key", "x")
+        .body("wallet=1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(code(&r.json().await.unwrap()), "unsupported_media_type");
+    let (st, v) = s.get("/transactions?limit=many", &key).await;
+    assert_eq!((st, code(&v)), (StatusCode::BAD_REQUEST, "invalid_query"));
+    let (st, v) = s.get("/transactions?colour=red", &key).await;
+    assert_eq!((st, code(&v)), (StatusCode::BAD_REQUEST, "invalid_query"));
+    assert!(s.store.verify().await.unwrap().is_ok());
 }
