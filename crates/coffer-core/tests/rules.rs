@@ -248,6 +248,14 @@ fn refusals_table() {
             "wallet_not_active",
         ),
         (
+            "a frozen destination is reported before an empty source",
+            |w| {
+                w.run(Command::SetWalletStatus { account: w.sub, status: WalletStatus::Frozen }).unwrap();
+                w.mv(MoneyOp::Transfer { from: w.res, to: w.sub, amount: usd(1) })
+            },
+            "wallet_not_active",
+        ),
+        (
             "a frozen wallet refuses debits",
             |w| {
                 w.run(Command::SetWalletStatus { account: w.op, status: WalletStatus::Frozen }).unwrap();

@@ -637,8 +637,9 @@ async fn every_refusal_has_its_code() {
     let (_, i) = s.post("/incoming", &key, Some("i"), json!({"wallet": w, "amount": "5"})).await;
     let inc = i["incoming"]["id"].as_str().unwrap().to_string();
 
-    // (what, method path, idempotency key, body, status, code)
-    let cases: Vec<(&str, String, Option<&str>, Value, StatusCode, &str)> = vec![
+    // (what, path, idempotency key, body, status, code)
+    type Case<'a> = (&'a str, String, Option<&'a str>, Value, StatusCode, &'a str);
+    let cases: Vec<Case> = vec![
         (
             "a second wallet of a type and currency",
             "/wallets".into(),
