@@ -104,6 +104,26 @@ pub enum WriteErrors {
     RateLimited(ErrorView),
 }
 
+/// The answers of a money movement, for the OpenAPI document.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum MovementResponses {
+    #[response(status = 201, description = "recorded")]
+    Created(#[to_schema] MovementView),
+    #[response(status = 200, description = "the first result, replayed for a repeated Idempotency-Key")]
+    Replayed(MovementView),
+}
+
+/// The header every money movement needs, for the OpenAPI document.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct IdempotencyHeader {
+    /// Scoped to the platform: 1 to 255 printable ASCII characters.
+    #[param(rename = "Idempotency-Key")]
+    idempotency_key: String,
+}
+
 /// A JSON body whose every refusal (syntax, unknown field, wrong type, too large) is answered
 /// in the API's error envelope.
 pub struct Body<T>(pub T);
@@ -669,8 +689,8 @@ pub struct WalletAmount {
 }
 
 #[utoipa::path(post, path = "/deposits", context_path = "/coffer/v1", tag = "movements", request_body = WalletAmount,
-    params(("Idempotency-Key" = String, Header, description = "idempotency key, scoped to the platform")),
-    responses((status = 201, body = MovementView), (status = 200, description = "replayed", body = MovementView), WriteErrors))]
+    params(IdempotencyHeader),
+    responses(MovementResponses, WriteErrors))]
 async fn deposit(
     State(s): State<AppState>,
     caller: Caller,
@@ -702,8 +722,8 @@ async fn plain_amount(
 }
 
 #[utoipa::path(post, path = "/payouts", context_path = "/coffer/v1", tag = "movements", request_body = WalletAmount,
-    params(("Idempotency-Key" = String, Header, description = "idempotency key, scoped to the platform")),
-    responses((status = 201, body = MovementView), (status = 200, description = "replayed", body = MovementView), WriteErrors))]
+    params(IdempotencyHeader),
+    responses(MovementResponses, WriteErrors))]
 async fn payout(
     State(s): State<AppState>,
     caller: Caller,
@@ -715,8 +735,8 @@ async fn payout(
 }
 
 #[utoipa::path(post, path = "/fees", context_path = "/coffer/v1", tag = "movements", request_body = WalletAmount,
-    params(("Idempotency-Key" = String, Header, description = "idempotency key, scoped to the platform")),
-    responses((status = 201, body = MovementView), (status = 200, description = "replayed", body = MovementView), WriteErrors))]
+    params(IdempotencyHeader),
+    responses(MovementResponses, WriteErrors))]
 async fn fee(
     State(s): State<AppState>,
     caller: Caller,
@@ -738,8 +758,8 @@ pub struct NewTransfer {
 }
 
 #[utoipa::path(post, path = "/transfers", context_path = "/coffer/v1", tag = "movements", request_body = NewTransfer,
-    params(("Idempotency-Key" = String, Header, description = "idempotency key, scoped to the platform")),
-    responses((status = 201, body = MovementView), (status = 200, description = "replayed", body = MovementView), WriteErrors))]
+    params(IdempotencyHeader),
+    responses(MovementResponses, WriteErrors))]
 async fn transfer(
     State(s): State<AppState>,
     caller: Caller,
@@ -858,8 +878,8 @@ pub struct NewTransaction {
 }
 
 #[utoipa::path(post, path = "/transactions", context_path = "/coffer/v1", tag = "movements", request_body = NewTransaction,
-    params(("Idempotency-Key" = String, Header, description = "idempotency key, scoped to the platform")),
-    responses((status = 201, body = MovementView), (status = 200, description = "replayed", body = MovementView), WriteErrors))]
+    params(IdempotencyHeader),
+    responses(MovementResponses, WriteErrors))]
 async fn post_transaction(
     State(s): State<AppState>,
     caller: Caller,
@@ -1019,8 +1039,8 @@ pub struct NewReversal {
 }
 
 #[utoipa::path(post, path = "/reversals", context_path = "/coffer/v1", tag = "movements", request_body = NewReversal,
-    params(("Idempotency-Key" = String, Header, description = "idempotency key, scoped to the platform")),
-    responses((status = 201, body = MovementView), (status = 200, description = "replayed", body = MovementView), WriteErrors))]
+    params(IdempotencyHeader),
+    responses(MovementResponses, WriteErrors))]
 async fn reversal(
     State(s): State<AppState>,
     caller: Caller,
@@ -1048,8 +1068,8 @@ pub struct NewConversion {
 
 #[utoipa::path(post, path = "/fx/conversions", context_path = "/coffer/v1", tag = "movements", request_body = NewConversion,
     description = "Between two wallets of one owner; the target amount is rounded half to even at its minor unit.",
-    params(("Idempotency-Key" = String, Header, description = "idempotency key, scoped to the platform")),
-    responses((status = 201, body = MovementView), (status = 200, description = "replayed", body = MovementView), WriteErrors))]
+    params(IdempotencyHeader),
+    responses(MovementResponses, WriteErrors))]
 async fn fx_conversion(
     State(s): State<AppState>,
     caller: Caller,
@@ -1077,8 +1097,8 @@ pub struct NewHold {
 }
 
 #[utoipa::path(post, path = "/holds", context_path = "/coffer/v1", tag = "holds", request_body = NewHold,
-    params(("Idempotency-Key" = String, Header, description = "idempotency key, scoped to the platform")),
-    responses((status = 201, body = MovementView), (status = 200, description = "replayed", body = MovementView), WriteErrors))]
+    params(IdempotencyHeader),
+    responses(MovementResponses, WriteErrors))]
 async fn create_hold(
     State(s): State<AppState>,
     caller: Caller,
@@ -1124,8 +1144,8 @@ pub struct Capture {
 }
 
 #[utoipa::path(post, path = "/holds/{id}/capture", context_path = "/coffer/v1", tag = "holds", request_body = Capture,
-    params(("id" = String, Path, description = "hold id"), ("Idempotency-Key" = String, Header, description = "idempotency key")),
-    responses((status = 201, body = MovementView), (status = 200, description = "replayed", body = MovementView), WriteErrors))]
+    params(("id" = String, Path, description = "hold id"), IdempotencyHeader),
+    responses(MovementResponses, WriteErrors))]
 async fn capture_hold(
     State(s): State<AppState>,
     caller: Caller,
@@ -1150,8 +1170,8 @@ pub struct Plain {
 }
 
 #[utoipa::path(post, path = "/holds/{id}/release", context_path = "/coffer/v1", tag = "holds", request_body = Plain,
-    params(("id" = String, Path, description = "hold id"), ("Idempotency-Key" = String, Header, description = "idempotency key")),
-    responses((status = 201, body = MovementView), (status = 200, description = "replayed", body = MovementView), WriteErrors))]
+    params(("id" = String, Path, description = "hold id"), IdempotencyHeader),
+    responses(MovementResponses, WriteErrors))]
 async fn release_hold(
     State(s): State<AppState>,
     caller: Caller,
@@ -1165,8 +1185,8 @@ async fn release_hold(
 
 #[utoipa::path(post, path = "/incoming", context_path = "/coffer/v1", tag = "holds", request_body = WalletAmount,
     description = "A pending credit: counted in `incoming`, not available until settled.",
-    params(("Idempotency-Key" = String, Header, description = "idempotency key, scoped to the platform")),
-    responses((status = 201, body = MovementView), (status = 200, description = "replayed", body = MovementView), WriteErrors))]
+    params(IdempotencyHeader),
+    responses(MovementResponses, WriteErrors))]
 async fn create_incoming(
     State(s): State<AppState>,
     caller: Caller,
@@ -1188,8 +1208,8 @@ async fn reachable_incoming(s: &AppState, caller: &Caller, raw: &str) -> Result<
 }
 
 #[utoipa::path(post, path = "/incoming/{id}/settle", context_path = "/coffer/v1", tag = "holds", request_body = Plain,
-    params(("id" = String, Path, description = "incoming credit id"), ("Idempotency-Key" = String, Header, description = "idempotency key")),
-    responses((status = 201, body = MovementView), (status = 200, description = "replayed", body = MovementView), WriteErrors))]
+    params(("id" = String, Path, description = "incoming credit id"), IdempotencyHeader),
+    responses(MovementResponses, WriteErrors))]
 async fn settle_incoming(
     State(s): State<AppState>,
     caller: Caller,
@@ -1202,8 +1222,8 @@ async fn settle_incoming(
 }
 
 #[utoipa::path(post, path = "/incoming/{id}/cancel", context_path = "/coffer/v1", tag = "holds", request_body = Plain,
-    params(("id" = String, Path, description = "incoming credit id"), ("Idempotency-Key" = String, Header, description = "idempotency key")),
-    responses((status = 201, body = MovementView), (status = 200, description = "replayed", body = MovementView), WriteErrors))]
+    params(("id" = String, Path, description = "incoming credit id"), IdempotencyHeader),
+    responses(MovementResponses, WriteErrors))]
 async fn cancel_incoming(
     State(s): State<AppState>,
     caller: Caller,
