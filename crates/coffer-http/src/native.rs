@@ -278,17 +278,50 @@ async fn owner(State(s): State<AppState>, caller: Caller, Path(id): Path<String>
 #[derive(Serialize, ToSchema)]
 pub struct OwnersView {
     pub data: Vec<OwnerView>,
+    /// Null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PageQuery {
+    /// 1 to 200, default 25.
+    pub limit: Option<usize>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// A page of a list kept in creation order (new items only ever append), after the item whose
+/// id is the cursor.
+fn page_of<T>(items: Vec<T>, id: impl Fn(&T) -> Uuid, q: &PageQuery) -> Result<(Vec<T>, Option<String>), ApiError> {
+    let limit = page_limit(q.limit)?;
+    let start = match &q.cursor {
+        None => 0,
+        Some(c) => {
+            let bad = || ApiError::invalid("invalid_cursor", "cursor is not one this API returned").param("cursor");
+            let c: Uuid = c.parse().map_err(|_| bad())?;
+            items.iter().position(|x| id(x) == c).ok_or_else(bad)? + 1
+        }
+    };
+    let mut page: Vec<T> = items.into_iter().skip(start).take(limit + 1).collect();
+    let more = page.len() > limit;
+    page.truncate(limit);
+    let next = if more { page.last().map(|x| id(x).to_string()) } else { None };
+    Ok((page, next))
 }
 
 #[utoipa::path(get, path = "/owners/{id}/children", context_path = "/coffer/v1", tag = "owners",
-    params(("id" = String, Path, description = "owner id")), responses((status = 200, body = OwnersView), ReadErrors))]
+    params(("id" = String, Path, description = "owner id"), PageQuery), responses((status = 200, body = OwnersView), ReadErrors))]
 async fn children(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    Q(q): Q<PageQuery>,
 ) -> Result<Json<OwnersView>, ApiError> {
     let o = caller.owner(&*s.store, path_id("owner", &id)?).await?;
-    Ok(Json(OwnersView { data: s.store.children(o.id).await?.iter().map(render::owner).collect() }))
+    let (page, next_cursor) = page_of(s.store.children(o.id).await?, |o| o.id.0, &q)?;
+    Ok(Json(OwnersView { data: page.iter().map(render::owner).collect(), next_cursor }))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -345,18 +378,22 @@ async fn owner_status(
 #[derive(Serialize, ToSchema)]
 pub struct WalletsView {
     pub data: Vec<WalletView>,
+    /// Null on the last page.
+    pub next_cursor: Option<String>,
 }
 
 #[utoipa::path(get, path = "/owners/{id}/wallets", context_path = "/coffer/v1", tag = "wallets",
-    params(("id" = String, Path, description = "owner id")), responses((status = 200, body = WalletsView), ReadErrors))]
+    params(("id" = String, Path, description = "owner id"), PageQuery), responses((status = 200, body = WalletsView), ReadErrors))]
 async fn owner_wallets(
     State(s): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
+    Q(q): Q<PageQuery>,
 ) -> Result<Json<WalletsView>, ApiError> {
     let o = caller.owner(&*s.store, path_id("owner", &id)?).await?;
-    let data = s.store.accounts_of(o.id).await?.iter().filter(|a| a.is_wallet()).map(render::account).collect();
-    Ok(Json(WalletsView { data }))
+    let wallets: Vec<Account> = s.store.accounts_of(o.id).await?.into_iter().filter(|a| a.is_wallet()).collect();
+    let (page, next_cursor) = page_of(wallets, |a| a.id.0, &q)?;
+    Ok(Json(WalletsView { data: page.iter().map(render::account).collect(), next_cursor }))
 }
 
 #[derive(Deserialize, IntoParams)]

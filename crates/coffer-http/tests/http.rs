@@ -791,3 +791,28 @@ async fn every_refusal_has_its_code() {
     assert_eq!((st, code(&v)), (StatusCode::BAD_REQUEST, "invalid_query"));
     assert!(s.store.verify().await.unwrap().is_ok());
 }
+
+#[tokio::test]
+async fn owner_lists_are_paged() {
+    let s = Server::start().await;
+    let p = s.platform("P").await;
+    let key = s.key(p, KeyScope::ReadOnly).await;
+    for i in 0..7 {
+        s.merchant(p, &format!("m{i}")).await;
+    }
+    let mut names = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let (st, page) = s.get(&format!("/owners/{p}/children?limit=3{cursor}"), &key).await;
+        assert_eq!(st, StatusCode::OK, "{page}");
+        s.merchant(p, &format!("late{}", names.len())).await; // appended: never shifts a page
+        names.extend(page["data"].as_array().unwrap().iter().map(|o| o["name"].as_str().unwrap().to_string()));
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(&names[..7], &["m0", "m1", "m2", "m3", "m4", "m5", "m6"]);
+    let (st, v) = s.get(&format!("/owners/{p}/children?cursor=00000000-0000-0000-0000-000000000000"), &key).await;
+    assert_eq!((st, code(&v)), (StatusCode::BAD_REQUEST, "invalid_cursor"));
+}
