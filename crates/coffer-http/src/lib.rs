@@ -74,10 +74,11 @@ async fn openapi() -> axum::Json<utoipa::openapi::OpenApi> {
 }
 
 async fn ready(State(s): State<AppState>) -> Response {
-    // The store answers reads from memory; a closed store cannot take writes.
-    match s.store.platforms().await {
-        Ok(_) => "ready".into_response(),
-        Err(e) => ApiError::from(e).into_response(),
+    if s.store.is_ready() {
+        "ready".into_response()
+    } else {
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "api_error", "unavailable", "the store takes no writes")
+            .into_response()
     }
 }
 

@@ -116,6 +116,8 @@ pub trait Store: Send + Sync {
     /// Recompute every balance from the journal and compare (see `coffer verify`).
     async fn verify(&self) -> Result<Report, StoreError>;
     fn stats(&self) -> Stats;
+    /// Whether the store takes writes: false once it has failed or been shut down.
+    fn is_ready(&self) -> bool;
     /// Stop accepting commands, finish the ones already queued, flush, and stop.
     async fn shutdown(&self);
 }

@@ -104,6 +104,8 @@ struct Counters {
     commits: AtomicU64,
     commands: AtomicU64,
     expired: AtomicU64,
+    /// Set by the writer when it refuses all writes (see `Writer::poisoned`).
+    failed: std::sync::atomic::AtomicBool,
 }
 
 /// A small pool of read-only connections.
@@ -521,6 +523,7 @@ impl Writer {
                     Err(e) => {
                         tracing::error!(error = %e, "cannot reload the working set; refusing all writes");
                         self.poisoned = true;
+                        self.counters.failed.store(true, Ordering::Relaxed);
                     }
                 }
             }
@@ -703,6 +706,9 @@ impl Store for SqliteStore {
             commands: self.counters.commands.load(Ordering::Relaxed),
             expired: self.counters.expired.load(Ordering::Relaxed),
         }
+    }
+    fn is_ready(&self) -> bool {
+        !self.tx.is_closed() && !self.counters.failed.load(Ordering::Relaxed)
     }
     async fn shutdown(&self) {
         let (ack, done) = oneshot::channel();

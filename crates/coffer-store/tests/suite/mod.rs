@@ -368,7 +368,9 @@ pub async fn check_concurrent_writers(b: &dyn Backend) {
 pub async fn check_shutdown(b: &dyn Backend) {
     let s = b.open();
     let f = fixture(&*s).await;
+    assert!(s.is_ready());
     s.shutdown().await;
+    assert!(!s.is_ready(), "a stopped store is not ready");
     assert!(matches!(
         s.execute(mv(f.p, "late", MoneyOp::Deposit { account: f.op, amount: usd(1), source: SystemAccount::External }))
             .await,
