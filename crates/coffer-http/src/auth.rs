@@ -110,28 +110,75 @@ fn bearer(parts: &Parts) -> Result<&str, ApiError> {
         .ok_or_else(|| ApiError::unauthenticated("the Authorization header must be Bearer <key>"))
 }
 
-pub async fn authenticate(store: &dyn Store, parts: &Parts) -> Result<Caller, ApiError> {
-    let token = bearer(parts)?;
-    let invalid = || ApiError::unauthenticated("invalid API key");
-    let (id, secret) = token.split_once('.').ok_or_else(invalid)?;
-    if id.len() > 64 || secret.len() > 128 {
-        return Err(invalid());
+/// Why a credential was refused. Each dialect reports these in its own envelope.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// No credential, or not in the dialect's form.
+    Missing,
+    /// Unknown id or wrong secret (not told apart, so that ids cannot be probed).
+    Invalid,
+    Revoked,
+    /// The owner, or one above it, is suspended.
+    Suspended(OwnerId),
+    /// The owner, or one above it, is deleted.
+    Deleted(OwnerId),
+    /// The store failed; logged.
+    Internal,
+}
+
+/// Check a key's id and secret: the key exists, the secret matches (constant time), the key is
+/// active, and its owner and every owner above it are active. Returns the key and its owner.
+pub async fn verify_key(store: &dyn Store, id: &str, secret: &str) -> Result<(ApiKey, Owner), AuthFailure> {
+    if id.is_empty() || id.len() > 64 || secret.len() > 128 {
+        return Err(AuthFailure::Invalid);
     }
-    let key = store.api_key(id).await?.ok_or_else(invalid)?;
+    let key = match store.api_key(id).await {
+        Ok(Some(k)) => k,
+        Ok(None) => return Err(AuthFailure::Invalid),
+        Err(e) => {
+            tracing::error!(error = %e, "key lookup failed");
+            return Err(AuthFailure::Internal);
+        }
+    };
     let hash = hex::encode(Sha256::digest(secret.as_bytes()));
     if !bool::from(hash.as_bytes().ct_eq(key.secret_hash.as_bytes())) {
-        return Err(invalid());
+        return Err(AuthFailure::Invalid);
     }
     if key.status != KeyStatus::Active {
-        return Err(ApiError::unauthenticated("this API key has been revoked"));
+        return Err(AuthFailure::Revoked);
     }
-    // The key's owner and everything above it must be active.
-    let platform = key.platform;
-    let chain = ancestry(store, key.owner, platform).await?.ok_or_else(invalid)?;
-    if let Some(o) = chain.iter().find(|o| o.status != OwnerStatus::Active) {
-        return Err(ApiError::unauthenticated(format!("owner {} is {}", o.id, o.status)));
+    let chain = match ancestry(store, key.owner, key.platform).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return Err(AuthFailure::Invalid),
+        Err(_) => return Err(AuthFailure::Internal),
+    };
+    if let Some(o) = chain.iter().find(|o| o.status == OwnerStatus::Deleted) {
+        return Err(AuthFailure::Deleted(o.id));
     }
-    let owner = chain.into_iter().next().ok_or_else(invalid)?;
+    if let Some(o) = chain.iter().find(|o| o.status == OwnerStatus::Suspended) {
+        return Err(AuthFailure::Suspended(o.id));
+    }
+    let owner = chain.into_iter().next().ok_or(AuthFailure::Invalid)?;
+    Ok((key, owner))
+}
+
+impl From<AuthFailure> for ApiError {
+    fn from(f: AuthFailure) -> Self {
+        match f {
+            AuthFailure::Missing => ApiError::unauthenticated("send an API key: Authorization: Bearer <key>"),
+            AuthFailure::Invalid => ApiError::unauthenticated("invalid API key"),
+            AuthFailure::Revoked => ApiError::unauthenticated("this API key has been revoked"),
+            AuthFailure::Suspended(o) => ApiError::unauthenticated(format!("owner {o} is SUSPENDED")),
+            AuthFailure::Deleted(o) => ApiError::unauthenticated(format!("owner {o} is DELETED")),
+            AuthFailure::Internal => ApiError::internal(),
+        }
+    }
+}
+
+pub async fn authenticate(store: &dyn Store, parts: &Parts) -> Result<Caller, ApiError> {
+    let token = bearer(parts)?;
+    let (id, secret) = token.split_once('.').ok_or(AuthFailure::Invalid)?;
+    let (key, owner) = verify_key(store, id, secret).await?;
     let acting = match parts.headers.get(ON_BEHALF_OF) {
         None => owner,
         Some(v) => {
@@ -149,7 +196,7 @@ pub async fn authenticate(store: &dyn Store, parts: &Parts) -> Result<Caller, Ap
                 if let Some(o) = chain.iter().find(|o| o.status != OwnerStatus::Active) {
                     return Err(ApiError::unauthenticated(format!("owner {} is {}", o.id, o.status)));
                 }
-                chain.into_iter().next().ok_or_else(invalid)?
+                chain.into_iter().next().ok_or(AuthFailure::Invalid)?
             }
         }
     };

@@ -2,6 +2,7 @@
 //! ids, limits and graceful shutdown. The provider dialects will mount beside it.
 
 pub mod auth;
+pub mod engagelab;
 pub mod error;
 pub mod native;
 pub mod render;
@@ -57,6 +58,7 @@ pub fn router(store: Arc<dyn Store>, limits: Limits) -> Router {
         .route("/openapi.json", get(openapi))
         .route("/docs", get(|| async { axum::response::Html(include_str!("docs.html")) }))
         .nest(native::PREFIX, native::routes())
+        .merge(engagelab::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no_such_route", "no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(request_id))

@@ -1,0 +1,132 @@
+//! The EngageLab dialect: `GET /v1/balance` (seed `002_...`, wire facts in dialects.md).
+//!
+//! - Auth: `Authorization: Basic base64(dev_key:dev_secret)`; the pair is a Coffer API key's id
+//!   and secret, so these credentials are created and revoked like any key.
+//! - `balance` is the owner's OPERATING available, `gift_balance` its GIFT available, both in the
+//!   owner's default currency (product.md); a missing wallet counts as zero.
+//! - `*10000` fields are exact integers (amount x 10000). An amount kept at more than 4 decimals
+//!   (a platform may raise an exponent up to 8) is truncated toward zero to 1/10000, the unit
+//!   the wire format has. The float fields are the same values written as JSON numbers.
+//! - Errors `{"code": <int>, "message": "..."}`: 2001/401 missing or wrong credentials or
+//!   unknown merchant; 2002/401 credential revoked or owner suspended; 2002/403 owner deleted;
+//!   1000/500 internal.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use base64::Engine;
+use coffer_core::money::format_minor_trimmed;
+use coffer_core::*;
+use serde_json::{json, Value};
+
+use crate::auth::{verify_key, AuthFailure};
+use crate::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/v1/balance", get(balance))
+}
+
+/// An EngageLab error: its code, HTTP status and message.
+struct Refusal(u16, StatusCode, &'static str);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        (self.1, Json(json!({ "code": self.0, "message": self.2 }))).into_response()
+    }
+}
+
+/// The one table from Coffer's reasons to EngageLab's codes.
+impl From<AuthFailure> for Refusal {
+    fn from(f: AuthFailure) -> Self {
+        match f {
+            AuthFailure::Missing | AuthFailure::Invalid => Refusal(2001, StatusCode::UNAUTHORIZED, "invalid token"),
+            AuthFailure::Revoked => Refusal(2002, StatusCode::UNAUTHORIZED, "token has been disabled"),
+            AuthFailure::Suspended(_) => Refusal(2002, StatusCode::UNAUTHORIZED, "merchant has been disabled"),
+            AuthFailure::Deleted(_) => Refusal(2002, StatusCode::FORBIDDEN, "merchant has been deleted"),
+            AuthFailure::Internal => internal(),
+        }
+    }
+}
+
+fn internal() -> Refusal {
+    Refusal(1000, StatusCode::INTERNAL_SERVER_ERROR, "internal error, please try again later")
+}
+
+/// `dev_key` and `dev_secret` from `Authorization: Basic ...`.
+fn basic(headers: &HeaderMap) -> Result<(String, String), AuthFailure> {
+    let v = headers.get(axum::http::header::AUTHORIZATION).ok_or(AuthFailure::Missing)?;
+    let v = v.to_str().map_err(|_| AuthFailure::Missing)?.trim();
+    let b64 = v.strip_prefix("Basic ").ok_or(AuthFailure::Missing)?.trim();
+    let raw = base64::engine::general_purpose::STANDARD.decode(b64).map_err(|_| AuthFailure::Missing)?;
+    let text = String::from_utf8(raw).map_err(|_| AuthFailure::Missing)?;
+    let (k, s) = text.split_once(':').ok_or(AuthFailure::Missing)?;
+    Ok((k.to_string(), s.to_string()))
+}
+
+/// Minor units at `exponent` as ten-thousandths, truncated toward zero past 4 decimals.
+fn x10000(minor: i64, exponent: u8) -> i64 {
+    if exponent <= 4 {
+        // |minor| <= MAX_AMOUNT / 10^0 and the factor is at most 10^4: no overflow for 4-decimal
+        // amounts up to ~2.3e14 units; saturate beyond rather than wrap.
+        minor.saturating_mul(10i64.pow(4 - exponent as u32))
+    } else {
+        minor / 10i64.pow(exponent as u32 - 4)
+    }
+}
+
+/// A ten-thousandths amount as a JSON number with no trailing zeros (`123456` is `12.3456`).
+fn number(v10000: i64) -> Value {
+    serde_json::from_str(&format_minor_trimmed(v10000, 4)).unwrap_or(Value::Null)
+}
+
+async fn balance(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    match answer(&s, &headers).await {
+        Ok(v) => Json(v).into_response(),
+        Err(r) => r.into_response(),
+    }
+}
+
+async fn answer(s: &AppState, headers: &HeaderMap) -> Result<Value, Refusal> {
+    let (dev_key, dev_secret) = basic(headers)?;
+    let (_, owner) = verify_key(&*s.store, &dev_key, &dev_secret).await?;
+    let wallets = s.store.accounts_of(owner.id).await.map_err(|e| {
+        tracing::error!(error = %e, "engagelab balance");
+        internal()
+    })?;
+    let available = |t: WalletType| {
+        wallets
+            .iter()
+            .find(|a| a.kind == AccountKind::Wallet(t) && a.currency == owner.default_currency)
+            .map(|a| x10000(a.available(), a.exponent))
+            .unwrap_or(0)
+    };
+    let (b, g) = (available(WalletType::Operating), available(WalletType::Gift));
+    let t = b.saturating_add(g);
+    Ok(json!({
+        "balance10000": b,
+        "gift_balance10000": g,
+        "balance": number(b),
+        "gift_balance": number(g),
+        "total_balance10000": t,
+        "total_balance": number(t),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ten_thousandths_are_exact_up_to_four_decimals() {
+        assert_eq!(x10000(123456, 4), 123456);
+        assert_eq!(x10000(1230, 2), 123000);
+        assert_eq!(x10000(7, 0), 70000);
+        assert_eq!(x10000(1234567, 6), 12345, "truncated past 4 decimals");
+        assert_eq!(x10000(-1234567, 6), -12345, "toward zero");
+        assert_eq!(number(123456).to_string(), "12.3456");
+        assert_eq!(number(20000).to_string(), "2");
+        assert_eq!(number(0).to_string(), "0");
+    }
+}
