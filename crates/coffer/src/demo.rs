@@ -176,11 +176,37 @@ async fn build(store: &dyn Store, p: &Owner, list: Vec<M>) -> anyhow::Result<Vec
     Ok(out)
 }
 
-pub async fn run(store: &dyn Store) -> anyhow::Result<Value> {
+/// A read-only key for each demo merchant, written to `file` as JSON:
+/// `{"merchants": [{"dialect", "merchant", "key_id", "secret", "key"}]}` where `key` is
+/// `key_id.secret` (native API: `Authorization: Bearer <key>`; EngageLab: Basic
+/// `key_id:secret`).
+async fn credentials(store: &dyn Store, merchants: &[Value], file: &std::path::Path) -> anyhow::Result<()> {
+    let mut out = Vec::new();
+    for m in merchants {
+        let owner: OwnerId =
+            m["merchant"]["id"].as_str().ok_or_else(|| anyhow!("demo merchant without id"))?.parse()?;
+        let k = coffer_http::auth::generate_key().map_err(|e| anyhow!("{}", e.message))?;
+        store
+            .execute(Command::CreateApiKey { owner, id: k.id.clone(), secret_hash: k.hash, scope: KeyScope::ReadOnly })
+            .await?;
+        let secret = k.full.split_once('.').map(|(_, s)| s.to_string()).unwrap_or_default();
+        out.push(
+            json!({ "dialect": m["dialect"], "merchant": owner, "key_id": k.id, "secret": secret, "key": k.full }),
+        );
+    }
+    let text = serde_json::to_string_pretty(&json!({ "merchants": out }))?;
+    std::fs::write(file, text).with_context(|| format!("cannot write {}", file.display()))?;
+    Ok(())
+}
+
+pub async fn run(store: &dyn Store, credentials_file: Option<&std::path::Path>) -> anyhow::Result<Value> {
     let p = platform(store, PLATFORM, BTreeMap::new()).await?;
     let mut merchants = build(store, &p, merchants()).await?;
     let q = platform(store, METERED_PLATFORM, BTreeMap::from([("USD".parse()?, 4)])).await?;
     merchants.extend(build(store, &q, vec![metered()]).await?);
+    if let Some(f) = credentials_file {
+        credentials(store, &merchants, f).await?;
+    }
     Ok(json!({
         "platforms": [render::owner(&p), render::owner(&q)],
         "merchants": merchants,

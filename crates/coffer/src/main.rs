@@ -35,7 +35,12 @@ enum Cmd {
     /// Recompute every balance from the journal, compare, and list each difference.
     Verify,
     /// Create (idempotently) a demo platform whose wallets hold the seed documents' example balances.
-    Demo,
+    Demo {
+        /// Also create a read-only API key for each demo merchant and write them to FILE as JSON
+        /// (new keys each run: secrets are shown only once).
+        #[arg(long, value_name = "FILE")]
+        credentials: Option<std::path::PathBuf>,
+    },
     /// Measure durable transfers/s and in-process balance reads/s.
     Bench(bench::Args),
     #[command(flatten)]
@@ -122,9 +127,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::FAILURE)
             }
         }
-        Cmd::Demo => {
+        Cmd::Demo { credentials } => {
             let store = cfg.open()?;
-            let out = demo::run(&store).await;
+            let out = demo::run(&store, credentials.as_deref()).await;
             store_shutdown(&store).await;
             print_json(&out?)
         }

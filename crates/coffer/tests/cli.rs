@@ -123,6 +123,17 @@ fn demo_reproduces_the_seed_examples_and_is_idempotent() {
     assert_eq!(find("engagelab", "OPERATING", "USD").3, "12.3456");
     assert_eq!(find("engagelab", "GIFT", "USD").3, "2.0000");
     assert!(coffer(&d, &["verify"]).status.success());
+
+    // --credentials writes a working key per demo merchant.
+    let file = dir.path().join("creds.json");
+    ok_json(&d, &["demo", "--credentials", file.to_str().unwrap()]);
+    let creds: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let list = creds["merchants"].as_array().unwrap();
+    assert_eq!(list.len(), 5);
+    for c in list {
+        let key = c["key"].as_str().unwrap();
+        assert_eq!(key, format!("{}.{}", c["key_id"].as_str().unwrap(), c["secret"].as_str().unwrap()));
+    }
 }
 
 #[test]
