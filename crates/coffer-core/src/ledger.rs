@@ -92,17 +92,6 @@ pub struct Changes {
     pub entries: Vec<Entry>,
 }
 
-impl Changes {
-    pub fn is_empty(&self) -> bool {
-        self.owners.is_empty()
-            && self.accounts.is_empty()
-            && self.holds.is_empty()
-            && self.incomings.is_empty()
-            && self.keys.is_empty()
-            && self.entries.is_empty()
-    }
-}
-
 /// The counters a working set carries between batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Counters {
@@ -330,9 +319,6 @@ impl Ledger {
 
     // ---- reading ----
 
-    pub fn currencies(&self) -> &CurrencyTable {
-        &self.currencies
-    }
     pub fn owner(&self, id: OwnerId) -> Option<&Owner> {
         self.owners.get(&id)
     }
@@ -379,20 +365,9 @@ impl Ledger {
     /// The exponent of `currency` in `platform`'s wallets: the platform's override, else the
     /// standard one.
     pub fn exponent_for(&self, platform: OwnerId, currency: CurrencyCode) -> Result<u8, LedgerError> {
-        let std = self.currencies.exponent(currency)?;
-        Ok(self.owners.get(&platform).and_then(|p| p.currency_exponents.get(&currency).copied()).unwrap_or(std))
-    }
-
-    /// Whether `ancestor` is `owner` or one of its ancestors.
-    pub fn is_ancestor_or_self(&self, ancestor: OwnerId, owner: OwnerId) -> bool {
-        let mut cur = Some(owner);
-        while let Some(id) = cur {
-            if id == ancestor {
-                return true;
-            }
-            cur = self.owners.get(&id).and_then(|o| o.parent);
-        }
-        false
+        let none = Default::default();
+        let raised = self.owners.get(&platform).map_or(&none, |p| &p.currency_exponents);
+        Ok(self.currencies.exponent_in(raised, currency)?)
     }
 
     // ---- execution ----

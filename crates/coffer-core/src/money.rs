@@ -117,11 +117,12 @@ impl CurrencyTable {
         self.extras.get(&code).copied().ok_or(MoneyError::UnknownCurrency(code))
     }
 
-    /// Parse a currency code and require that it is known.
-    pub fn parse_code(&self, s: &str) -> Result<CurrencyCode, MoneyError> {
-        let c: CurrencyCode = s.parse()?;
-        self.exponent(c)?;
-        Ok(c)
+    /// The exponent of `code` for a platform with these raised exponents (its
+    /// `currency_exponents`): the platform's own, else the standard one. Unknown currencies are
+    /// refused either way.
+    pub fn exponent_in(&self, raised: &BTreeMap<CurrencyCode, u8>, code: CurrencyCode) -> Result<u8, MoneyError> {
+        let standard = self.exponent(code)?;
+        Ok(raised.get(&code).copied().unwrap_or(standard))
     }
 }
 

@@ -6,7 +6,8 @@
 //!   owner's default currency (product.md); a missing wallet counts as zero.
 //! - `*10000` fields are exact integers (amount x 10000). An amount kept at more than 4 decimals
 //!   (a platform may raise an exponent up to 8) is truncated toward zero to 1/10000, the unit
-//!   the wire format has. The float fields are the same values written as JSON numbers.
+//!   the wire format has; one too large for the wire's integer is an internal error (1000),
+//!   never a clamped number. The float fields are the same values written as JSON numbers.
 //! - Errors `{"code": <int>, "message": "..."}`: 2001/401 missing or wrong credentials or
 //!   unknown merchant; 2002/401 credential revoked or owner suspended; 2002/403 owner deleted;
 //!   1000/500 internal.
@@ -17,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use base64::Engine;
-use coffer_core::money::format_minor_trimmed;
+use coffer_core::money::{format_minor_trimmed, rescale_up};
 use coffer_core::*;
 use serde_json::{json, Value};
 
@@ -65,14 +66,13 @@ fn basic(headers: &HeaderMap) -> Result<(String, String), AuthFailure> {
     Ok((k.to_string(), s.to_string()))
 }
 
-/// Minor units at `exponent` as ten-thousandths, truncated toward zero past 4 decimals.
-fn x10000(minor: i64, exponent: u8) -> i64 {
+/// Minor units at `exponent` as ten-thousandths, truncated toward zero past 4 decimals; `None`
+/// when the result does not fit the wire's integer (never a wrong number).
+fn x10000(minor: i64, exponent: u8) -> Option<i64> {
     if exponent <= 4 {
-        // |minor| <= MAX_AMOUNT / 10^0 and the factor is at most 10^4: no overflow for 4-decimal
-        // amounts up to ~2.3e14 units; saturate beyond rather than wrap.
-        minor.saturating_mul(10i64.pow(4 - exponent as u32))
+        rescale_up(minor, exponent, 4).ok()
     } else {
-        minor / 10i64.pow(exponent as u32 - 4)
+        Some(minor / 10i64.pow(exponent as u32 - 4))
     }
 }
 
@@ -95,15 +95,20 @@ async fn answer(s: &AppState, headers: &HeaderMap) -> Result<Value, Refusal> {
         tracing::error!(error = %e, "engagelab balance");
         internal()
     })?;
-    let available = |t: WalletType| {
-        wallets
-            .iter()
-            .find(|a| a.kind == AccountKind::Wallet(t) && a.currency == owner.default_currency)
-            .map(|a| x10000(a.available(), a.exponent))
-            .unwrap_or(0)
+    let available = |t: WalletType| match wallets
+        .iter()
+        .find(|a| a.kind == AccountKind::Wallet(t) && a.currency == owner.default_currency)
+    {
+        Some(a) => x10000(a.available(), a.exponent),
+        None => Some(0),
     };
-    let (b, g) = (available(WalletType::Operating), available(WalletType::Gift));
-    let t = b.saturating_add(g);
+    let out_of_range = || {
+        tracing::error!(owner = %owner.id, "engagelab balance does not fit in ten-thousandths");
+        internal()
+    };
+    let b = available(WalletType::Operating).ok_or_else(out_of_range)?;
+    let g = available(WalletType::Gift).ok_or_else(out_of_range)?;
+    let t = b.checked_add(g).ok_or_else(out_of_range)?;
     Ok(json!({
         "balance10000": b,
         "gift_balance10000": g,
@@ -120,11 +125,12 @@ mod tests {
 
     #[test]
     fn ten_thousandths_are_exact_up_to_four_decimals() {
-        assert_eq!(x10000(123456, 4), 123456);
-        assert_eq!(x10000(1230, 2), 123000);
-        assert_eq!(x10000(7, 0), 70000);
-        assert_eq!(x10000(1234567, 6), 12345, "truncated past 4 decimals");
-        assert_eq!(x10000(-1234567, 6), -12345, "toward zero");
+        assert_eq!(x10000(123456, 4), Some(123456));
+        assert_eq!(x10000(1230, 2), Some(123000));
+        assert_eq!(x10000(7, 0), Some(70000));
+        assert_eq!(x10000(1234567, 6), Some(12345), "truncated past 4 decimals");
+        assert_eq!(x10000(-1234567, 6), Some(-12345), "toward zero");
+        assert_eq!(x10000(i64::MAX / 4, 0), None, "out of range is refused, never saturated");
         assert_eq!(number(123456).to_string(), "12.3456");
         assert_eq!(number(20000).to_string(), "2");
         assert_eq!(number(0).to_string(), "0");

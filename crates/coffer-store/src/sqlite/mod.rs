@@ -640,10 +640,9 @@ impl Store for SqliteStore {
         Ok(p)
     }
     async fn exponent(&self, platform: OwnerId, currency: CurrencyCode) -> Result<u8, StoreError> {
-        let std = self.currencies.exponent(currency).map_err(LedgerError::from)?;
         let v = self.view.read();
         let p = v.owners.get(&platform).ok_or(LedgerError::OwnerNotFound(platform))?;
-        Ok(p.currency_exponents.get(&currency).copied().unwrap_or(std))
+        Ok(self.currencies.exponent_in(&p.currency_exponents, currency).map_err(LedgerError::from)?)
     }
     async fn api_key(&self, id: &str) -> Result<Option<ApiKey>, StoreError> {
         Ok(self.view.read().keys.get(id).cloned())
