@@ -67,6 +67,13 @@ pub enum Command {
     RevokeApiKey {
         id: String,
     },
+    /// Register (or, with `None`, remove) the RSA public key a credential signs requests with
+    /// (PayerMax): base64 of the X.509 SubjectPublicKeyInfo DER. The shell checks that it is an
+    /// RSA key before sending the command; the core keeps it as given.
+    SetKeyPublicKey {
+        id: String,
+        public_key: Option<String>,
+    },
     Move(Movement),
 }
 

@@ -201,6 +201,8 @@ fn check_limit(field: &'static str, v: i64) -> Result<(), LedgerError> {
 
 /// Prefix of the idempotency keys the store uses for hold expiry (see [`expiry_movement`]).
 pub const RESERVED_KEY_PREFIX: &str = "coffer:";
+/// Longest registered public key (base64): RSA-4096 SubjectPublicKeyInfo is about 740.
+pub const MAX_PUBLIC_KEY: usize = 4096;
 
 /// The movement a store issues when `hold`'s deadline has passed.
 pub fn expiry_movement(platform: OwnerId, hold: HoldId) -> Movement {
@@ -538,6 +540,7 @@ impl Ledger {
                     status: KeyStatus::Active,
                     created_at: now,
                     revoked_at: None,
+                    public_key: None,
                 };
                 self.keys.insert(id.clone(), k.clone());
                 self.changes.keys.insert(id.clone());
@@ -550,6 +553,21 @@ impl Ledger {
                     k.revoked_at = Some(now);
                     self.changes.keys.insert(id.clone());
                 }
+                Ok(Outcome::ApiKey(k.clone()))
+            }
+            Command::SetKeyPublicKey { id, public_key } => {
+                if let Some(pk) = public_key {
+                    let b64 = |b: u8| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=';
+                    if pk.is_empty() || pk.len() > MAX_PUBLIC_KEY || !pk.bytes().all(b64) {
+                        return Err(invalid("public_key", "base64 of a DER public key, at most 4096 characters"));
+                    }
+                }
+                let k = self.keys.get_mut(id).ok_or_else(|| LedgerError::ApiKeyNotFound(id.clone()))?;
+                if k.status != KeyStatus::Active {
+                    return Err(invalid("id", "an active API key"));
+                }
+                k.public_key = public_key.clone();
+                self.changes.keys.insert(id.clone());
                 Ok(Outcome::ApiKey(k.clone()))
             }
             Command::Move(m) => self.execute_movement(m, ctx, now),

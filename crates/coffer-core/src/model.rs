@@ -298,6 +298,9 @@ pub struct ApiKey {
     pub status: KeyStatus,
     pub created_at: Timestamp,
     pub revoked_at: Option<Timestamp>,
+    /// The RSA public key requests are signed with (base64 SubjectPublicKeyInfo DER), if one
+    /// is registered.
+    pub public_key: Option<String>,
 }
 
 /// One account's part in a journal entry: the deltas of its three balances and the balances

@@ -113,6 +113,15 @@ pub trait Store: Send + Sync {
     /// (posted, held, incoming) of each account just after entry `seq` (all zero for an account
     /// that had no entry by then). Every account is read at the same `seq`.
     async fn balances_at(&self, accounts: Vec<AccountId>, seq: Seq) -> Result<Vec<(i64, i64, i64)>, StoreError>;
+    /// Remember `nonce` (a request id) under `scope` until `expires_at`. True if it was new (or
+    /// its earlier claim had expired); false if it is a replay. Durable before it returns, and
+    /// shared by every node of one database.
+    async fn claim_nonce(&self, scope: &str, nonce: &str, expires_at: Timestamp) -> Result<bool, StoreError>;
+    /// A server setting (signing keys and the like) by name, if it is set.
+    async fn setting(&self, name: &str) -> Result<Option<String>, StoreError>;
+    /// Set `name` to `value` unless it is set already; returns the value it has now. Every node
+    /// racing to initialise a setting ends up with the same, first written, value.
+    async fn init_setting(&self, name: &str, value: String) -> Result<String, StoreError>;
     /// Recompute every balance from the journal and compare (see `coffer verify`).
     async fn verify(&self) -> Result<Report, StoreError>;
     fn stats(&self) -> Stats;

@@ -47,6 +47,8 @@ suite_tests!(
     check_concurrent_writers,
     check_shutdown,
     check_history_and_as_of,
+    check_nonces,
+    check_settings,
 );
 
 fn open_err(path: &std::path::Path) -> String {

@@ -41,6 +41,8 @@ pub const DB_FILE: &str = "coffer.db";
 /// to the WAL on commit, so the page size is the write amplification.
 const PAGE_SIZE: u32 = 1024;
 const LOCK_FILE: &str = "coffer.lock";
+/// How often (at most) the writer deletes request ids whose replay window has passed.
+const NONCE_PRUNE_EVERY_MICROS: i64 = 60_000_000;
 
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -66,7 +68,55 @@ type Reply = oneshot::Sender<Result<Receipt, StoreError>>;
 
 enum Job {
     Cmd(Box<Command>, Reply),
+    /// Writes beside the ledger, committed with the next batch.
+    Side(Side),
     Shutdown(oneshot::Sender<()>),
+}
+
+/// A write that is not a ledger command: request-id claims and server settings. `apply` runs
+/// inside a batch's transaction and keeps its answer; `deliver` sends it once the batch is
+/// durable (or the batch's failure instead).
+enum Side {
+    Nonce {
+        scope: String,
+        nonce: String,
+        expires_at: Timestamp,
+        fresh: bool,
+        reply: oneshot::Sender<Result<bool, StoreError>>,
+    },
+    Setting { name: String, value: String, reply: oneshot::Sender<Result<String, StoreError>> },
+}
+
+impl Side {
+    fn apply(&mut self, c: &Connection, now: Timestamp) -> Result<(), StoreError> {
+        match self {
+            Side::Nonce { scope, nonce, expires_at, fresh, .. } => {
+                let n = c
+                    .prepare_cached(
+                        "INSERT INTO nonces (scope, nonce, expires_at) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (scope, nonce) DO UPDATE SET expires_at = excluded.expires_at
+                         WHERE nonces.expires_at < ?4",
+                    )?
+                    .execute(rusqlite::params![&*scope, &*nonce, expires_at.0, now.0])?;
+                *fresh = n == 1;
+            }
+            Side::Setting { name, value, .. } => {
+                let key = format!("setting:{name}");
+                c.prepare_cached("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING")?
+                    .execute(rusqlite::params![key, &*value])?;
+                *value = c.prepare_cached("SELECT value FROM meta WHERE key = ?1")?.query_row([key], |r| r.get(0))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn deliver(self, failed: bool) {
+        let lost = || StoreError::Storage("the write could not be made durable".into());
+        match self {
+            Side::Nonce { fresh, reply, .. } => drop(reply.send(if failed { Err(lost()) } else { Ok(fresh) })),
+            Side::Setting { value, reply, .. } => drop(reply.send(if failed { Err(lost()) } else { Ok(value) })),
+        }
+    }
 }
 
 /// Owners and accounts as of the last durable commit.
@@ -204,6 +254,7 @@ impl SqliteStore {
             counters: counters.clone(),
             ids: UuidV7,
             max_batch: opts.max_batch.max(1),
+            nonces_pruned_at: Timestamp(0),
             poisoned: false,
             _lock: lock,
         };
@@ -395,6 +446,8 @@ struct Writer {
     counters: Arc<Counters>,
     ids: UuidV7,
     max_batch: usize,
+    /// When expired request ids were last deleted.
+    nonces_pruned_at: Timestamp,
     /// Set when the working set could not be reloaded after a failed commit: every command is
     /// refused from then on rather than risk acting on a state that is not on disk.
     poisoned: bool,
@@ -429,10 +482,12 @@ impl Writer {
                 }
             }
             let mut acks = Vec::new();
+            let mut sides = Vec::new();
             let mut cmds = Vec::with_capacity(jobs.len());
             for j in jobs {
                 match j {
                     Job::Cmd(c, r) => cmds.push((*c, Some(r))),
+                    Job::Side(x) => sides.push(x),
                     Job::Shutdown(ack) => acks.push(ack),
                 }
             }
@@ -442,16 +497,17 @@ impl Writer {
                 while let Ok(j) = rx.try_recv() {
                     match j {
                         Job::Cmd(c, r) => cmds.push((*c, Some(r))),
+                        Job::Side(x) => sides.push(x),
                         Job::Shutdown(ack) => acks.push(ack),
                     }
                 }
                 running = false;
             }
             for chunk in chunked(cmds, self.max_batch) {
-                self.batch(chunk);
+                self.batch(chunk, std::mem::take(&mut sides));
             }
             if running && self.ledger.next_deadline().is_some_and(|t| t <= now()) {
-                self.batch(Vec::new());
+                self.batch(Vec::new(), Vec::new());
             }
             for ack in acks {
                 let _ = ack.send(());
@@ -464,7 +520,7 @@ impl Writer {
     }
 
     /// Apply one group of commands in one durable commit and answer their callers.
-    fn batch(&mut self, jobs: Vec<(Command, Option<Reply>)>) {
+    fn batch(&mut self, jobs: Vec<(Command, Option<Reply>)>, mut sides: Vec<Side>) {
         let t = now();
         if self.poisoned {
             for (_, r) in jobs {
@@ -472,6 +528,7 @@ impl Writer {
                     let _ = r.send(Err(StoreError::Storage("the store failed and must be restarted".into())));
                 }
             }
+            sides.into_iter().for_each(|x| x.deliver(true));
             return;
         }
         let mut work: Vec<(Command, Option<Reply>)> = self
@@ -482,15 +539,16 @@ impl Writer {
             .collect();
         let expiring = work.len() as u64;
         work.extend(jobs);
-        if work.is_empty() {
+        if work.is_empty() && sides.is_empty() {
             return;
         }
-        match self.apply(&work, t) {
+        match self.apply(&work, &mut sides, t) {
             Ok((results, changes)) => {
                 self.counters.commits.fetch_add(1, Ordering::Relaxed);
                 self.counters.commands.fetch_add(work.len() as u64, Ordering::Relaxed);
                 self.counters.expired.fetch_add(expiring, Ordering::Relaxed);
                 self.publish(&changes);
+                sides.into_iter().for_each(|x| x.deliver(false));
                 for ((_, reply), res) in work.into_iter().zip(results) {
                     let answer = match res {
                         Ok(Outcome::Replay { seq }) => self.replay(seq),
@@ -518,6 +576,7 @@ impl Writer {
                         let _ = r.send(Err(StoreError::Storage("the write could not be made durable".into())));
                     }
                 }
+                sides.into_iter().for_each(|x| x.deliver(true));
                 match load_ledger(&self.conn, &self.currencies) {
                     Ok(l) => self.ledger = l,
                     Err(e) => {
@@ -533,6 +592,7 @@ impl Writer {
     fn apply(
         &mut self,
         work: &[(Command, Option<Reply>)],
+        sides: &mut [Side],
         t: Timestamp,
     ) -> Result<(Vec<Result<Outcome, LedgerError>>, Changes), StoreError> {
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
@@ -544,6 +604,13 @@ impl Writer {
         }
         let changes = self.ledger.take_changes();
         rows::persist(&self.conn, &self.ledger, &changes)?;
+        for x in sides.iter_mut() {
+            x.apply(&self.conn, t)?;
+        }
+        if !sides.is_empty() && t.0 - self.nonces_pruned_at.0 > NONCE_PRUNE_EVERY_MICROS {
+            self.conn.prepare_cached("DELETE FROM nonces WHERE expires_at < ?1")?.execute([t.0])?;
+            self.nonces_pruned_at = t;
+        }
         self.conn.execute_batch("COMMIT")?;
         Ok((results, changes))
     }
@@ -698,6 +765,22 @@ impl Store for SqliteStore {
     }
     async fn verify(&self) -> Result<Report, StoreError> {
         self.read(verify).await
+    }
+    async fn claim_nonce(&self, scope: &str, nonce: &str, expires_at: Timestamp) -> Result<bool, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        let side = Side::Nonce { scope: scope.into(), nonce: nonce.into(), expires_at, fresh: false, reply };
+        self.tx.send(Job::Side(side)).await.map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+    async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let key = format!("setting:{name}");
+        self.read(move |c| Ok(c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?))
+            .await
+    }
+    async fn init_setting(&self, name: &str, value: String) -> Result<String, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Job::Side(Side::Setting { name: name.into(), value, reply })).await.map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
     }
     fn stats(&self) -> Stats {
         Stats {

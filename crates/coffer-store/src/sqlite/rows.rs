@@ -158,7 +158,7 @@ pub fn idem_hash(platform: OwnerId, key: &str) -> i64 {
     i64::from_le_bytes(d[..8].try_into().expect("8 bytes"))
 }
 
-const KEY_COLS: &str = "id, owner_id, platform_id, scope, secret_hash, status, created_at, revoked_at";
+const KEY_COLS: &str = "id, owner_id, platform_id, scope, secret_hash, status, created_at, revoked_at, public_key";
 
 fn key_row(r: &Row<'_>) -> rusqlite::Result<ApiKey> {
     Ok(ApiKey {
@@ -170,6 +170,7 @@ fn key_row(r: &Row<'_>) -> rusqlite::Result<ApiKey> {
         status: parse_at(r, 5)?,
         created_at: ts_at(r, 6)?,
         revoked_at: opt_ts_at(r, 7)?,
+        public_key: r.get(8)?,
     })
 }
 
@@ -516,8 +517,9 @@ pub fn persist(c: &Connection, l: &Ledger, changes: &Changes) -> rusqlite::Resul
     }
     if !changes.keys.is_empty() {
         let mut st = c.prepare_cached(&format!(
-            "INSERT INTO api_keys ({KEY_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-             ON CONFLICT (id) DO UPDATE SET status = excluded.status, revoked_at = excluded.revoked_at"
+            "INSERT INTO api_keys ({KEY_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+             ON CONFLICT (id) DO UPDATE SET status = excluded.status, revoked_at = excluded.revoked_at,
+               public_key = excluded.public_key"
         ))?;
         for id in &changes.keys {
             let k = l.api_key(id).expect("changed keys are in the working set");
@@ -529,7 +531,8 @@ pub fn persist(c: &Connection, l: &Ledger, changes: &Changes) -> rusqlite::Resul
                 k.secret_hash,
                 k.status.as_str(),
                 k.created_at.0,
-                k.revoked_at.map(|t| t.0)
+                k.revoked_at.map(|t| t.0),
+                k.public_key
             ])?;
         }
     }

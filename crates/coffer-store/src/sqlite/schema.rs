@@ -118,6 +118,17 @@ CREATE TABLE api_keys (
 ) STRICT;
 
 CREATE INDEX incomings_pending ON incomings (account_id, created_seq) WHERE status = 'PENDING';
+"#, r#"
+-- v2: provider dialects. A credential may carry the RSA public key its requests are signed
+-- with; request ids (nonces) are remembered until their replay window has passed.
+ALTER TABLE api_keys ADD COLUMN public_key TEXT;
+CREATE TABLE nonces (
+    scope TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (scope, nonce)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX nonces_expiry ON nonces (expires_at);
 "#];
 
 /// The schema version this build writes.

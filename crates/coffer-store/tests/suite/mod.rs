@@ -434,3 +434,46 @@ pub async fn check_history_and_as_of(b: &dyn Backend) {
     assert!(entries[0].seq > entries[1].seq);
     s.shutdown().await;
 }
+
+/// Request ids: claimed once (also by racing callers), remembered across a restart, and free
+/// again once their window has passed; scopes do not see each other's ids.
+pub async fn check_nonces(b: &dyn Backend) {
+    let s = b.open();
+    let now = Timestamp(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64);
+    let later = Timestamp(now.0 + 600_000_000);
+    assert!(s.claim_nonce("owner-a", "REQ-1", later).await.unwrap());
+    assert!(!s.claim_nonce("owner-a", "REQ-1", later).await.unwrap(), "a replay is refused");
+    assert!(s.claim_nonce("owner-b", "REQ-1", later).await.unwrap(), "scopes are separate");
+    let racers: Vec<_> = (0..16)
+        .map(|_| {
+            let s = s.clone();
+            tokio::spawn(async move { s.claim_nonce("owner-a", "RACE", later).await.unwrap() })
+        })
+        .collect();
+    let mut won = 0;
+    for r in racers {
+        won += r.await.unwrap() as usize;
+    }
+    assert_eq!(won, 1, "exactly one of 16 racing claims wins");
+    // An expired claim may be made again.
+    assert!(s.claim_nonce("owner-a", "OLD", Timestamp(now.0 - 1)).await.unwrap());
+    assert!(s.claim_nonce("owner-a", "OLD", later).await.unwrap(), "its window had passed");
+    s.shutdown().await;
+    let s = b.open();
+    assert!(!s.claim_nonce("owner-a", "REQ-1", later).await.unwrap(), "remembered across a restart");
+    assert!(!s.claim_nonce("owner-a", "OLD", later).await.unwrap());
+    s.shutdown().await;
+}
+
+/// Server settings: the first value written wins, also across a restart.
+pub async fn check_settings(b: &dyn Backend) {
+    let s = b.open();
+    assert_eq!(s.setting("signing").await.unwrap(), None);
+    assert_eq!(s.init_setting("signing", "first".into()).await.unwrap(), "first");
+    assert_eq!(s.init_setting("signing", "second".into()).await.unwrap(), "first", "never overwritten");
+    assert_eq!(s.setting("signing").await.unwrap().as_deref(), Some("first"));
+    s.shutdown().await;
+    let s = b.open();
+    assert_eq!(s.setting("signing").await.unwrap().as_deref(), Some("first"));
+    s.shutdown().await;
+}
