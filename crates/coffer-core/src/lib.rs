@@ -8,6 +8,7 @@ pub mod error;
 pub mod ledger;
 pub mod model;
 pub mod money;
+pub mod summary;
 pub mod verify;
 
 pub use command::{AccountRef, Command, MoneyOp, Movement, Needs, Posting};

@@ -82,6 +82,25 @@ impl Caller {
     }
 }
 
+/// `target`, if it is `acting` or one of its descendants and it and every owner between them
+/// are active: the owner a dialect's on-behalf-of names. `Ok(Err(owner))` names the inactive
+/// owner; `Ok(None)`: not reachable (or no such owner).
+pub async fn on_behalf_of(
+    store: &dyn Store,
+    target: OwnerId,
+    acting: OwnerId,
+) -> Result<Option<Result<Owner, Owner>>, AuthFailure> {
+    let chain = match ancestry(store, target, acting).await {
+        Ok(Some(c)) => c,
+        Ok(None) => return Ok(None),
+        Err(_) => return Err(AuthFailure::Internal),
+    };
+    if let Some(o) = chain.iter().find(|o| o.status != OwnerStatus::Active) {
+        return Ok(Some(Err(o.clone())));
+    }
+    Ok(chain.into_iter().next().map(Ok))
+}
+
 /// The chain from `owner` up to `ancestor` (inclusive), if `ancestor` is `owner` or above it.
 async fn ancestry(store: &dyn Store, owner: OwnerId, ancestor: OwnerId) -> Result<Option<Vec<Owner>>, ApiError> {
     let mut chain = Vec::new();
@@ -144,6 +163,24 @@ pub async fn verify_key(store: &dyn Store, id: &str, secret: &str) -> Result<(Ap
     if !bool::from(hash.as_bytes().ct_eq(key.secret_hash.as_bytes())) {
         return Err(AuthFailure::Invalid);
     }
+    standing(store, key).await
+}
+
+/// A key found without its secret (by a signed token or a signature): it is still active and
+/// its owner and every owner above it are active. Checked on every request, so revoking a key
+/// or suspending an owner takes effect at once, also for tokens already issued.
+pub async fn key_standing(store: &dyn Store, id: &str) -> Result<(ApiKey, Owner), AuthFailure> {
+    match store.api_key(id).await {
+        Ok(Some(k)) => standing(store, k).await,
+        Ok(None) => Err(AuthFailure::Invalid),
+        Err(e) => {
+            tracing::error!(error = %e, "key lookup failed");
+            Err(AuthFailure::Internal)
+        }
+    }
+}
+
+async fn standing(store: &dyn Store, key: ApiKey) -> Result<(ApiKey, Owner), AuthFailure> {
     if key.status != KeyStatus::Active {
         return Err(AuthFailure::Revoked);
     }
@@ -207,16 +244,14 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let caller = authenticate(&*state.store, parts).await?;
-        if let Err(not_until) = state.limiter.check_key(&caller.key.id) {
-            use governor::clock::Clock;
-            let wait = not_until.wait_time_from(state.limiter.clock().now());
+        if let Some(wait) = state.over_limit(&caller.key.id) {
             let mut e = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limit_error",
                 "rate_limited",
                 "too many requests for this API key; retry after the time in Retry-After",
             );
-            e.retry_after = Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0));
+            e.retry_after = Some(wait);
             return Err(e);
         }
         Ok(caller)

@@ -2,10 +2,14 @@
 //! ids, limits and graceful shutdown. The provider dialects will mount beside it.
 
 pub mod auth;
+pub mod dialect;
 pub mod engagelab;
 pub mod error;
 pub mod native;
 pub mod render;
+pub mod secrets;
+pub mod token;
+pub mod uqpay;
 
 use std::future::Future;
 use std::num::NonZeroU32;
@@ -47,11 +51,22 @@ impl Default for Limits {
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub limiter: Arc<governor::DefaultKeyedRateLimiter<String>>,
+    pub secrets: Arc<secrets::Secrets>,
+}
+
+impl AppState {
+    /// `Some(seconds to wait)` when `key` is over its rate limit.
+    pub fn over_limit(&self, key: &str) -> Option<u64> {
+        use governor::clock::Clock;
+        let not_until = self.limiter.check_key(&key.to_string()).err()?;
+        let wait = not_until.wait_time_from(self.limiter.clock().now());
+        Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
+    }
 }
 
 pub fn router(store: Arc<dyn Store>, limits: Limits) -> Router {
     let quota = governor::Quota::per_second(limits.requests_per_second).allow_burst(limits.burst);
-    let state = AppState { store, limiter: Arc::new(governor::RateLimiter::keyed(quota)) };
+    let state = AppState { store, limiter: Arc::new(governor::RateLimiter::keyed(quota)), secrets: Default::default() };
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
@@ -59,6 +74,7 @@ pub fn router(store: Arc<dyn Store>, limits: Limits) -> Router {
         .route("/docs", get(|| async { axum::response::Html(include_str!("docs.html")) }))
         .nest(native::PREFIX, native::routes())
         .merge(engagelab::routes())
+        .merge(uqpay::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no_such_route", "no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(request_id))

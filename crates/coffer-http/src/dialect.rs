@@ -1,0 +1,73 @@
+//! What the provider dialects share: reading an owner's balances through the core's
+//! [`summary`](coffer_core::summary) (the one mapping from wallets to dialect figures), currency
+//! checks, per-key rate limits, and times in the providers' formats. Each dialect turns the
+//! [`Problem`]s here into its own envelope in one table.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use coffer_core::summary::{by_currency, CurrencySummary};
+use coffer_core::*;
+use coffer_store::StoreError;
+
+use crate::AppState;
+
+/// Why a dialect request was refused, before the dialect names it in its own words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// The currency is not a 3-letter code the platform knows.
+    UnknownCurrency(String),
+    /// The caller made too many requests; retry after this many seconds.
+    RateLimited(u64),
+    /// A store failure or an amount out of the wire format's range; already logged.
+    Internal,
+}
+
+/// Log a store failure and answer "internal".
+pub fn internal(what: &str, e: impl std::fmt::Display) -> Problem {
+    tracing::error!(error = %e, "{what}");
+    Problem::Internal
+}
+
+/// Every wallet of `owner`, grouped by currency in the order of their first wallet.
+pub async fn balances(s: &AppState, owner: OwnerId) -> Result<Vec<CurrencySummary>, Problem> {
+    let accounts = s.store.accounts_of(owner).await.map_err(|e| internal("dialect balances", e))?;
+    Ok(by_currency(&accounts))
+}
+
+/// A currency the platform knows (ISO 4217, a configured extra, or one of its own).
+pub async fn currency(s: &AppState, platform: OwnerId, text: &str) -> Result<CurrencyCode, Problem> {
+    let unknown = || Problem::UnknownCurrency(text.chars().take(16).collect());
+    let c: CurrencyCode = text.trim().parse().map_err(|_| unknown())?;
+    match s.store.exponent(platform, c).await {
+        Ok(_) => Ok(c),
+        Err(StoreError::Rejected(_)) => Err(unknown()),
+        Err(e) => Err(internal("currency lookup", e)),
+    }
+}
+
+/// The per-key rate limit every API shares.
+pub fn rate_limit(s: &AppState, key: &str) -> Result<(), Problem> {
+    s.over_limit(key).map_or(Ok(()), |secs| Err(Problem::RateLimited(secs)))
+}
+
+pub fn now() -> Timestamp {
+    Timestamp(Utc::now().timestamp_micros())
+}
+
+fn datetime(t: Timestamp) -> DateTime<Utc> {
+    DateTime::from_timestamp_micros(t.0).unwrap_or_default()
+}
+
+/// ISO 8601 to the second with a numeric offset: `2024-03-01T00:00:00+00:00`.
+pub fn iso_seconds(t: Timestamp) -> String {
+    datetime(t).to_rfc3339_opts(SecondsFormat::Secs, false)
+}
+
+/// RFC 3339 to the millisecond in UTC: `2023-03-30T06:15:22.096Z`.
+pub fn rfc3339_millis(t: Timestamp) -> String {
+    datetime(t).to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// `yyyy-MM-dd HH:mm:ss` in UTC.
+pub fn plain_seconds(t: Timestamp) -> String {
+    datetime(t).format("%Y-%m-%d %H:%M:%S").to_string()
+}

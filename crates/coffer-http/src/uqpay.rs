@@ -1,0 +1,224 @@
+//! The UQPay dialect (seed `001_...`, wire facts in dialects.md), under the base URL `/api`.
+//!
+//! - `POST /api/v1/connect/token` with `x-client-id` / `x-api-key` (a Coffer API key's id and
+//!   secret): `{"auth_token": <JWT>, "expired_at": <unix seconds>}`, 30 minutes ([`crate::token`]).
+//! - Calls send `x-auth-token: Bearer <auth_token>` and optionally `x-on-behalf-of: <owner id>`
+//!   of one of the caller's sub-merchants (its descendants; empty means the caller).
+//! - `GET /api/v1/balances/{currency}` and `GET /api/v1/balances?page_size=&page_number=`. A
+//!   balance is one currency of the owner: `available_balance`/`frozen_balance` are OPERATING
+//!   available/held, `prepaid_balance` PREPAID posted, `margin_balance` RESERVE posted. A currency
+//!   counts when the owner has an OPERATING, PREPAID or RESERVE wallet in it; `balance_id` is
+//!   the OPERATING wallet's id (else the first of those wallets'), `create_time` the earliest
+//!   wallet's, `last_trade_time` the latest trade (else `create_time`), `balance_status` the
+//!   OPERATING wallet's status, with FROZEN shown as `PENDING` (UQPay has no frozen status).
+//! - Errors `{"type","code","message"}`; an expired token says `token expired`, which makes the
+//!   official SDK fetch a new token and retry.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use coffer_core::money::format_minor;
+use coffer_core::summary::CurrencySummary;
+use coffer_core::*;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::auth::{on_behalf_of, verify_key, AuthFailure};
+use crate::dialect::{self, iso_seconds, Problem};
+use crate::token::{self, TokenFailure};
+use crate::AppState;
+
+pub const AUDIENCE: &str = "uqpay";
+const MAX_PAGE_SIZE: usize = 100;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/connect/token", post(token_endpoint))
+        .route("/api/v1/balances", get(list))
+        .route("/api/v1/balances/{currency}", get(one))
+}
+
+/// A UQPay error: HTTP status, `type`, `code`, `message`.
+#[derive(Debug)]
+struct Refusal(StatusCode, &'static str, &'static str, String);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "type": self.1, "code": self.2, "message": self.3 }))).into_response()
+    }
+}
+
+fn unauthorized(code: &'static str, message: impl Into<String>) -> Refusal {
+    Refusal(StatusCode::UNAUTHORIZED, "unauthorized_error", code, message.into())
+}
+
+fn invalid(code: &'static str, message: impl Into<String>) -> Refusal {
+    Refusal(StatusCode::BAD_REQUEST, "invalid_request_error", code, message.into())
+}
+
+fn internal() -> Refusal {
+    Refusal(StatusCode::INTERNAL_SERVER_ERROR, "api_error", "internal_error", "internal error".into())
+}
+
+/// The one table from Coffer's reasons to UQPay's errors.
+impl From<AuthFailure> for Refusal {
+    fn from(f: AuthFailure) -> Self {
+        match f {
+            AuthFailure::Missing => unauthorized("missing_credentials", "send x-client-id and x-api-key"),
+            AuthFailure::Invalid => unauthorized("invalid_credentials", "invalid client id or api key"),
+            AuthFailure::Revoked => unauthorized("credential_revoked", "the api key has been revoked"),
+            AuthFailure::Suspended(o) => unauthorized("account_inactive", format!("account {o} is suspended")),
+            AuthFailure::Deleted(o) => unauthorized("account_inactive", format!("account {o} is deleted")),
+            AuthFailure::Internal => internal(),
+        }
+    }
+}
+
+impl From<TokenFailure> for Refusal {
+    fn from(f: TokenFailure) -> Self {
+        match f {
+            TokenFailure::Invalid => unauthorized("invalid_token", "invalid token"),
+            TokenFailure::Expired => unauthorized("token_expired", "token expired"),
+            TokenFailure::Credential(a) => a.into(),
+        }
+    }
+}
+
+impl From<Problem> for Refusal {
+    fn from(p: Problem) -> Self {
+        match p {
+            Problem::UnknownCurrency(c) => invalid("invalid_currency", format!("currency {c:?} is not supported")),
+            Problem::RateLimited(secs) => Refusal(
+                StatusCode::TOO_MANY_REQUESTS,
+                "invalid_request_error",
+                "too_many_requests",
+                format!("too many requests; retry in {secs} s"),
+            ),
+            Problem::Internal => internal(),
+        }
+    }
+}
+
+fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty())
+}
+
+fn answer(r: Result<Value, Refusal>) -> Response {
+    match r {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn token_endpoint(State(s): State<AppState>, headers: HeaderMap) -> Response {
+    answer(issue(&s, &headers).await)
+}
+
+async fn issue(s: &AppState, headers: &HeaderMap) -> Result<Value, Refusal> {
+    let (Some(id), Some(secret)) = (header(headers, "x-client-id"), header(headers, "x-api-key")) else {
+        return Err(AuthFailure::Missing.into());
+    };
+    let (key, owner) = verify_key(&*s.store, id, secret).await?;
+    dialect::rate_limit(s, &key.id)?;
+    let (t, exp) = token::issue(s, &key, &owner, AUDIENCE).await?;
+    Ok(json!({ "auth_token": t, "expired_at": exp }))
+}
+
+/// The owner a call acts as: the token's owner, or the sub-merchant named by `x-on-behalf-of`.
+async fn caller(s: &AppState, headers: &HeaderMap) -> Result<Owner, Refusal> {
+    let raw = header(headers, "x-auth-token").ok_or_else(|| unauthorized("missing_token", "send x-auth-token"))?;
+    let jwt = raw
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .ok_or_else(|| unauthorized("invalid_token", "x-auth-token must be 'Bearer <auth_token>'"))?;
+    let (key, owner) = token::check(s, jwt, AUDIENCE).await?;
+    dialect::rate_limit(s, &key.id)?;
+    let Some(target) = header(headers, "x-on-behalf-of") else { return Ok(owner) };
+    let not_found =
+        || Refusal(StatusCode::NOT_FOUND, "not_found", "account_not_found", "connected account not found".into());
+    let id: OwnerId = target.parse().map_err(|_| not_found())?;
+    match on_behalf_of(&*s.store, id, owner.id).await? {
+        Some(Ok(o)) => Ok(o),
+        Some(Err(o)) => Err(unauthorized("account_inactive", format!("account {} is {}", o.id, o.status))),
+        None => Err(not_found()),
+    }
+}
+
+/// The UQPay balance of one currency, if the owner has a wallet UQPay shows in it.
+fn balance(c: &CurrencySummary) -> Option<Value> {
+    use WalletType::*;
+    let shown = [Operating, Prepaid, Reserve];
+    let wallets: Vec<&Account> = shown.iter().filter_map(|t| c.wallet(*t)).collect();
+    let first = c.wallet(Operating).or_else(|| wallets.iter().min_by_key(|a| a.number).copied())?;
+    let created = wallets.iter().map(|a| a.created_at).min()?;
+    let traded = wallets.iter().filter_map(|a| a.last_trade_at).max().unwrap_or(created);
+    let status = match c.status() {
+        WalletStatus::Frozen => "PENDING".to_string(),
+        s => s.to_string(),
+    };
+    let amount = |v: i64| format_minor(v, c.exponent);
+    Some(json!({
+        "balance_id": first.id,
+        "currency": c.currency,
+        "available_balance": amount(c.available(Operating)),
+        "prepaid_balance": amount(c.posted(Prepaid)),
+        "margin_balance": amount(c.posted(Reserve)),
+        "frozen_balance": amount(c.held(Operating)),
+        "create_time": iso_seconds(created),
+        "last_trade_time": iso_seconds(traded),
+        "balance_status": status,
+    }))
+}
+
+async fn one(State(s): State<AppState>, headers: HeaderMap, Path(currency): Path<String>) -> Response {
+    answer(
+        async {
+            let owner = caller(&s, &headers).await?;
+            let cur = dialect::currency(&s, owner.platform, &currency).await?;
+            let all = dialect::balances(&s, owner.id).await?;
+            all.iter().filter(|c| c.currency == cur).find_map(balance).ok_or_else(|| {
+                Refusal(StatusCode::NOT_FOUND, "not_found", "balance_not_found", format!("no {cur} balance"))
+            })
+        }
+        .await,
+    )
+}
+
+#[derive(Deserialize)]
+struct Paging {
+    page_size: Option<String>,
+    page_number: Option<String>,
+}
+
+fn number(v: Option<&str>, name: &str, default: usize, max: usize) -> Result<usize, Refusal> {
+    let Some(v) = v.filter(|v| !v.is_empty()) else { return Ok(default) };
+    match v.parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(invalid("invalid_parameter", format!("{name} must be an integer from 1 to {max}"))),
+    }
+}
+
+async fn list(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    q: Result<Query<Paging>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    answer(
+        async {
+            let owner = caller(&s, &headers).await?;
+            let Query(q) = q.map_err(|_| invalid("invalid_parameter", "malformed query string"))?;
+            let size = number(q.page_size.as_deref(), "page_size", 10, MAX_PAGE_SIZE)?;
+            let page = number(q.page_number.as_deref(), "page_number", 1, usize::MAX / MAX_PAGE_SIZE)?;
+            let all: Vec<Value> = dialect::balances(&s, owner.id).await?.iter().filter_map(balance).collect();
+            let items: Vec<Value> = all.iter().skip((page - 1) * size).take(size).cloned().collect();
+            Ok(json!({
+                "total_pages": all.len().div_ceil(size),
+                "total_items": all.len(),
+                "data": items,
+            }))
+        }
+        .await,
+    )
+}
