@@ -6,6 +6,9 @@ pub mod dialect;
 pub mod engagelab;
 pub mod error;
 pub mod native;
+pub mod neox;
+pub mod onerway;
+pub mod payermax;
 pub mod render;
 pub mod secrets;
 pub mod token;
@@ -75,6 +78,9 @@ pub fn router(store: Arc<dyn Store>, limits: Limits) -> Router {
         .nest(native::PREFIX, native::routes())
         .merge(engagelab::routes())
         .merge(uqpay::routes())
+        .merge(neox::routes())
+        .merge(onerway::routes())
+        .merge(payermax::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no_such_route", "no such route") })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn(request_id))

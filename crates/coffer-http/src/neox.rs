@@ -1,0 +1,217 @@
+//! The NeoX dialect (seed `003_...`, wire facts in dialects.md).
+//!
+//! - `POST /v2/auth/oauth2/token` with JSON `{"grant_type":"client_credentials","client_id",
+//!   "client_secret","scope"}` (a Coffer API key's id and secret; `scope`, when sent, must be
+//!   `global-collection`): `{"code":1,"state":2,"message":"Successful","data":{"access_token",
+//!   "token_type":"bearer","expires_in":1800,"scope"}}` ([`crate::token`]).
+//! - `GET /v2/gc/accounts/balance/query?subMerchantId=&accountType=&currency=` with
+//!   `Authorization: Bearer <access_token>`. `subMerchantId` is the caller or one of its
+//!   descendants. Rows are the owner's OPERATING (`FUND_ACCOUNT`), CARD (`VCC_ACCOUNT`) and REFUND
+//!   (`REFUND_ACCOUNT`) wallets in creation order: `availableBalance` = available, `frozenAmount`
+//!   = held, `balance` = posted (= their sum), `accountNo` the wallet id (32 hex digits), `time`
+//!   the query time as `yyyy-MM-dd HH:mm:ss` in UTC.
+//! - Chosen: success is `{"code":"1","msg":"Successful","success":true,"data":[...]}` (NeoX's
+//!   success code); every error is `{"code","msg","success":false,"data":[]}` with `code`/`msg`:
+//!   `2` INVALID_TOKEN (401: missing, wrong, expired or revoked credentials or token), `3`
+//!   VALIDATION_ERROR (400), `4` RESOURCE_NOT_FOUND (404: the sub-merchant is not the caller's),
+//!   `5` SUB_MERCHANT_NOT_ACTIVATED (403: it, or an owner above it, is not active), `6`
+//!   TOO_MANY_REQUESTS (429), `9` SYSTEM_ERROR (500).
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use coffer_core::money::format_minor;
+use coffer_core::*;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::auth::{on_behalf_of, verify_key, AuthFailure};
+use crate::dialect::{self, plain_seconds, Problem};
+use crate::token::{self, TokenFailure, TOKEN_TTL_SECS};
+use crate::AppState;
+
+pub const AUDIENCE: &str = "neox";
+const SCOPE: &str = "global-collection";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v2/auth/oauth2/token", post(token_endpoint))
+        .route("/v2/gc/accounts/balance/query", get(balance_query))
+}
+
+/// A NeoX error: HTTP status, code, message.
+#[derive(Debug)]
+struct Refusal(StatusCode, &'static str, &'static str);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "code": self.1, "msg": self.2, "success": false, "data": [] }))).into_response()
+    }
+}
+
+const INVALID_TOKEN: Refusal = Refusal(StatusCode::UNAUTHORIZED, "2", "INVALID_TOKEN");
+const VALIDATION_ERROR: Refusal = Refusal(StatusCode::BAD_REQUEST, "3", "VALIDATION_ERROR");
+const NOT_FOUND: Refusal = Refusal(StatusCode::NOT_FOUND, "4", "RESOURCE_NOT_FOUND");
+const NOT_ACTIVATED: Refusal = Refusal(StatusCode::FORBIDDEN, "5", "SUB_MERCHANT_NOT_ACTIVATED");
+const SYSTEM_ERROR: Refusal = Refusal(StatusCode::INTERNAL_SERVER_ERROR, "9", "SYSTEM_ERROR");
+
+/// The one table from Coffer's reasons to NeoX's errors.
+impl From<AuthFailure> for Refusal {
+    fn from(f: AuthFailure) -> Self {
+        match f {
+            AuthFailure::Internal => SYSTEM_ERROR,
+            _ => INVALID_TOKEN,
+        }
+    }
+}
+
+impl From<TokenFailure> for Refusal {
+    fn from(f: TokenFailure) -> Self {
+        match f {
+            TokenFailure::Credential(a) => a.into(),
+            TokenFailure::Invalid | TokenFailure::Expired => INVALID_TOKEN,
+        }
+    }
+}
+
+impl From<Problem> for Refusal {
+    fn from(p: Problem) -> Self {
+        match p {
+            Problem::UnknownCurrency(_) => VALIDATION_ERROR,
+            Problem::RateLimited(_) => Refusal(StatusCode::TOO_MANY_REQUESTS, "6", "TOO_MANY_REQUESTS"),
+            Problem::Internal => SYSTEM_ERROR,
+        }
+    }
+}
+
+fn answer(r: Result<Value, Refusal>) -> Response {
+    match r {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenRequest {
+    grant_type: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    scope: Option<String>,
+}
+
+async fn token_endpoint(State(s): State<AppState>, body: Result<Json<TokenRequest>, JsonRejection>) -> Response {
+    answer(
+        async {
+            let Json(b) = body.map_err(|_| VALIDATION_ERROR)?;
+            if b.grant_type.as_deref() != Some("client_credentials") {
+                return Err(VALIDATION_ERROR);
+            }
+            if b.scope.as_deref().is_some_and(|sc| !sc.is_empty() && sc != SCOPE) {
+                return Err(VALIDATION_ERROR);
+            }
+            let (Some(id), Some(secret)) = (b.client_id, b.client_secret) else { return Err(INVALID_TOKEN) };
+            let (key, owner) = verify_key(&*s.store, &id, &secret).await?;
+            dialect::rate_limit(&s, &key.id)?;
+            let (t, _) = token::issue(&s, &key, &owner, AUDIENCE).await?;
+            Ok(json!({
+                "code": 1,
+                "state": 2,
+                "message": "Successful",
+                "data": { "access_token": t, "token_type": "bearer", "expires_in": TOKEN_TTL_SECS, "scope": SCOPE },
+            }))
+        }
+        .await,
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BalanceQuery {
+    sub_merchant_id: Option<String>,
+    account_type: Option<String>,
+    currency: Option<String>,
+}
+
+fn account_type(name: &str) -> Option<WalletType> {
+    match name {
+        "FUND_ACCOUNT" => Some(WalletType::Operating),
+        "VCC_ACCOUNT" => Some(WalletType::Card),
+        "REFUND_ACCOUNT" => Some(WalletType::Refund),
+        _ => None,
+    }
+}
+
+fn type_name(t: WalletType) -> Option<&'static str> {
+    match t {
+        WalletType::Operating => Some("FUND_ACCOUNT"),
+        WalletType::Card => Some("VCC_ACCOUNT"),
+        WalletType::Refund => Some("REFUND_ACCOUNT"),
+        _ => None,
+    }
+}
+
+async fn balance_query(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    q: Result<Query<BalanceQuery>, QueryRejection>,
+) -> Response {
+    answer(
+        async {
+            let bearer = headers
+                .get(axum::http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().strip_prefix("Bearer "))
+                .map(str::trim)
+                .ok_or(INVALID_TOKEN)?;
+            let (key, caller) = token::check(&s, bearer, AUDIENCE).await?;
+            dialect::rate_limit(&s, &key.id)?;
+            let Query(q) = q.map_err(|_| VALIDATION_ERROR)?;
+            let filter = |v: Option<String>| v.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+            let sub = filter(q.sub_merchant_id).ok_or(VALIDATION_ERROR)?;
+            let wanted_type = match filter(q.account_type) {
+                Some(t) => Some(account_type(&t).ok_or(VALIDATION_ERROR)?),
+                None => None,
+            };
+            let wanted_currency = match filter(q.currency) {
+                Some(c) => Some(dialect::currency(&s, caller.platform, &c).await?),
+                None => None,
+            };
+            let target: OwnerId = sub.parse().map_err(|_| NOT_FOUND)?;
+            let owner = match on_behalf_of(&*s.store, target, caller.id).await? {
+                Some(Ok(o)) => o,
+                Some(Err(_)) => return Err(NOT_ACTIVATED),
+                None => return Err(NOT_FOUND),
+            };
+            let time = plain_seconds(dialect::now());
+            let mut rows = Vec::new();
+            for c in dialect::balances(&s, owner.id).await? {
+                if wanted_currency.is_some_and(|w| w != c.currency) {
+                    continue;
+                }
+                for a in &c.wallets {
+                    let AccountKind::Wallet(t) = a.kind else { continue };
+                    let Some(name) = type_name(t) else { continue };
+                    if wanted_type.is_some_and(|w| w != t) {
+                        continue;
+                    }
+                    rows.push((a.number, json!({
+                        "accountNo": a.id.0.simple().to_string(),
+                        "accountType": name,
+                        "currency": c.currency,
+                        "balance": format_minor(c.posted(t), c.exponent),
+                        "availableBalance": format_minor(c.available(t), c.exponent),
+                        "frozenAmount": format_minor(c.held(t), c.exponent),
+                        "time": time,
+                    })));
+                }
+            }
+            rows.sort_by_key(|(n, _)| *n);
+            let data: Vec<Value> = rows.into_iter().map(|(_, v)| v).collect();
+            Ok(json!({ "code": "1", "msg": "Successful", "success": true, "data": data }))
+        }
+        .await,
+    )
+}

@@ -1,0 +1,181 @@
+//! The Onerway dialect (seed `000_...`, wire facts in dialects.md).
+//!
+//! `POST /account/v1/balance/query` with header `apikey: <key>` (a full Coffer API key,
+//! `ck_<id>.<secret>`) and JSON `{"requestId","requestTime","currency"}`.
+//!
+//! - Figures, by the core's summary: `availableBalance` OPERATING available,
+//!   `withdrawableBalance` OPERATING withdrawable, `fundOnHold` OPERATING held + OPERATING
+//!   incoming + SETTLEMENT posted, `depositBalance` RESERVE posted, `totalBalance` their sum with
+//!   the available; `status` the OPERATING wallet's.
+//! - `requestTime` (epoch milliseconds) must be within 10 minutes of the server's clock.
+//!   `requestId` (1 to 128 characters) is claimed in the store only when the request is answered,
+//!   so a refused request may be sent again with its id; a second answered use, on any node, is
+//!   `40006`. An id is remembered until its `requestTime` has left the window.
+//! - Errors `{"code","message","data":null}`: `40001` INVALID_PARAMETER (400), `40002`
+//!   INVALID_TIME_RANGE (400), `40003` UNAUTHORIZED_ACCESS (401), `40004` RESOURCE_NOT_FOUND (404:
+//!   no wallet in that currency), `40005` REQUEST_FAILED (500, or 429 over the rate limit),
+//!   `40006` DUPLICATE_REQUEST (409).
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use coffer_core::money::format_minor;
+use coffer_core::summary::CurrencySummary;
+use coffer_core::*;
+use serde_json::{json, Value};
+
+use crate::auth::{verify_key, AuthFailure};
+use crate::dialect::{self, Problem};
+use crate::AppState;
+
+/// Largest accepted distance between `requestTime` and the server's clock.
+const WINDOW_MICROS: i64 = 10 * 60 * 1_000_000;
+const MAX_REQUEST_ID: usize = 128;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/account/v1/balance/query", post(balance_query))
+}
+
+/// An Onerway error: HTTP status, code, message.
+#[derive(Debug)]
+struct Refusal(StatusCode, &'static str, String);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "code": self.1, "message": self.2, "data": null }))).into_response()
+    }
+}
+
+fn invalid(message: impl Into<String>) -> Refusal {
+    Refusal(StatusCode::BAD_REQUEST, "40001", message.into())
+}
+
+fn failed() -> Refusal {
+    Refusal(StatusCode::INTERNAL_SERVER_ERROR, "40005", "request failed".into())
+}
+
+/// The one table from Coffer's reasons to Onerway's codes.
+impl From<AuthFailure> for Refusal {
+    fn from(f: AuthFailure) -> Self {
+        let unauthorized = |m: &str| Refusal(StatusCode::UNAUTHORIZED, "40003", m.into());
+        match f {
+            AuthFailure::Missing => unauthorized("missing apikey header"),
+            AuthFailure::Invalid => unauthorized("invalid apikey"),
+            AuthFailure::Revoked => unauthorized("apikey has been revoked"),
+            AuthFailure::Suspended(_) => unauthorized("merchant is suspended"),
+            AuthFailure::Deleted(_) => unauthorized("merchant is deleted"),
+            AuthFailure::Internal => failed(),
+        }
+    }
+}
+
+impl From<Problem> for Refusal {
+    fn from(p: Problem) -> Self {
+        match p {
+            Problem::UnknownCurrency(c) => invalid(format!("unsupported currency {c:?}")),
+            Problem::RateLimited(s) => {
+                Refusal(StatusCode::TOO_MANY_REQUESTS, "40005", format!("too many requests; retry in {s} s"))
+            }
+            Problem::Internal => failed(),
+        }
+    }
+}
+
+fn answer(r: Result<Value, Refusal>) -> Response {
+    match r {
+        Ok(data) => Json(json!({ "code": "200", "message": "success", "data": data })).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The caller's key and owner from `apikey: ck_<id>.<secret>`.
+async fn caller(s: &AppState, headers: &HeaderMap) -> Result<(ApiKey, Owner), Refusal> {
+    let v = headers.get("apikey").and_then(|v| v.to_str().ok()).map(str::trim).ok_or(AuthFailure::Missing)?;
+    let (id, secret) = v.split_once('.').ok_or(AuthFailure::Invalid)?;
+    let (key, owner) = verify_key(&*s.store, id, secret).await?;
+    dialect::rate_limit(s, &key.id)?;
+    Ok((key, owner))
+}
+
+/// `requestId` and `requestTime`: present, well-formed, in the window. Returns the id and when
+/// it may be forgotten.
+fn replay_guard(body: &Value) -> Result<(String, Timestamp), Refusal> {
+    let id = match body.get("requestId") {
+        Some(Value::String(s)) if !s.is_empty() && s.len() <= MAX_REQUEST_ID => s.clone(),
+        Some(_) => return Err(invalid(format!("requestId must be a string of 1 to {MAX_REQUEST_ID} characters"))),
+        None => return Err(invalid("requestId is required")),
+    };
+    let ms = match body.get("requestTime") {
+        Some(Value::Number(n)) => n.as_i64(),
+        Some(Value::String(s)) => s.parse().ok(),
+        None => return Err(invalid("requestTime is required")),
+        _ => None,
+    }
+    .ok_or_else(|| invalid("requestTime must be epoch milliseconds"))?;
+    let t = Timestamp(ms.saturating_mul(1000));
+    if t.0.saturating_sub(dialect::now().0).unsigned_abs() > WINDOW_MICROS as u64 {
+        return Err(Refusal(
+            StatusCode::BAD_REQUEST,
+            "40002",
+            "requestTime must be within 10 minutes of server time".into(),
+        ));
+    }
+    Ok((id, Timestamp(t.0 + WINDOW_MICROS + 1_000_000)))
+}
+
+/// Claim the request id for this owner, or refuse it as a duplicate.
+async fn claim(s: &AppState, owner: &Owner, id: &str, until: Timestamp) -> Result<(), Refusal> {
+    match s.store.claim_nonce(&format!("onerway:{}", owner.id), id, until).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Refusal(StatusCode::CONFLICT, "40006", "duplicate requestId".into())),
+        Err(e) => Err(dialect::internal("onerway request id", e).into()),
+    }
+}
+
+/// One currency's figures, in Onerway's field order.
+fn figures(c: &CurrencySummary) -> Result<Value, Problem> {
+    use WalletType::*;
+    let amount = |v: i64| format_minor(v, c.exponent);
+    let overflow = |e| dialect::internal("onerway figures", e);
+    Ok(json!({
+        "currency": c.currency,
+        "withdrawableBalance": amount(c.withdrawable(Operating)),
+        "availableBalance": amount(c.available(Operating)),
+        "fundOnHold": amount(c.fund_on_hold().map_err(overflow)?),
+        "depositBalance": amount(c.posted(Reserve)),
+        "totalBalance": amount(c.onerway_total().map_err(overflow)?),
+        "status": c.status().to_string(),
+    }))
+}
+
+fn body(b: Result<Json<Value>, JsonRejection>) -> Result<Value, Refusal> {
+    match b {
+        Ok(Json(v @ Value::Object(_))) => Ok(v),
+        _ => Err(invalid("the body must be a JSON object")),
+    }
+}
+
+async fn balance_query(State(s): State<AppState>, headers: HeaderMap, b: Result<Json<Value>, JsonRejection>) -> Response {
+    answer(
+        async {
+            let (_, owner) = caller(&s, &headers).await?;
+            let b = body(b)?;
+            let (id, until) = replay_guard(&b)?;
+            let currency = match b.get("currency") {
+                Some(Value::String(c)) if !c.is_empty() => dialect::currency(&s, owner.platform, c).await?,
+                _ => return Err(invalid("currency is required")),
+            };
+            let all = dialect::balances(&s, owner.id).await?;
+            let c = all.iter().find(|c| c.currency == currency).ok_or_else(|| {
+                Refusal(StatusCode::NOT_FOUND, "40004", format!("no {currency} account"))
+            })?;
+            let data = figures(c)?;
+            claim(&s, &owner, &id, until).await?;
+            Ok(data)
+        }
+        .await,
+    )
+}
