@@ -67,9 +67,28 @@ impl AppState {
     }
 }
 
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, limits: Limits) -> Self {
+        let quota = governor::Quota::per_second(limits.requests_per_second).allow_burst(limits.burst);
+        AppState { store, limiter: Arc::new(governor::RateLimiter::keyed(quota)), secrets: Default::default() }
+    }
+
+    /// Create (or load) the server's secrets before the first request: the token key and the
+    /// response-signing key of every platform.
+    pub async fn warm_up(&self) -> Result<(), coffer_store::StoreError> {
+        self.secrets.token_key(&*self.store).await?;
+        for p in self.store.platforms().await? {
+            self.secrets.signing_key(&*self.store, p.id).await?;
+        }
+        Ok(())
+    }
+}
+
 pub fn router(store: Arc<dyn Store>, limits: Limits) -> Router {
-    let quota = governor::Quota::per_second(limits.requests_per_second).allow_burst(limits.burst);
-    let state = AppState { store, limiter: Arc::new(governor::RateLimiter::keyed(quota)), secrets: Default::default() };
+    router_with(AppState::new(store, limits))
+}
+
+fn router_with(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
@@ -132,5 +151,7 @@ pub async fn serve(
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(store, limits)).with_graceful_shutdown(shutdown).await
+    let state = AppState::new(store, limits);
+    state.warm_up().await.map_err(std::io::Error::other)?;
+    axum::serve(listener, router_with(state)).with_graceful_shutdown(shutdown).await
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use coffer_core::money::{format_minor, parse_minor};
 use coffer_core::*;
@@ -62,6 +62,8 @@ pub fn routes() -> Router<AppState> {
         .route("/incoming/{id}/cancel", post(cancel_incoming))
         .route("/api-keys", post(create_key))
         .route("/api-keys/{id}/revoke", post(revoke_key))
+        .route("/api-keys/{id}/public-key", put(set_public_key))
+        .route("/signing-key", get(signing_key))
 }
 
 // ---- the refusals every operation can meet, for the OpenAPI document ----
@@ -1314,6 +1316,63 @@ async fn revoke_key(State(s): State<AppState>, caller: Caller, Path(id): Path<St
     }
 }
 
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PublicKeyBody {
+    /// The RSA public key (at least 2048 bits) the credential signs PayerMax requests with: PEM
+    /// (`-----BEGIN PUBLIC KEY-----`) or base64 of the SubjectPublicKeyInfo DER. `null` removes it.
+    pub public_key: Option<String>,
+}
+
+#[utoipa::path(put, path = "/api-keys/{id}/public-key", context_path = "/coffer/v1", tag = "credentials",
+    request_body = PublicKeyBody, params(("id" = String, Path, description = "API key id")),
+    responses((status = 200, body = ApiKeyView), WriteErrors))]
+async fn set_public_key(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Body(b): Body<PublicKeyBody>,
+) -> Result<Response, ApiError> {
+    caller.require_write()?;
+    match s.store.api_key(&id).await? {
+        Some(k) if caller.reaches(&*s.store, k.owner).await? => {}
+        _ => return Err(LedgerError::ApiKeyNotFound(id.chars().take(64).collect()).into()),
+    }
+    let public_key = match b.public_key {
+        Some(text) => Some(
+            crate::secrets::parse_public_key(&text)
+                .map_err(|m| ApiError::invalid("invalid_public_key", m).param("public_key"))?
+                .1,
+        ),
+        None => None,
+    };
+    match run(&s, Command::SetKeyPublicKey { id, public_key }).await?.outcome {
+        Outcome::ApiKey(key) => Ok(Json(render::api_key(&key)).into_response()),
+        _ => Err(internal("api key")),
+    }
+}
+
+/// The public half of the caller's platform's response-signing key (PayerMax `sign` header).
+#[derive(Serialize, ToSchema)]
+pub struct SigningKeyView {
+    pub platform: Uuid,
+    /// PEM, `-----BEGIN PUBLIC KEY-----`.
+    pub public_key_pem: String,
+    /// Base64 of the SubjectPublicKeyInfo DER (the form PayerMax hands out).
+    pub public_key: String,
+}
+
+#[utoipa::path(get, path = "/signing-key", context_path = "/coffer/v1", tag = "credentials",
+    responses((status = 200, body = SigningKeyView), ReadErrors))]
+async fn signing_key(State(s): State<AppState>, caller: Caller) -> Result<Json<SigningKeyView>, ApiError> {
+    let key = s.secrets.signing_key(&*s.store, caller.key.platform).await?;
+    Ok(Json(SigningKeyView {
+        platform: caller.key.platform.0,
+        public_key_pem: crate::secrets::public_pem(&key),
+        public_key: crate::secrets::public_base64_of(&key),
+    }))
+}
+
 /// The OpenAPI document of this API.
 #[derive(utoipa::OpenApi)]
 #[openapi(
@@ -1323,7 +1382,7 @@ async fn revoke_key(State(s): State<AppState>, caller: Caller, Path(id): Path<St
         open_wallet, wallet, wallet_status, wallet_limits, wallet_holds, wallet_history,
         deposit, payout, fee, transfer, transfer_batch, post_transaction, list_transactions, transaction, reversal,
         fx_conversion, create_hold, hold, capture_hold, release_hold, create_incoming, settle_incoming, cancel_incoming,
-        create_key, revoke_key,
+        create_key, revoke_key, set_public_key, signing_key,
     ),
     components(schemas(ErrorView, crate::error::ErrorBody)),
     modifiers(&Security),

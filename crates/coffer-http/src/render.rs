@@ -59,6 +59,8 @@ pub struct ApiKeyView {
     pub status: String,
     pub created_at: String,
     pub revoked_at: Option<String>,
+    /// The registered RSA public key (base64 SubjectPublicKeyInfo DER), if any.
+    pub public_key: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
 }
@@ -71,6 +73,7 @@ pub fn api_key(k: &ApiKey) -> ApiKeyView {
         status: k.status.to_string(),
         created_at: time(k.created_at),
         revoked_at: k.revoked_at.map(time),
+        public_key: k.public_key.clone(),
         key: None,
     }
 }

@@ -77,6 +77,14 @@ impl Secrets {
     }
 }
 
+/// A fresh RSA-2048 key pair for a client (the demo's PayerMax merchant): the private key as
+/// PKCS#8 PEM and the public key as base64 SubjectPublicKeyInfo DER.
+pub fn generate_client_pair() -> Result<(String, String), StoreError> {
+    let pem = generate_pem()?;
+    let key = RsaPrivateKey::from_pkcs8_pem(&pem).map_err(storage)?;
+    Ok((pem, public_base64_of(&key)))
+}
+
 fn generate_pem() -> Result<String, StoreError> {
     let key = RsaPrivateKey::new(&mut rand_core::OsRng, RSA_BITS).map_err(storage)?;
     Ok(key.to_pkcs8_pem(LineEnding::LF).map_err(storage)?.to_string())
@@ -85,6 +93,11 @@ fn generate_pem() -> Result<String, StoreError> {
 /// A public key as PEM (`-----BEGIN PUBLIC KEY-----`).
 pub fn public_pem(key: &RsaPrivateKey) -> String {
     RsaPublicKey::from(key).to_public_key_pem(LineEnding::LF).unwrap_or_default()
+}
+
+/// A key pair's public half as base64 SubjectPublicKeyInfo DER.
+pub fn public_base64_of(key: &RsaPrivateKey) -> String {
+    public_base64(&RsaPublicKey::from(key)).unwrap_or_default()
 }
 
 /// A public key as PayerMax hands keys around: base64 of the SubjectPublicKeyInfo DER.

@@ -58,6 +58,20 @@ pub enum KeyCmd {
     },
     /// Revoke an API key by its id.
     Revoke { id: String },
+    /// Register the RSA public key (PEM or base64 DER, >= 2048 bits) an API key signs PayerMax
+    /// requests with.
+    SetPublicKey {
+        id: String,
+        /// File holding the public key.
+        #[arg(long)]
+        file: std::path::PathBuf,
+    },
+    /// Print a platform's response-signing public key (PayerMax `sign` header), creating the key
+    /// pair if the platform has none yet.
+    PlatformPublicKey {
+        #[arg(long)]
+        platform: OwnerId,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -530,6 +544,21 @@ pub async fn run(store: &SqliteStore, cmd: AdminCmd) -> anyhow::Result<Value> {
             Ok(v)
         }
         AdminCmd::Key(KeyCmd::Revoke { id }) => exec(store, Command::RevokeApiKey { id }).await,
+        AdminCmd::Key(KeyCmd::SetPublicKey { id, file }) => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let (_, b64) = coffer_http::secrets::parse_public_key(&text).map_err(|m| anyhow!("{}: {m}", file.display()))?;
+            exec(store, Command::SetKeyPublicKey { id, public_key: Some(b64) }).await
+        }
+        AdminCmd::Key(KeyCmd::PlatformPublicKey { platform }) => {
+            match store.owner(platform).await? {
+                Some(o) if o.kind == OwnerKind::Platform => {}
+                _ => bail!("platform {platform} not found"),
+            }
+            let secrets = coffer_http::secrets::Secrets::default();
+            let key = secrets.signing_key(store, platform).await?;
+            let public = coffer_http::secrets::public_base64_of(&key);
+            Ok(json!({ "platform": platform, "public_key_pem": coffer_http::secrets::public_pem(&key), "public_key": public }))
+        }
         AdminCmd::Balance(BalanceArgs { wallet, owner }) => match (wallet, owner) {
             (Some(w), _) => Ok(json(render::account(&account(store, w).await?))),
             (None, Some(o)) => {

@@ -176,10 +176,10 @@ async fn build(store: &dyn Store, p: &Owner, list: Vec<M>) -> anyhow::Result<Vec
     Ok(out)
 }
 
-/// A read-only key for each demo merchant, written to `file` as JSON:
+/// A read-only key for each demo merchant, written to `file` as JSON (shape in the README):
 /// `{"merchants": [{"dialect", "merchant", "key_id", "secret", "key"}]}` where `key` is
-/// `key_id.secret` (native API: `Authorization: Bearer <key>`; EngageLab: Basic
-/// `key_id:secret`).
+/// `key_id.secret`; the PayerMax merchant also gets an RSA key pair, its public key registered
+/// on the credential and its private key in the file (`private_key_pem`).
 async fn credentials(store: &dyn Store, merchants: &[Value], file: &std::path::Path) -> anyhow::Result<()> {
     let mut out = Vec::new();
     for m in merchants {
@@ -190,9 +190,15 @@ async fn credentials(store: &dyn Store, merchants: &[Value], file: &std::path::P
             .execute(Command::CreateApiKey { owner, id: k.id.clone(), secret_hash: k.hash, scope: KeyScope::ReadOnly })
             .await?;
         let secret = k.full.split_once('.').map(|(_, s)| s.to_string()).unwrap_or_default();
-        out.push(
-            json!({ "dialect": m["dialect"], "merchant": owner, "key_id": k.id, "secret": secret, "key": k.full }),
-        );
+        let mut c =
+            json!({ "dialect": m["dialect"], "merchant": owner, "key_id": k.id, "secret": secret, "key": k.full });
+        if m["dialect"] == "payermax" {
+            let (private_pem, public) = tokio::task::spawn_blocking(coffer_http::secrets::generate_client_pair).await??;
+            store.execute(Command::SetKeyPublicKey { id: k.id.clone(), public_key: Some(public.clone()) }).await?;
+            c["public_key"] = Value::String(public);
+            c["private_key_pem"] = Value::String(private_pem);
+        }
+        out.push(c);
     }
     let text = serde_json::to_string_pretty(&json!({ "merchants": out }))?;
     std::fs::write(file, text).with_context(|| format!("cannot write {}", file.display()))?;
