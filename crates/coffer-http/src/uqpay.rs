@@ -32,6 +32,7 @@ use crate::AppState;
 
 pub const AUDIENCE: &str = "uqpay";
 const MAX_PAGE_SIZE: usize = 100;
+const MAX_PAGE_NUMBER: usize = 1_000_000;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -69,8 +70,8 @@ impl From<AuthFailure> for Refusal {
             AuthFailure::Missing => unauthorized("missing_credentials", "send x-client-id and x-api-key"),
             AuthFailure::Invalid => unauthorized("invalid_credentials", "invalid client id or api key"),
             AuthFailure::Revoked => unauthorized("credential_revoked", "the api key has been revoked"),
-            AuthFailure::Suspended(o) => unauthorized("account_inactive", format!("account {o} is suspended")),
-            AuthFailure::Deleted(o) => unauthorized("account_inactive", format!("account {o} is deleted")),
+            AuthFailure::Suspended(_) => unauthorized("account_inactive", "the account is suspended"),
+            AuthFailure::Deleted(_) => unauthorized("account_inactive", "the account is deleted"),
             AuthFailure::Internal => internal(),
         }
     }
@@ -141,7 +142,7 @@ async fn caller(s: &AppState, headers: &HeaderMap) -> Result<Owner, Refusal> {
     let id: OwnerId = target.parse().map_err(|_| not_found())?;
     match on_behalf_of(&*s.store, id, owner.id).await? {
         Some(Ok(o)) => Ok(o),
-        Some(Err(o)) => Err(unauthorized("account_inactive", format!("account {} is {}", o.id, o.status))),
+        Some(Err(o)) => Err(unauthorized("account_inactive", format!("the connected account is {}", o.status).to_lowercase())),
         None => Err(not_found()),
     }
 }
@@ -210,7 +211,7 @@ async fn list(
             let owner = caller(&s, &headers).await?;
             let Query(q) = q.map_err(|_| invalid("invalid_parameter", "malformed query string"))?;
             let size = number(q.page_size.as_deref(), "page_size", 10, MAX_PAGE_SIZE)?;
-            let page = number(q.page_number.as_deref(), "page_number", 1, usize::MAX / MAX_PAGE_SIZE)?;
+            let page = number(q.page_number.as_deref(), "page_number", 1, MAX_PAGE_NUMBER)?;
             let all: Vec<Value> = dialect::balances(&s, owner.id).await?.iter().filter_map(balance).collect();
             let items: Vec<Value> = all.iter().skip((page - 1) * size).take(size).cloned().collect();
             Ok(json!({
