@@ -197,15 +197,18 @@ async fn balance_query(
                     if wanted_type.is_some_and(|w| w != t) {
                         continue;
                     }
-                    rows.push((a.number, json!({
-                        "accountNo": a.id.0.simple().to_string(),
-                        "accountType": name,
-                        "currency": c.currency,
-                        "balance": format_minor(c.posted(t), c.exponent),
-                        "availableBalance": format_minor(c.available(t), c.exponent),
-                        "frozenAmount": format_minor(c.held(t), c.exponent),
-                        "time": time,
-                    })));
+                    rows.push((
+                        a.number,
+                        json!({
+                            "accountNo": a.id.0.simple().to_string(),
+                            "accountType": name,
+                            "currency": c.currency,
+                            "balance": format_minor(c.posted(t), c.exponent),
+                            "availableBalance": format_minor(c.available(t), c.exponent),
+                            "frozenAmount": format_minor(c.held(t), c.exponent),
+                            "time": time,
+                        }),
+                    ));
                 }
             }
             rows.sort_by_key(|(n, _)| *n);

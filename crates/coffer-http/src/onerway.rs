@@ -158,7 +158,11 @@ fn body(b: Result<Json<Value>, JsonRejection>) -> Result<Value, Refusal> {
     }
 }
 
-async fn balance_query(State(s): State<AppState>, headers: HeaderMap, b: Result<Json<Value>, JsonRejection>) -> Response {
+async fn balance_query(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    b: Result<Json<Value>, JsonRejection>,
+) -> Response {
     answer(
         async {
             let (_, owner) = caller(&s, &headers).await?;
@@ -169,9 +173,10 @@ async fn balance_query(State(s): State<AppState>, headers: HeaderMap, b: Result<
                 _ => return Err(invalid("currency is required")),
             };
             let all = dialect::balances(&s, owner.id).await?;
-            let c = all.iter().find(|c| c.currency == currency).ok_or_else(|| {
-                Refusal(StatusCode::NOT_FOUND, "40004", format!("no {currency} account"))
-            })?;
+            let c = all
+                .iter()
+                .find(|c| c.currency == currency)
+                .ok_or_else(|| Refusal(StatusCode::NOT_FOUND, "40004", format!("no {currency} account")))?;
             let data = figures(c)?;
             claim(&s, &owner, &id, until).await?;
             Ok(data)

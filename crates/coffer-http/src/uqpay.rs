@@ -142,7 +142,9 @@ async fn caller(s: &AppState, headers: &HeaderMap) -> Result<Owner, Refusal> {
     let id: OwnerId = target.parse().map_err(|_| not_found())?;
     match on_behalf_of(&*s.store, id, owner.id).await? {
         Some(Ok(o)) => Ok(o),
-        Some(Err(o)) => Err(unauthorized("account_inactive", format!("the connected account is {}", o.status).to_lowercase())),
+        Some(Err(o)) => {
+            Err(unauthorized("account_inactive", format!("the connected account is {}", o.status).to_lowercase()))
+        }
         None => Err(not_found()),
     }
 }

@@ -63,11 +63,8 @@ async fn owner(s: &dyn Store, parent: Option<OwnerId>, name: &str) -> OwnerId {
 
 async fn fund(s: &dyn Store, p: OwnerId, o: OwnerId, t: WalletType, cur: &str, amount: i64, held: i64) -> AccountId {
     let currency: CurrencyCode = cur.parse().unwrap();
-    let Outcome::Account(a) = exec(
-        s,
-        Command::OpenWallet { owner: o, wallet_type: t, currency, overdraft_limit: 0, min_balance: 0 },
-    )
-    .await
+    let Outcome::Account(a) =
+        exec(s, Command::OpenWallet { owner: o, wallet_type: t, currency, overdraft_limit: 0, min_balance: 0 }).await
     else {
         panic!()
     };
@@ -218,7 +215,10 @@ async fn uqpay_tokens_on_behalf_of_and_refusals() {
         (format!("Bearer {}", t["auth_token"].as_str().unwrap()), t)
     };
     assert!(s_claims["auth_token"].is_string());
-    cases.push(("token_missing_headers", status_and_body(e.http.post(format!("{}/api/v1/connect/token", e.root))).await));
+    cases.push((
+        "token_missing_headers",
+        status_and_body(e.http.post(format!("{}/api/v1/connect/token", e.root))).await,
+    ));
     cases.push(("token_wrong_secret", uqpay_token(&e, &Key { id: e.m_key.id.clone(), secret: "0".repeat(64) }).await));
     cases.push(("no_token", uqpay_get(&e, "balances/USD", None, None).await));
     cases.push(("token_without_bearer_prefix", uqpay_get(&e, "balances/USD", Some(&jwt), None).await));
@@ -226,7 +226,8 @@ async fn uqpay_tokens_on_behalf_of_and_refusals() {
     let expired = forged_token(&e, &e.m_key, e.m, "uqpay", chrono::Utc::now().timestamp() - 5).await;
     cases.push(("token_expired", uqpay_get(&e, "balances/USD", Some(&format!("Bearer {expired}")), None).await));
     let neox = forged_token(&e, &e.m_key, e.m, "neox", chrono::Utc::now().timestamp() + 600).await;
-    cases.push(("token_of_another_dialect", uqpay_get(&e, "balances/USD", Some(&format!("Bearer {neox}")), None).await));
+    cases
+        .push(("token_of_another_dialect", uqpay_get(&e, "balances/USD", Some(&format!("Bearer {neox}")), None).await));
     cases.push(("unknown_currency", uqpay_get(&e, "balances/XXX", Some(&bearer), None).await));
     cases.push(("no_wallet_in_currency", uqpay_get(&e, "balances/JPY", Some(&bearer), None).await));
     cases.push(("page_size_zero", uqpay_get(&e, "balances?page_size=0", Some(&bearer), None).await));
@@ -245,4 +246,320 @@ async fn uqpay_tokens_on_behalf_of_and_refusals() {
     for (name, (status, body)) in cases {
         insta::assert_json_snapshot!(format!("uqpay_{name}"), json!({ "status": status, "body": body }));
     }
+}
+
+// ---- NeoX ----
+
+async fn neox_token(e: &Env, body: Value) -> (u16, Value) {
+    status_and_body(e.http.post(format!("{}/v2/auth/oauth2/token", e.root)).json(&body)).await
+}
+
+async fn neox_query(e: &Env, token: Option<&str>, query: &str) -> (u16, Value) {
+    let mut rb = e.http.get(format!("{}/v2/gc/accounts/balance/query?{query}", e.root));
+    if let Some(t) = token {
+        rb = rb.bearer_auth(t);
+    }
+    status_and_body(rb).await
+}
+
+fn creds(k: &Key) -> Value {
+    json!({ "grant_type": "client_credentials", "client_id": k.id, "client_secret": k.secret, "scope": "global-collection" })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn neox_tokens_sub_merchants_filters_and_refusals() {
+    let e = env().await;
+    let (status, t) = neox_token(&e, creds(&e.m_key)).await;
+    assert_eq!(status, 200, "{t}");
+    assert_eq!(t["data"]["token_type"], "bearer");
+    assert_eq!(t["data"]["expires_in"], 1800);
+    let token = t["data"]["access_token"].as_str().unwrap().to_string();
+    let tk = Some(token.as_str());
+
+    let (status, b) = neox_query(&e, tk, &format!("subMerchantId={}", e.m)).await;
+    assert_eq!(status, 200);
+    let rows: Vec<(String, String, String, String)> = b["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let s = |k: &str| r[k].as_str().unwrap().to_string();
+            (s("accountType"), s("balance"), s("availableBalance"), s("frozenAmount"))
+        })
+        .collect();
+    // RESERVE has no NeoX account type: it is not listed.
+    assert_eq!(
+        rows,
+        vec![
+            ("FUND_ACCOUNT".into(), "100.00".into(), "90.00".into(), "10.00".into()),
+            ("VCC_ACCOUNT".into(), "5.00".into(), "5.00".into(), "0.00".into()),
+        ]
+    );
+    let time = b["data"][0]["time"].as_str().unwrap();
+    assert!(chrono::NaiveDateTime::parse_from_str(time, "%Y-%m-%d %H:%M:%S").is_ok(), "{time}");
+    assert_eq!(b["data"][0]["accountNo"].as_str().unwrap().len(), 32);
+    let (_, b) = neox_query(&e, tk, &format!("subMerchantId={}&accountType=VCC_ACCOUNT", e.m)).await;
+    assert_eq!(b["data"].as_array().unwrap().len(), 1);
+    // A sub-merchant, filtered by currency.
+    let (status, b) = neox_query(&e, tk, &format!("subMerchantId={}&currency=EUR&accountType=", e.s)).await;
+    assert_eq!((status, b["data"].as_array().unwrap().len()), (200, 1), "{b}");
+    assert_eq!(b["data"][0]["balance"], "2.00");
+
+    let mut cases: Vec<(&str, (u16, Value))> = Vec::new();
+    cases.push((
+        "token_wrong_secret",
+        neox_token(&e, creds(&Key { id: e.m_key.id.clone(), secret: "0".repeat(64) })).await,
+    ));
+    let mut bad_grant = creds(&e.m_key);
+    bad_grant["grant_type"] = json!("password");
+    cases.push(("token_bad_grant_type", neox_token(&e, bad_grant).await));
+    let mut bad_scope = creds(&e.m_key);
+    bad_scope["scope"] = json!("payouts");
+    cases.push(("token_bad_scope", neox_token(&e, bad_scope).await));
+    cases.push((
+        "token_body_not_json",
+        status_and_body(
+            e.http
+                .post(format!("{}/v2/auth/oauth2/token", e.root))
+                .header("content-type", "application/json")
+                .body("{"),
+        )
+        .await,
+    ));
+    cases.push(("no_token", neox_query(&e, None, &format!("subMerchantId={}", e.m)).await));
+    let expired = forged_token(&e, &e.m_key, e.m, "neox", chrono::Utc::now().timestamp() - 5).await;
+    cases.push(("token_expired", neox_query(&e, Some(&expired), &format!("subMerchantId={}", e.m)).await));
+    let uq = forged_token(&e, &e.m_key, e.m, "uqpay", chrono::Utc::now().timestamp() + 600).await;
+    cases.push(("token_of_another_dialect", neox_query(&e, Some(&uq), &format!("subMerchantId={}", e.m)).await));
+    cases.push(("no_sub_merchant_id", neox_query(&e, tk, "accountType=FUND_ACCOUNT").await));
+    cases.push(("unknown_account_type", neox_query(&e, tk, &format!("subMerchantId={}&accountType=GOLD", e.m)).await));
+    cases.push(("unknown_currency", neox_query(&e, tk, &format!("subMerchantId={}&currency=XXX", e.m)).await));
+    cases.push(("other_trees_sub_merchant", neox_query(&e, tk, &format!("subMerchantId={}", e.xs)).await));
+    let (_, st) = neox_token(&e, creds(&e.s_key)).await;
+    let s_token = st["data"]["access_token"].as_str().unwrap().to_string();
+    cases.push(("parent_of_the_caller", neox_query(&e, Some(&s_token), &format!("subMerchantId={}", e.m)).await));
+    exec(&*e.store, Command::SetOwnerStatus { owner: e.s, status: OwnerStatus::Suspended }).await;
+    cases.push(("sub_merchant_suspended", neox_query(&e, tk, &format!("subMerchantId={}", e.s)).await));
+    exec(&*e.store, Command::RevokeApiKey { id: e.m_key.id.clone() }).await;
+    cases.push(("token_of_revoked_key", neox_query(&e, tk, &format!("subMerchantId={}", e.m)).await));
+    for (name, (status, body)) in cases {
+        insta::assert_json_snapshot!(format!("neox_{name}"), json!({ "status": status, "body": body }));
+    }
+}
+
+// ---- PayerMax ----
+
+fn payermax_body(e: &Env, request_time: &str, data: Value) -> Value {
+    json!({ "appId": e.m_key.id, "version": "1.4", "merchantNo": e.m.to_string(), "requestTime": request_time,
+        "keyVersion": "1", "data": data })
+}
+
+fn sign(k: &rsa::RsaPrivateKey, body: &[u8]) -> String {
+    let signer = rsa::pkcs1v15::SigningKey::<rsa::sha2::Sha256>::new(k.clone());
+    base64::engine::general_purpose::STANDARD.encode(signer.sign(body).to_bytes())
+}
+
+/// POST raw bytes with a `sign` header (none when `None`); the answer and its `sign` header.
+async fn payermax_raw(e: &Env, body: &[u8], sign: Option<String>) -> (Value, Option<String>) {
+    let mut rb = e
+        .http
+        .post(format!("{}/aggregate-pay/api/gateway/currentBalanceQuery", e.root))
+        .header("content-type", "application/json")
+        .body(body.to_vec());
+    if let Some(s) = sign {
+        rb = rb.header("sign", s);
+    }
+    let r = rb.send().await.unwrap();
+    assert_eq!(r.status(), 200, "PayerMax answers every business error with HTTP 200");
+    let sig = r.headers().get("sign").map(|v| v.to_str().unwrap().to_string());
+    (serde_json::from_slice(&r.bytes().await.unwrap()).unwrap(), sig)
+}
+
+async fn payermax(e: &Env, body: &Value) -> Value {
+    let bytes = serde_json::to_vec(body).unwrap();
+    payermax_raw(e, &bytes, Some(sign(&e.m_rsa, &bytes))).await.0
+}
+
+fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payermax_signatures_windows_filters_and_refusals() {
+    let e = env().await;
+    let ok = payermax(&e, &payermax_body(&e, &now_rfc3339(), json!({}))).await;
+    assert_eq!(ok["code"], "APPLY_SUCCESS", "{ok}");
+    let rows = |v: &Value| -> Vec<String> {
+        v["data"]["accountRealTimeTypes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                format!("{} {} {}", r["accountType"].as_str().unwrap(), r["currency"].as_str().unwrap(), r["balance"])
+            })
+            .collect()
+    };
+    assert_eq!(rows(&ok), ["DISBURSEMENT USD 90", "FREEZE USD 10", "REVERSE USD 7"]);
+    // plainSign lists the zero accounts that exist; the filters narrow.
+    let plain = payermax(&e, &payermax_body(&e, &now_rfc3339(), json!({ "plainSign": true }))).await;
+    assert_eq!(rows(&plain), ["DISBURSEMENT USD 90", "FREEZE USD 10", "REVERSE USD 7"]);
+    let sub = json!({ "plainSign": true, "accountType": ["FREEZE"], "accountCurrency": ["EUR", "TRY"] });
+    let mut body = payermax_body(&e, &now_rfc3339(), sub);
+    body["merchantNo"] = json!(e.s.0.simple().to_string());
+    body["spMerchantNo"] = json!(e.m.to_string());
+    assert_eq!(rows(&payermax(&e, &body).await), ["FREEZE EUR 0"], "a sub-merchant, its id without dashes");
+
+    // The signature is over the bytes as sent: slashes, non-ASCII text and odd whitespace.
+    for raw in [
+        format!(
+            "{{\"appId\":\"{}\",\"version\":\"1.1\",\"keyVersion\":\"1\",\"requestTime\":\"{}\",\"data\":{{}},\"note\":\"a/b\\/c\"}}",
+            e.m_key.id,
+            now_rfc3339()
+        ),
+        format!(
+            "{{ \"appId\" : \"{}\" ,\n\t\"version\":\"1.2\", \"keyVersion\":\"1\",\r\n \"requestTime\":\"{}\", \"data\":{{\"plainSign\":false}}, \"memo\":\"余额 – ünïcödé ✓\" }}  ",
+            e.m_key.id,
+            now_rfc3339()
+        ),
+    ] {
+        let (v, sig) = payermax_raw(&e, raw.as_bytes(), Some(sign(&e.m_rsa, raw.as_bytes()))).await;
+        assert_eq!(v["code"], "APPLY_SUCCESS", "{raw}: {v}");
+        assert!(sig.is_some(), "answers are signed");
+    }
+    // Lenient times: no fraction, one digit, an offset.
+    let t = chrono::Utc::now();
+    let offset = chrono::FixedOffset::east_opt(8 * 3600).unwrap();
+    for rt in [
+        t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        format!("{}.{}Z", t.format("%Y-%m-%dT%H:%M:%S"), t.timestamp_subsec_millis() / 100),
+        t.with_timezone(&offset).format("%Y-%m-%dT%H:%M:%S%.3f%:z").to_string(),
+    ] {
+        let v = payermax(&e, &payermax_body(&e, &rt, json!({}))).await;
+        assert_eq!(v["code"], "APPLY_SUCCESS", "{rt}: {v}");
+    }
+
+    let mut cases: Vec<(&str, Value)> = Vec::new();
+    let good = serde_json::to_vec(&payermax_body(&e, &now_rfc3339(), json!({}))).unwrap();
+    cases.push(("no_sign_header", payermax_raw(&e, &good, None).await.0));
+    let other = tokio::task::spawn_blocking(rsa_pair).await.unwrap();
+    cases.push(("signed_with_another_key", payermax_raw(&e, &good, Some(sign(&other, &good))).await.0));
+    let mut changed = good.clone();
+    changed.push(b' ');
+    cases.push(("body_changed_after_signing", payermax_raw(&e, &changed, Some(sign(&e.m_rsa, &good))).await.0));
+    cases.push(("sign_not_base64", payermax_raw(&e, &good, Some("%%%".into())).await.0));
+    let stale = (chrono::Utc::now() - chrono::Duration::seconds(150)).to_rfc3339();
+    cases.push(("request_time_stale", payermax(&e, &payermax_body(&e, &stale, json!({}))).await));
+    let future = (chrono::Utc::now() + chrono::Duration::seconds(150)).to_rfc3339();
+    cases.push(("request_time_future", payermax(&e, &payermax_body(&e, &future, json!({}))).await));
+    cases.push(("request_time_not_rfc3339", payermax(&e, &payermax_body(&e, "yesterday", json!({}))).await));
+    cases.push(("body_not_json", payermax_raw(&e, b"{", Some(sign(&e.m_rsa, b"{"))).await.0));
+    let mut no_version = payermax_body(&e, &now_rfc3339(), json!({}));
+    no_version.as_object_mut().unwrap().remove("version");
+    cases.push(("version_missing", payermax(&e, &no_version).await));
+    let mut key_version = payermax_body(&e, &now_rfc3339(), json!({}));
+    key_version["keyVersion"] = json!("2");
+    cases.push(("key_version_2", payermax(&e, &key_version).await));
+    let mut unknown_app = payermax_body(&e, &now_rfc3339(), json!({}));
+    unknown_app["appId"] = json!("ck_00000000000000000000");
+    cases.push(("unknown_app_id", payermax(&e, &unknown_app).await));
+    let mut no_public_key = payermax_body(&e, &now_rfc3339(), json!({}));
+    no_public_key["appId"] = json!(e.s_key.id);
+    cases.push(("key_without_public_key", payermax(&e, &no_public_key).await));
+    let mut other_merchant = payermax_body(&e, &now_rfc3339(), json!({}));
+    other_merchant["merchantNo"] = json!(e.xs.to_string());
+    cases.push(("merchant_of_another_tree", payermax(&e, &other_merchant).await));
+    let mut sp_not_caller = payermax_body(&e, &now_rfc3339(), json!({}));
+    sp_not_caller["spMerchantNo"] = json!(e.s.to_string());
+    cases.push(("sp_merchant_not_the_caller", payermax(&e, &sp_not_caller).await));
+    cases.push((
+        "unknown_account_type",
+        payermax(&e, &payermax_body(&e, &now_rfc3339(), json!({ "accountType": ["GOLD"] }))).await,
+    ));
+    cases.push((
+        "unknown_currency",
+        payermax(&e, &payermax_body(&e, &now_rfc3339(), json!({ "accountCurrency": ["usd"] }))).await,
+    ));
+    cases.push(("data_missing", payermax(&e, &payermax_body(&e, &now_rfc3339(), Value::Null)).await));
+    exec(&*e.store, Command::SetOwnerStatus { owner: e.m, status: OwnerStatus::Suspended }).await;
+    cases.push(("merchant_suspended", payermax(&e, &payermax_body(&e, &now_rfc3339(), json!({}))).await));
+    exec(&*e.store, Command::SetOwnerStatus { owner: e.m, status: OwnerStatus::Active }).await;
+    exec(&*e.store, Command::RevokeApiKey { id: e.m_key.id.clone() }).await;
+    cases.push(("key_revoked", payermax(&e, &payermax_body(&e, &now_rfc3339(), json!({}))).await));
+    for (name, body) in cases {
+        insta::assert_json_snapshot!(format!("payermax_{name}"), body);
+    }
+}
+
+// ---- Onerway ----
+
+async fn onerway(e: &Env, apikey: Option<&str>, body: Value) -> (u16, Value) {
+    let mut rb = e.http.post(format!("{}/account/v1/balance/query", e.root)).json(&body);
+    if let Some(k) = apikey {
+        rb = rb.header("apikey", k);
+    }
+    status_and_body(rb).await
+}
+
+fn onerway_body(id: &str, currency: &str) -> Value {
+    json!({ "requestId": id, "requestTime": chrono::Utc::now().timestamp_millis(), "currency": currency })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn onerway_request_ids_windows_and_refusals() {
+    let e = env().await;
+    let k = e.m_key.full();
+    let key = Some(k.as_str());
+    let (status, b) = onerway(&e, key, onerway_body("R-1", "USD")).await;
+    assert_eq!(status, 200, "{b}");
+    assert_eq!(b["data"]["availableBalance"], "90.00");
+    assert_eq!(b["data"]["fundOnHold"], "10.00");
+    assert_eq!(b["data"]["depositBalance"], "7.00");
+    assert_eq!(b["data"]["totalBalance"], "107.00");
+    // A refused request does not use up its id; an answered one does, also for other keys of
+    // the same merchant; another merchant has its own ids.
+    let (status, _) = onerway(&e, key, onerway_body("R-2", "JPY")).await;
+    assert_eq!(status, 404);
+    let (status, _) = onerway(&e, key, onerway_body("R-2", "USD")).await;
+    assert_eq!(status, 200, "R-2 was refused before, so it is still new");
+    let (status, _) = onerway(&e, Some(&e.s_key.full()), onerway_body("R-1", "USD")).await;
+    assert_eq!(status, 200, "request ids are per merchant");
+
+    let mut cases: Vec<(&str, (u16, Value))> = Vec::new();
+    cases.push(("duplicate_request_id", onerway(&e, key, onerway_body("R-1", "USD")).await));
+    cases.push(("no_apikey", onerway(&e, None, onerway_body("R-3", "USD")).await));
+    cases.push(("apikey_without_secret", onerway(&e, Some(&e.m_key.id), onerway_body("R-3", "USD")).await));
+    cases.push((
+        "apikey_wrong_secret",
+        onerway(&e, Some(&format!("{}.{}", e.m_key.id, "0".repeat(64))), onerway_body("R-3", "USD")).await,
+    ));
+    let mut stale = onerway_body("R-3", "USD");
+    stale["requestTime"] = json!(chrono::Utc::now().timestamp_millis() - 11 * 60 * 1000);
+    cases.push(("request_time_stale", onerway(&e, key, stale).await));
+    let mut future = onerway_body("R-3", "USD");
+    future["requestTime"] = json!(chrono::Utc::now().timestamp_millis() + 11 * 60 * 1000);
+    cases.push(("request_time_future", onerway(&e, key, future).await));
+    let mut bad_time = onerway_body("R-3", "USD");
+    bad_time["requestTime"] = json!("soon");
+    cases.push(("request_time_not_a_number", onerway(&e, key, bad_time).await));
+    let mut no_id = onerway_body("R-3", "USD");
+    no_id.as_object_mut().unwrap().remove("requestId");
+    cases.push(("request_id_missing", onerway(&e, key, no_id).await));
+    cases.push(("request_id_too_long", onerway(&e, key, onerway_body(&"x".repeat(129), "USD")).await));
+    let mut no_currency = onerway_body("R-3", "USD");
+    no_currency.as_object_mut().unwrap().remove("currency");
+    cases.push(("currency_missing", onerway(&e, key, no_currency).await));
+    cases.push(("currency_unknown", onerway(&e, key, onerway_body("R-3", "XXX")).await));
+    cases.push(("no_wallet_in_currency", onerway(&e, key, onerway_body("R-3", "JPY")).await));
+    cases.push(("body_not_an_object", onerway(&e, key, json!([1, 2])).await));
+    exec(&*e.store, Command::SetOwnerStatus { owner: e.m, status: OwnerStatus::Suspended }).await;
+    cases.push(("merchant_suspended", onerway(&e, key, onerway_body("R-3", "USD")).await));
+    exec(&*e.store, Command::SetOwnerStatus { owner: e.m, status: OwnerStatus::Active }).await;
+    exec(&*e.store, Command::RevokeApiKey { id: e.m_key.id.clone() }).await;
+    cases.push(("key_revoked", onerway(&e, key, onerway_body("R-3", "USD")).await));
+    for (name, (status, body)) in cases {
+        insta::assert_json_snapshot!(format!("onerway_{name}"), json!({ "status": status, "body": body }));
+    }
+    // None of the refusals used up R-3.
+    let (status, b) = onerway(&e, Some(&e.s_key.full()), onerway_body("R-3", "USD")).await;
+    assert_eq!(status, 200, "{b}");
 }

@@ -546,7 +546,8 @@ pub async fn run(store: &SqliteStore, cmd: AdminCmd) -> anyhow::Result<Value> {
         AdminCmd::Key(KeyCmd::Revoke { id }) => exec(store, Command::RevokeApiKey { id }).await,
         AdminCmd::Key(KeyCmd::SetPublicKey { id, file }) => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            let (_, b64) = coffer_http::secrets::parse_public_key(&text).map_err(|m| anyhow!("{}: {m}", file.display()))?;
+            let (_, b64) =
+                coffer_http::secrets::parse_public_key(&text).map_err(|m| anyhow!("{}: {m}", file.display()))?;
             exec(store, Command::SetKeyPublicKey { id, public_key: Some(b64) }).await
         }
         AdminCmd::Key(KeyCmd::PlatformPublicKey { platform }) => {
@@ -557,7 +558,9 @@ pub async fn run(store: &SqliteStore, cmd: AdminCmd) -> anyhow::Result<Value> {
             let secrets = coffer_http::secrets::Secrets::default();
             let key = secrets.signing_key(store, platform).await?;
             let public = coffer_http::secrets::public_base64_of(&key);
-            Ok(json!({ "platform": platform, "public_key_pem": coffer_http::secrets::public_pem(&key), "public_key": public }))
+            Ok(
+                json!({ "platform": platform, "public_key_pem": coffer_http::secrets::public_pem(&key), "public_key": public }),
+            )
         }
         AdminCmd::Balance(BalanceArgs { wallet, owner }) => match (wallet, owner) {
             (Some(w), _) => Ok(json(render::account(&account(store, w).await?))),

@@ -193,7 +193,8 @@ async fn credentials(store: &dyn Store, merchants: &[Value], file: &std::path::P
         let mut c =
             json!({ "dialect": m["dialect"], "merchant": owner, "key_id": k.id, "secret": secret, "key": k.full });
         if m["dialect"] == "payermax" {
-            let (private_pem, public) = tokio::task::spawn_blocking(coffer_http::secrets::generate_client_pair).await??;
+            let (private_pem, public) =
+                tokio::task::spawn_blocking(coffer_http::secrets::generate_client_pair).await??;
             store.execute(Command::SetKeyPublicKey { id: k.id.clone(), public_key: Some(public.clone()) }).await?;
             c["public_key"] = Value::String(public);
             c["private_key_pem"] = Value::String(private_pem);

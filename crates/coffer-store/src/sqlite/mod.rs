@@ -84,7 +84,11 @@ enum Side {
         fresh: bool,
         reply: oneshot::Sender<Result<bool, StoreError>>,
     },
-    Setting { name: String, value: String, reply: oneshot::Sender<Result<String, StoreError>> },
+    Setting {
+        name: String,
+        value: String,
+        reply: oneshot::Sender<Result<String, StoreError>>,
+    },
 }
 
 impl Side {
@@ -779,7 +783,10 @@ impl Store for SqliteStore {
     }
     async fn init_setting(&self, name: &str, value: String) -> Result<String, StoreError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Job::Side(Side::Setting { name: name.into(), value, reply })).await.map_err(|_| StoreError::Closed)?;
+        self.tx
+            .send(Job::Side(Side::Setting { name: name.into(), value, reply }))
+            .await
+            .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
     fn stats(&self) -> Stats {

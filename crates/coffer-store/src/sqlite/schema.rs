@@ -6,7 +6,8 @@ use rusqlite::Connection;
 use crate::StoreError;
 
 /// Migrations in order: `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
 INSERT INTO meta (key, value) VALUES ('application', 'coffer');
 
@@ -118,7 +119,8 @@ CREATE TABLE api_keys (
 ) STRICT;
 
 CREATE INDEX incomings_pending ON incomings (account_id, created_seq) WHERE status = 'PENDING';
-"#, r#"
+"#,
+    r#"
 -- v2: provider dialects. A credential may carry the RSA public key its requests are signed
 -- with; request ids (nonces) are remembered until their replay window has passed.
 ALTER TABLE api_keys ADD COLUMN public_key TEXT;
@@ -129,7 +131,8 @@ CREATE TABLE nonces (
     PRIMARY KEY (scope, nonce)
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX nonces_expiry ON nonces (expires_at);
-"#];
+"#,
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
