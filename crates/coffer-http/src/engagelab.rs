@@ -91,15 +91,9 @@ async fn balance(State(s): State<AppState>, headers: HeaderMap) -> Response {
 async fn answer(s: &AppState, headers: &HeaderMap) -> Result<Value, Refusal> {
     let (dev_key, dev_secret) = basic(headers)?;
     let (_, owner) = verify_key(&*s.store, &dev_key, &dev_secret).await?;
-    let wallets = s.store.accounts_of(owner.id).await.map_err(|e| {
-        tracing::error!(error = %e, "engagelab balance");
-        internal()
-    })?;
-    let available = |t: WalletType| match wallets
-        .iter()
-        .find(|a| a.kind == AccountKind::Wallet(t) && a.currency == owner.default_currency)
-    {
-        Some(a) => x10000(a.available(), a.exponent),
+    let all = crate::dialect::balances(s, owner.id).await.map_err(|_| internal())?;
+    let available = |t: WalletType| match all.iter().find(|c| c.currency == owner.default_currency) {
+        Some(c) => x10000(c.available(t), c.exponent),
         None => Some(0),
     };
     let out_of_range = || {
