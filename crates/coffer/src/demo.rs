@@ -202,7 +202,17 @@ async fn credentials(store: &dyn Store, merchants: &[Value], file: &std::path::P
         out.push(c);
     }
     let text = serde_json::to_string_pretty(&json!({ "merchants": out }))?;
-    std::fs::write(file, text).with_context(|| format!("cannot write {}", file.display()))?;
+    // Secrets inside: readable by the owner only.
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(file)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .with_context(|| format!("cannot write {}", file.display()))?;
     Ok(())
 }
 
