@@ -5,6 +5,7 @@
 
 pub mod command;
 pub mod error;
+pub mod fx;
 pub mod ledger;
 pub mod model;
 pub mod money;

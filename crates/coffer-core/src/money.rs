@@ -244,6 +244,23 @@ pub fn div_round_half_even(num: i128, den: i128) -> i128 {
     }
 }
 
+impl Rate {
+    /// `mantissa / 10^scale`, normalised (no trailing zeros); positive and within the bounds
+    /// parsing enforces.
+    pub fn from_parts(mantissa: i128, scale: u32) -> Result<Rate, MoneyError> {
+        let out = || MoneyError::OutOfRange(format!("{mantissa}e-{scale}"));
+        if mantissa <= 0 || mantissa >= MAX_RATE_MANTISSA || scale > 28 {
+            return Err(out());
+        }
+        let (mut m, mut s) = (mantissa, scale);
+        while s > 0 && m % 10 == 0 {
+            m /= 10;
+            s -= 1;
+        }
+        Ok(Rate { mantissa: m, scale: s })
+    }
+}
+
 impl FromStr for Rate {
     type Err = MoneyError;
     fn from_str(s: &str) -> Result<Self, MoneyError> {
