@@ -6,6 +6,7 @@
 //! `tests/suite/`.
 
 use async_trait::async_trait;
+use coffer_core::fx::RateQuote;
 use coffer_core::verify::Report;
 use coffer_core::*;
 
@@ -122,6 +123,17 @@ pub trait Store: Send + Sync {
     /// Set `name` to `value` unless it is set already; returns the value it has now. Every node
     /// racing to initialise a setting ends up with the same, first written, value.
     async fn init_setting(&self, name: &str, value: String) -> Result<String, StoreError>;
+    /// Record exchange rates of a platform, all in one durable commit; each gets the commit's
+    /// time as `recorded_at` (whatever the caller put there). Returns them as recorded.
+    async fn record_rates(&self, platform: OwnerId, rates: Vec<RateQuote>) -> Result<Vec<RateQuote>, StoreError>;
+    /// For each pair, the platform's quote at `at` (latest `effective_at <= at` among those
+    /// recorded by `at`), if there is one.
+    async fn rates_at(
+        &self,
+        platform: OwnerId,
+        pairs: Vec<(CurrencyCode, CurrencyCode)>,
+        at: Timestamp,
+    ) -> Result<Vec<RateQuote>, StoreError>;
     /// Recompute every balance from the journal and compare (see `coffer verify`).
     async fn verify(&self) -> Result<Report, StoreError>;
     fn stats(&self) -> Stats;

@@ -49,6 +49,7 @@ suite_tests!(
     check_history_and_as_of,
     check_nonces,
     check_settings,
+    check_rates,
 );
 
 fn open_err(path: &std::path::Path) -> String {

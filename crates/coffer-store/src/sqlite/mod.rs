@@ -27,6 +27,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
+use coffer_core::fx::RateQuote;
 use coffer_core::ledger::{expiry_movement, Changes};
 use coffer_core::verify::{Report, Verifier};
 use coffer_core::*;
@@ -89,6 +90,11 @@ enum Side {
         value: String,
         reply: oneshot::Sender<Result<String, StoreError>>,
     },
+    Rates {
+        platform: OwnerId,
+        rates: Vec<RateQuote>,
+        reply: oneshot::Sender<Result<Vec<RateQuote>, StoreError>>,
+    },
 }
 
 impl Side {
@@ -110,6 +116,25 @@ impl Side {
                     .execute(rusqlite::params![key, &*value])?;
                 *value = c.prepare_cached("SELECT value FROM meta WHERE key = ?1")?.query_row([key], |r| r.get(0))?;
             }
+            Side::Rates { platform, rates, .. } => {
+                let mut st = c.prepare_cached(
+                    "INSERT INTO rates (platform_id, base, quote, effective_at, recorded_at, rate, source)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                     ON CONFLICT DO UPDATE SET rate = excluded.rate, source = excluded.source",
+                )?;
+                for q in rates.iter_mut() {
+                    q.recorded_at = now;
+                    st.execute(rusqlite::params![
+                        platform.0.as_bytes().as_slice(),
+                        q.base.as_str(),
+                        q.quote.as_str(),
+                        q.effective_at.0,
+                        q.recorded_at.0,
+                        q.rate.to_string(),
+                        q.source
+                    ])?;
+                }
+            }
         }
         Ok(())
     }
@@ -119,6 +144,7 @@ impl Side {
         match self {
             Side::Nonce { fresh, reply, .. } => drop(reply.send(if failed { Err(lost()) } else { Ok(fresh) })),
             Side::Setting { value, reply, .. } => drop(reply.send(if failed { Err(lost()) } else { Ok(value) })),
+            Side::Rates { rates, reply, .. } => drop(reply.send(if failed { Err(lost()) } else { Ok(rates) })),
         }
     }
 }
@@ -780,6 +806,25 @@ impl Store for SqliteStore {
         let key = format!("setting:{name}");
         self.read(move |c| Ok(c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?))
             .await
+    }
+    async fn record_rates(&self, platform: OwnerId, rates: Vec<RateQuote>) -> Result<Vec<RateQuote>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(Job::Side(Side::Rates { platform, rates, reply })).await.map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+    async fn rates_at(
+        &self,
+        platform: OwnerId,
+        pairs: Vec<(CurrencyCode, CurrencyCode)>,
+        at: Timestamp,
+    ) -> Result<Vec<RateQuote>, StoreError> {
+        self.read(move |c| {
+            c.execute_batch("BEGIN")?;
+            let r = rows::rates_at(c, platform, &pairs, at);
+            let _ = c.execute_batch("COMMIT");
+            r
+        })
+        .await
     }
     async fn init_setting(&self, name: &str, value: String) -> Result<String, StoreError> {
         let (reply, rx) = oneshot::channel();

@@ -581,3 +581,42 @@ pub fn persist(c: &Connection, l: &Ledger, changes: &Changes) -> rusqlite::Resul
     }
     Ok(())
 }
+
+/// For each pair, the platform's quote at `at`: the latest effective one among those recorded
+/// by then.
+pub fn rates_at(
+    c: &Connection,
+    platform: OwnerId,
+    pairs: &[(CurrencyCode, CurrencyCode)],
+    at: Timestamp,
+) -> Result<Vec<coffer_core::fx::RateQuote>, crate::StoreError> {
+    let mut st = c.prepare_cached(
+        "SELECT effective_at, recorded_at, rate, source FROM rates
+         WHERE platform_id = ?1 AND base = ?2 AND quote = ?3 AND effective_at <= ?4 AND recorded_at <= ?4
+         ORDER BY effective_at DESC, recorded_at DESC LIMIT 1",
+    )?;
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for &(base, quote) in pairs {
+        if !seen.insert((base, quote)) {
+            continue;
+        }
+        let row = st
+            .query_row(params![b(&platform.0), base.as_str(), quote.as_str(), at.0], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+            })
+            .optional()?;
+        if let Some((effective_at, recorded_at, rate, source)) = row {
+            let rate = rate.parse().map_err(|e| crate::StoreError::Storage(format!("stored rate {rate:?}: {e}")))?;
+            out.push(coffer_core::fx::RateQuote {
+                base,
+                quote,
+                rate,
+                source,
+                effective_at: Timestamp(effective_at),
+                recorded_at: Timestamp(recorded_at),
+            });
+        }
+    }
+    Ok(out)
+}

@@ -132,6 +132,20 @@ CREATE TABLE nonces (
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX nonces_expiry ON nonces (expires_at);
 "#,
+    r#"
+-- v3: exchange rates per platform, never overwritten: a pair's rate at an instant is the one
+-- with the latest effective_at among those recorded by then.
+CREATE TABLE rates (
+    platform_id BLOB NOT NULL,
+    base TEXT NOT NULL,
+    quote TEXT NOT NULL,
+    effective_at INTEGER NOT NULL,
+    recorded_at INTEGER NOT NULL,
+    rate TEXT NOT NULL,
+    source TEXT NOT NULL,
+    PRIMARY KEY (platform_id, base, quote, effective_at, recorded_at)
+) STRICT, WITHOUT ROWID;
+"#,
 ];
 
 /// The schema version this build writes.

@@ -477,3 +477,54 @@ pub async fn check_settings(b: &dyn Backend) {
     assert_eq!(s.setting("signing").await.unwrap().as_deref(), Some("first"));
     s.shutdown().await;
 }
+
+/// Exchange rates: recorded with the commit's time, never overwritten, read as of an instant,
+/// kept per platform and across a restart.
+pub async fn check_rates(b: &dyn Backend) {
+    use coffer_core::fx::RateQuote;
+    let s = b.open();
+    let f = fixture(&*s).await;
+    let other = owner(
+        &*s,
+        Command::CreatePlatform {
+            name: "Q".into(),
+            default_currency: "USD".parse().unwrap(),
+            currency_exponents: Default::default(),
+        },
+    )
+    .await
+    .id;
+    let (eur, usd): (CurrencyCode, CurrencyCode) = ("EUR".parse().unwrap(), "USD".parse().unwrap());
+    let quote = |rate: &str, effective_at: i64| RateQuote {
+        base: eur,
+        quote: usd,
+        rate: rate.parse().unwrap(),
+        source: "test".into(),
+        effective_at: Timestamp(effective_at),
+        recorded_at: Timestamp(0),
+    };
+    let first = s.record_rates(f.p, vec![quote("1.0800", 1_000), quote("1.0900", 2_000)]).await.unwrap();
+    assert!(first.iter().all(|q| q.recorded_at.0 > 1_000_000_000_000_000), "the store sets recorded_at");
+    let t1 = first[0].recorded_at;
+    let later = Timestamp(t1.0 + 10_000_000);
+    let at = |t: Timestamp| {
+        let s = s.clone();
+        async move { s.rates_at(f.p, vec![(eur, usd), (usd, eur)], t).await.unwrap() }
+    };
+    assert_eq!(at(later).await.len(), 1, "only the pair that exists");
+    assert_eq!(at(later).await[0].rate.to_string(), "1.09", "latest effective");
+    assert!(at(Timestamp(t1.0 - 1)).await.is_empty(), "nothing was recorded before t1");
+    // A correction of the first day, recorded later, does not change what t1 saw.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let corr = s.record_rates(f.p, vec![quote("1.1000", 2_000)]).await.unwrap();
+    assert!(corr[0].recorded_at > t1);
+    assert_eq!(at(t1).await[0].rate.to_string(), "1.09");
+    assert_eq!(at(Timestamp(corr[0].recorded_at.0 + 1)).await[0].rate.to_string(), "1.1");
+    assert!(s.rates_at(other, vec![(eur, usd)], later).await.unwrap().is_empty(), "per platform");
+    s.shutdown().await;
+    let s = b.open();
+    let kept = s.rates_at(f.p, vec![(eur, usd)], Timestamp(i64::MAX)).await.unwrap();
+    assert_eq!(kept[0].rate.to_string(), "1.1");
+    assert_eq!(s.rates_at(f.p, vec![(eur, usd)], t1).await.unwrap()[0].rate.to_string(), "1.09");
+    s.shutdown().await;
+}
