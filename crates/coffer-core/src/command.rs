@@ -170,6 +170,11 @@ pub enum MoneyOp {
         to: AccountId,
         amount: Money,
         rate: Rate,
+        /// Where the rate came from when the caller asked for the platform's stored rate
+        /// (e.g. `ECB 2026-11-20T00:00:00Z`). Such a request is identified without its rate, so a
+        /// retry after the stored rate changed replays instead of conflicting.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rate_source: Option<String>,
     },
 }
 
@@ -183,7 +188,22 @@ impl Movement {
             metadata: &'a BTreeMap<String, String>,
             op: &'a MoneyOp,
         }
-        let bytes = serde_json::to_vec(&Canon { platform: &self.platform, metadata: &self.metadata, op: &self.op })
+        let stored;
+        let op = match &self.op {
+            MoneyOp::FxConvert { from, to, amount, rate_source: Some(_), .. } => {
+                // What the caller asked for: this conversion at the stored rate, whatever it is.
+                stored = MoneyOp::FxConvert {
+                    from: *from,
+                    to: *to,
+                    amount: *amount,
+                    rate: Rate::from_parts(1, 0).expect("1 is a rate"),
+                    rate_source: Some("stored".into()),
+                };
+                &stored
+            }
+            op => op,
+        };
+        let bytes = serde_json::to_vec(&Canon { platform: &self.platform, metadata: &self.metadata, op })
             .expect("commands serialize");
         hex::encode(Sha256::digest(&bytes))
     }

@@ -856,7 +856,7 @@ impl Ledger {
                     }])
                 }
             }
-            MoneyOp::FxConvert { from, to, amount, rate } => {
+            MoneyOp::FxConvert { from, to, amount, rate, rate_source } => {
                 let a = positive(*amount)?;
                 let src = self.wallet_in(p, *from, amount.currency)?;
                 let dst = self.wallet(*to).ok().filter(|d| d.platform == p).ok_or(LedgerError::AccountNotFound(*to))?;
@@ -873,6 +873,7 @@ impl Ledger {
                 Plan {
                     fx: Some(FxDetail {
                         rate: rate.to_string(),
+                        rate_source: rate_source.clone(),
                         from_currency: src.currency,
                         to_currency: dst.currency,
                         from_amount: a,

@@ -321,6 +321,9 @@ pub struct Line {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FxDetail {
     pub rate: String,
+    /// The stored rate's provenance, when the conversion used the platform's stored rate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_source: Option<String>,
     pub from_currency: CurrencyCode,
     pub to_currency: CurrencyCode,
     pub from_amount: i64,

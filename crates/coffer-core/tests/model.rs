@@ -310,6 +310,7 @@ impl Harness {
                 to: w[4],
                 amount: usd_or_eur(i, a),
                 rate: "0.5".parse().unwrap(),
+                rate_source: None,
             }),
             Op::Replay(n) => return self.accepted.get(n).cloned(),
         })

@@ -405,12 +405,28 @@ fn refusals_table() {
         ),
         (
             "an FX conversion needs two currencies",
-            |w| w.mv(MoneyOp::FxConvert { from: w.op, to: w.res, amount: usd(100), rate: "1.1".parse().unwrap() }),
+            |w| {
+                w.mv(MoneyOp::FxConvert {
+                    from: w.op,
+                    to: w.res,
+                    amount: usd(100),
+                    rate: "1.1".parse().unwrap(),
+                    rate_source: None,
+                })
+            },
             "invalid_argument",
         ),
         (
             "an FX conversion is within one owner",
-            |w| w.mv(MoneyOp::FxConvert { from: w.sub, to: w.op_eur, amount: usd(100), rate: "1.1".parse().unwrap() }),
+            |w| {
+                w.mv(MoneyOp::FxConvert {
+                    from: w.sub,
+                    to: w.op_eur,
+                    amount: usd(100),
+                    rate: "1.1".parse().unwrap(),
+                    rate_source: None,
+                })
+            },
             "invalid_argument",
         ),
     ];
@@ -567,8 +583,13 @@ fn fx_conversion_moves_two_linked_legs_through_clearing() {
     let mut w = World::new();
     w.deposit(w.op, usd(10_000));
     // 100.00 USD at 0.9215 EUR per USD = 92.15 EUR
-    let out =
-        w.ok(MoneyOp::FxConvert { from: w.op, to: w.op_eur, amount: usd(10_000), rate: "0.9215".parse().unwrap() });
+    let out = w.ok(MoneyOp::FxConvert {
+        from: w.op,
+        to: w.op_eur,
+        amount: usd(10_000),
+        rate: "0.9215".parse().unwrap(),
+        rate_source: None,
+    });
     let Outcome::Entry { entry, .. } = out else { panic!() };
     assert_eq!(entry.lines.len(), 4);
     assert_eq!(entry.fx.as_ref().unwrap().to_amount, 9_215);

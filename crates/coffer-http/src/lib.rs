@@ -9,6 +9,7 @@ pub mod native;
 pub mod neox;
 pub mod onerway;
 pub mod payermax;
+pub mod rates;
 pub mod render;
 pub mod secrets;
 pub mod token;
@@ -39,6 +40,26 @@ pub struct Limits {
     pub requests_per_second: NonZeroU32,
     /// Requests a key may make at once above the sustained rate.
     pub burst: NonZeroU32,
+    pub fx: FxSettings,
+}
+
+/// How overviews and stored-rate conversions use rates.
+#[derive(Debug, Clone, Copy)]
+pub struct FxSettings {
+    /// The currency cross rates go through (ECB rates are all EUR/x).
+    pub pivot: coffer_core::CurrencyCode,
+    /// Oldest accepted rate, measured from its `effective_at` to the instant of the overview.
+    pub max_rate_age: std::time::Duration,
+}
+
+impl Default for FxSettings {
+    fn default() -> Self {
+        FxSettings {
+            pivot: "EUR".parse().expect("EUR is a currency code"),
+            // Covers a long weekend of ECB reference rates (published on working days).
+            max_rate_age: std::time::Duration::from_secs(4 * 24 * 3600),
+        }
+    }
 }
 
 impl Default for Limits {
@@ -46,6 +67,7 @@ impl Default for Limits {
         Limits {
             requests_per_second: NonZeroU32::new(1000).expect("non-zero"),
             burst: NonZeroU32::new(2000).expect("non-zero"),
+            fx: FxSettings::default(),
         }
     }
 }
@@ -55,6 +77,7 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub limiter: Arc<governor::DefaultKeyedRateLimiter<String>>,
     pub secrets: Arc<secrets::Secrets>,
+    pub fx: FxSettings,
 }
 
 impl AppState {
@@ -70,7 +93,12 @@ impl AppState {
 impl AppState {
     pub fn new(store: Arc<dyn Store>, limits: Limits) -> Self {
         let quota = governor::Quota::per_second(limits.requests_per_second).allow_burst(limits.burst);
-        AppState { store, limiter: Arc::new(governor::RateLimiter::keyed(quota)), secrets: Default::default() }
+        AppState {
+            store,
+            limiter: Arc::new(governor::RateLimiter::keyed(quota)),
+            secrets: Default::default(),
+            fx: limits.fx,
+        }
     }
 
     /// Create (or load) the server's secrets before the first request: the token key and the

@@ -64,6 +64,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api-keys/{id}/revoke", post(revoke_key))
         .route("/api-keys/{id}/public-key", put(set_public_key))
         .route("/signing-key", get(signing_key))
+        .merge(crate::rates::routes())
 }
 
 // ---- the refusals every operation can meet, for the OpenAPI document ----
@@ -164,7 +165,7 @@ impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for
     }
 }
 
-fn path_id<T: std::str::FromStr>(what: &str, raw: &str) -> Result<T, ApiError> {
+pub(crate) fn path_id<T: std::str::FromStr>(what: &str, raw: &str) -> Result<T, ApiError> {
     raw.parse().map_err(|_| ApiError::not_found(what, raw.chars().take(64).collect::<String>()))
 }
 
@@ -437,7 +438,7 @@ pub struct BalancesView {
     pub balances: Vec<BalanceView>,
 }
 
-fn parse_time(field: &'static str, t: &str) -> Result<Timestamp, ApiError> {
+pub(crate) fn parse_time(field: &'static str, t: &str) -> Result<Timestamp, ApiError> {
     chrono::DateTime::parse_from_rfc3339(t)
         .map(|d| Timestamp(d.timestamp_micros()))
         .map_err(|_| ApiError::invalid("invalid_argument", format!("{field} must be an RFC 3339 time")).param(field))
@@ -1100,8 +1101,11 @@ pub struct NewConversion {
     pub to: String,
     /// In the source wallet's currency.
     pub amount: String,
-    /// Target units per source unit, an exact decimal.
-    pub rate: String,
+    /// Target units per source unit, an exact decimal. Omitted: the platform's stored rate now
+    /// (direct, inverse or through the pivot; a derived rate is rounded half to even to 10
+    /// decimals), recorded on the transaction with its source. A missing or stale stored rate
+    /// refuses the conversion (422 `rate_missing` / `rate_stale`).
+    pub rate: Option<String>,
     pub metadata: Option<BTreeMap<String, String>>,
 }
 
@@ -1117,8 +1121,15 @@ async fn fx_conversion(
 ) -> Result<Response, ApiError> {
     let from = caller.wallet(&*s.store, path_id("account", &b.from)?).await?;
     let to = caller.wallet(&*s.store, path_id("account", &b.to)?).await?;
-    let rate: Rate = b.rate.parse().map_err(|e| ApiError::from(e).param("rate"))?;
-    let op = MoneyOp::FxConvert { from: from.id, to: to.id, amount: money(&s, &from, &b.amount, None).await?, rate };
+    let amount = money(&s, &from, &b.amount, None).await?;
+    let (rate, rate_source) = match b.rate {
+        Some(r) => (r.parse().map_err(|e| ApiError::from(e).param("rate"))?, None),
+        None => {
+            let (rate, source) = crate::rates::stored_rate(&s, from.platform, from.currency, to.currency).await?;
+            (rate, Some(source))
+        }
+    };
+    let op = MoneyOp::FxConvert { from: from.id, to: to.id, amount, rate, rate_source };
     movement(&s, &caller, &headers, b.metadata, op).await
 }
 
@@ -1383,6 +1394,7 @@ async fn signing_key(State(s): State<AppState>, caller: Caller) -> Result<Json<S
         deposit, payout, fee, transfer, transfer_batch, post_transaction, list_transactions, transaction, reversal,
         fx_conversion, create_hold, hold, capture_hold, release_hold, create_incoming, settle_incoming, cancel_incoming,
         create_key, revoke_key, set_public_key, signing_key,
+        crate::rates::set_rate, crate::rates::import_rates, crate::rates::get_rate, crate::rates::overview,
     ),
     components(schemas(ErrorView, crate::error::ErrorBody)),
     modifiers(&Security),

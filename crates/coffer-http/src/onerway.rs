@@ -1,7 +1,12 @@
 //! The Onerway dialect (seed `000_...`, wire facts in dialects.md).
 //!
 //! `POST /account/v1/balance/query` with header `apikey: <key>` (a full Coffer API key,
-//! `ck_<id>.<secret>`) and JSON `{"requestId","requestTime","currency"}`.
+//! `ck_<id>.<secret>`) and JSON `{"requestId","requestTime","currency"}`;
+//! `POST /account/v1/balance/overview` with `{"requestId","requestTime","displayCurrency"}`:
+//! every currency's figures and `totalAmount`, the sum of each currency's `totalBalance`
+//! converted into `displayCurrency` (default the merchant's default currency) with the
+//! platform's stored rates (`crate::rates`: exact, half-even once per currency). A missing or
+//! stale rate refuses the overview (`40005`, HTTP 422, naming the pair), never a partial total.
 //!
 //! - Figures, by the core's summary: `availableBalance` OPERATING available,
 //!   `withdrawableBalance` OPERATING withdrawable, `fundOnHold` OPERATING held + OPERATING
@@ -36,7 +41,9 @@ const WINDOW_MICROS: i64 = 10 * 60 * 1_000_000;
 const MAX_REQUEST_ID: usize = 128;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/account/v1/balance/query", post(balance_query))
+    Router::new()
+        .route("/account/v1/balance/query", post(balance_query))
+        .route("/account/v1/balance/overview", post(balance_overview))
 }
 
 /// An Onerway error: HTTP status, code, message.
@@ -180,6 +187,54 @@ async fn balance_query(
             let data = figures(c)?;
             claim(&s, &owner, &id, until).await?;
             Ok(data)
+        }
+        .await,
+    )
+}
+
+async fn balance_overview(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    b: Result<Json<Value>, JsonRejection>,
+) -> Response {
+    answer(
+        async {
+            let (_, owner) = caller(&s, &headers).await?;
+            let b = body(b)?;
+            let (id, until) = replay_guard(&b)?;
+            let display = match b.get("displayCurrency") {
+                None | Some(Value::Null) => owner.default_currency,
+                Some(Value::String(c)) if c.is_empty() => owner.default_currency,
+                Some(Value::String(c)) => dialect::currency(&s, owner.platform, c).await?,
+                Some(_) => return Err(invalid("displayCurrency must be a currency code")),
+            };
+            let all = dialect::balances(&s, owner.id).await?;
+            let mut figures_list = Vec::with_capacity(all.len());
+            let mut totals = Vec::with_capacity(all.len());
+            for c in &all {
+                figures_list.push(figures(c)?);
+                let t = c.onerway_total().map_err(|e| dialect::internal("onerway total", e))?;
+                totals.push((c.currency, c.exponent, t));
+            }
+            let (_, total) =
+                crate::rates::convert_all(&s, owner.platform, &totals, display, dialect::now()).await.map_err(|e| {
+                    if e.status == StatusCode::UNPROCESSABLE_ENTITY {
+                        Refusal(StatusCode::UNPROCESSABLE_ENTITY, "40005", e.message)
+                    } else {
+                        failed()
+                    }
+                })?;
+            let display_exp = s
+                .store
+                .exponent(owner.platform, display)
+                .await
+                .map_err(|e| Refusal::from(dialect::internal("onerway display exponent", e)))?;
+            claim(&s, &owner, &id, until).await?;
+            Ok(json!({
+                "totalAmount": format_minor(total, display_exp),
+                "displayCurrency": display,
+                "currencyBalances": figures_list,
+            }))
         }
         .await,
     )

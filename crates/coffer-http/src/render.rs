@@ -187,6 +187,8 @@ pub struct LineView {
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct FxView {
     pub rate: String,
+    /// Where the rate came from, when the platform's stored rate was used.
+    pub rate_source: Option<String>,
     pub from_currency: String,
     pub to_currency: String,
     pub from_amount: String,
@@ -243,6 +245,7 @@ pub async fn entry(store: &dyn Store, e: &Entry) -> Result<TransactionView, Stor
             };
             Some(FxView {
                 rate: fx.rate.clone(),
+                rate_source: fx.rate_source.clone(),
                 from_currency: fx.from_currency.to_string(),
                 to_currency: fx.to_currency.to_string(),
                 from_amount: format_minor(fx.from_amount, fe),

@@ -132,6 +132,7 @@ async fn build(e: &Env, n: usize, plan: &MerchantPlan) -> (OwnerId, String, Stri
                 to: *to,
                 amount: Money::new(plan.fx, "USD".parse().unwrap()),
                 rate: "0.9123".parse().unwrap(),
+                rate_source: None,
             };
             let _ = exec(s, mv(format!("{n}-fx"), op)).await; // refused when USD lacks the funds
         }

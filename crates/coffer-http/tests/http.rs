@@ -520,6 +520,7 @@ async fn each_key_is_rate_limited() {
     let limits = coffer_http::Limits {
         requests_per_second: std::num::NonZeroU32::new(2).unwrap(),
         burst: std::num::NonZeroU32::new(3).unwrap(),
+        ..Default::default()
     };
     let s = Server::with_limits(limits).await;
     let p = s.platform("P").await;

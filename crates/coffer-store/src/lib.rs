@@ -136,6 +136,8 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<RateQuote>, StoreError>;
     /// Recompute every balance from the journal and compare (see `coffer verify`).
     async fn verify(&self) -> Result<Report, StoreError>;
+    /// The currencies this store knows (ISO 4217 and configured extras).
+    fn currency_table(&self) -> CurrencyTable;
     fn stats(&self) -> Stats;
     /// Whether the store takes writes: false once it has failed or been shut down.
     fn is_ready(&self) -> bool;

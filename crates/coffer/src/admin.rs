@@ -315,6 +315,46 @@ pub enum FxCmd {
         #[command(flatten)]
         opts: MoveOpts,
     },
+    /// Record a platform's exchange rate (units of --quote per unit of --base); never overwrites.
+    SetRate {
+        #[arg(long)]
+        platform: OwnerId,
+        #[arg(long)]
+        base: String,
+        #[arg(long)]
+        quote: String,
+        #[arg(long)]
+        rate: String,
+        /// Where the rate comes from, e.g. ECB.
+        #[arg(long)]
+        source: String,
+        /// RFC 3339; default now.
+        #[arg(long)]
+        effective_at: Option<String>,
+    },
+    /// Import a CSV file in the ECB reference-rate format (rates per --pivot) in one commit.
+    Import {
+        #[arg(long)]
+        platform: OwnerId,
+        #[arg(long)]
+        file: std::path::PathBuf,
+        #[arg(long, default_value = "ECB")]
+        source: String,
+        #[arg(long, default_value = "EUR")]
+        pivot: String,
+    },
+    /// The stored rate of a pair at an instant (default now), with its provenance.
+    Rate {
+        #[arg(long)]
+        platform: OwnerId,
+        #[arg(long)]
+        base: String,
+        #[arg(long)]
+        quote: String,
+        /// RFC 3339; default now.
+        #[arg(long)]
+        at: Option<String>,
+    },
 }
 
 #[derive(Args, Debug)]
@@ -533,8 +573,50 @@ pub async fn run(store: &SqliteStore, cmd: AdminCmd) -> anyhow::Result<Value> {
         AdminCmd::Fx(FxCmd::Convert { from, to, amount, rate, opts }) => {
             let a = account(store, from).await?;
             let rate: Rate = rate.parse().with_context(|| format!("--rate {rate:?}"))?;
-            let op = MoneyOp::FxConvert { from, to, amount: money(&a, &amount)?, rate };
+            let op = MoneyOp::FxConvert { from, to, amount: money(&a, &amount)?, rate, rate_source: None };
             exec(store, movement(a.platform, opts, op)?).await
+        }
+        AdminCmd::Fx(FxCmd::SetRate { platform, base, quote, rate, source, effective_at }) => {
+            platform_exists(store, platform).await?;
+            let q = coffer_core::fx::RateQuote {
+                base: parse(&base)?,
+                quote: parse(&quote)?,
+                rate: rate.parse().with_context(|| format!("--rate {rate:?}"))?,
+                source,
+                effective_at: match effective_at {
+                    Some(t) => parse_time(&t)?,
+                    None => Timestamp(chrono::Utc::now().timestamp_micros()),
+                },
+                recorded_at: Timestamp(0),
+            };
+            coffer_core::fx::validate(&q, &store.currency_table())?;
+            let r = store.record_rates(platform, vec![q]).await?;
+            Ok(json(coffer_http::rates::rate_view(&r[0])))
+        }
+        AdminCmd::Fx(FxCmd::Import { platform, file, source, pivot }) => {
+            platform_exists(store, platform).await?;
+            let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let quotes =
+                coffer_core::fx::parse_ecb_csv(&bytes, parse(&pivot)?, &source, Timestamp(0), &store.currency_table())
+                    .map_err(|e| anyhow!("{}: {e}", file.display()))?;
+            let n = quotes.len();
+            if n > 0 {
+                store.record_rates(platform, quotes).await?;
+            }
+            Ok(json!({ "imported": n }))
+        }
+        AdminCmd::Fx(FxCmd::Rate { platform, base, quote, at }) => {
+            platform_exists(store, platform).await?;
+            let at = match at {
+                Some(t) => parse_time(&t)?,
+                None => Timestamp(chrono::Utc::now().timestamp_micros()),
+            };
+            let (base, quote): (CurrencyCode, CurrencyCode) = (parse(&base)?, parse(&quote)?);
+            let quotes = store.rates_at(platform, vec![(base, quote)], at).await?;
+            match quotes.first() {
+                Some(q) => Ok(json(coffer_http::rates::rate_view(q))),
+                None => bail!("no {base}/{quote} rate recorded at {}", render::time(at)),
+            }
         }
         AdminCmd::Key(KeyCmd::Create { owner, scope }) => {
             let k = coffer_http::auth::generate_key().map_err(|e| anyhow!("{}", e.message))?;
@@ -551,10 +633,7 @@ pub async fn run(store: &SqliteStore, cmd: AdminCmd) -> anyhow::Result<Value> {
             exec(store, Command::SetKeyPublicKey { id, public_key: Some(b64) }).await
         }
         AdminCmd::Key(KeyCmd::PlatformPublicKey { platform }) => {
-            match store.owner(platform).await? {
-                Some(o) if o.kind == OwnerKind::Platform => {}
-                _ => bail!("platform {platform} not found"),
-            }
+            platform_exists(store, platform).await?;
             let secrets = coffer_http::secrets::Secrets::default();
             let key = secrets.signing_key(store, platform).await?;
             let public = coffer_http::secrets::public_base64_of(&key);
@@ -575,5 +654,12 @@ pub async fn run(store: &SqliteStore, cmd: AdminCmd) -> anyhow::Result<Value> {
             }
             (None, None) => bail!("give --wallet or --owner"),
         },
+    }
+}
+
+async fn platform_exists(store: &SqliteStore, platform: OwnerId) -> anyhow::Result<()> {
+    match store.owner(platform).await? {
+        Some(o) if o.kind == OwnerKind::Platform => Ok(()),
+        _ => bail!("platform {platform} not found"),
     }
 }

@@ -8,6 +8,10 @@
 //!
 //! [currencies]       # extra currencies ISO 4217 lacks, with their exponent
 //! XTS1 = 2
+//!
+//! [fx]
+//! pivot = "EUR"              # cross rates go through it (ECB rates are EUR/x)
+//! max_rate_age_hours = 96    # older rates are refused as stale
 //! ```
 
 use std::collections::BTreeMap;
@@ -31,6 +35,15 @@ struct File {
     rate_limit: Option<u32>,
     #[serde(default)]
     currencies: BTreeMap<String, u8>,
+    #[serde(default)]
+    fx: FxFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FxFile {
+    pivot: Option<String>,
+    max_rate_age_hours: Option<u32>,
 }
 
 #[derive(Debug)]
@@ -39,6 +52,7 @@ pub struct Config {
     listen: Option<String>,
     rate_limit: Option<u32>,
     pub currencies: CurrencyTable,
+    fx: coffer_http::FxSettings,
 }
 
 impl Config {
@@ -55,11 +69,22 @@ impl Config {
             }
             extras.push((c, exp));
         }
+        let mut fx = coffer_http::FxSettings::default();
+        if let Some(p) = &f.fx.pivot {
+            fx.pivot = p.parse().with_context(|| format!("config [fx] pivot {p:?}"))?;
+        }
+        if let Some(h) = f.fx.max_rate_age_hours {
+            if h == 0 {
+                bail!("config [fx] max_rate_age_hours must be at least 1");
+            }
+            fx.max_rate_age = std::time::Duration::from_secs(u64::from(h) * 3600);
+        }
         Ok(Config {
             data: data.or(f.data).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA)),
             listen: f.listen,
             rate_limit: f.rate_limit,
             currencies: CurrencyTable::with_extras(extras),
+            fx,
         })
     }
 
@@ -69,11 +94,12 @@ impl Config {
     }
 
     pub fn limits(&self) -> coffer_http::Limits {
-        let d = coffer_http::Limits::default();
+        let d = coffer_http::Limits { fx: self.fx, ..coffer_http::Limits::default() };
         match self.rate_limit.and_then(std::num::NonZeroU32::new) {
             Some(r) => coffer_http::Limits {
                 requests_per_second: r,
                 burst: r.saturating_mul(std::num::NonZeroU32::MIN.saturating_add(1)),
+                ..d
             },
             None => d,
         }

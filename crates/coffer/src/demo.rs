@@ -163,6 +163,29 @@ async fn wallet(store: &dyn Store, owner: &Owner, spec: &W) -> anyhow::Result<Ac
     store.account(id).await?.ok_or_else(|| anyhow!("wallet {id} vanished"))
 }
 
+/// The rate the Onerway overview example implies: 2000.00 USD + 3000.00 EUR = 5000.00 USD, so
+/// EUR/USD 1, with a source that says so. Recorded again only when the last one is more than a
+/// day old (rates go stale: run `coffer demo` again to refresh it).
+async fn demo_rate(store: &dyn Store, platform: OwnerId) -> anyhow::Result<()> {
+    const DAY: i64 = 86_400_000_000;
+    let (eur, usd): (CurrencyCode, CurrencyCode) = ("EUR".parse()?, "USD".parse()?);
+    let now = Timestamp(chrono::Utc::now().timestamp_micros());
+    let latest = store.rates_at(platform, vec![(eur, usd)], Timestamp(now.0 + 1)).await?;
+    if latest.first().is_some_and(|q| now.0 - q.effective_at.0 < DAY) {
+        return Ok(());
+    }
+    let q = coffer_core::fx::RateQuote {
+        base: eur,
+        quote: usd,
+        rate: "1".parse()?,
+        source: "demo (implied by the Onerway overview example)".into(),
+        effective_at: now,
+        recorded_at: now,
+    };
+    store.record_rates(platform, vec![q]).await?;
+    Ok(())
+}
+
 async fn build(store: &dyn Store, p: &Owner, list: Vec<M>) -> anyhow::Result<Vec<Value>> {
     let mut out = Vec::new();
     for m in list {
@@ -219,6 +242,7 @@ async fn credentials(store: &dyn Store, merchants: &[Value], file: &std::path::P
 pub async fn run(store: &dyn Store, credentials_file: Option<&std::path::Path>) -> anyhow::Result<Value> {
     let p = platform(store, PLATFORM, BTreeMap::new()).await?;
     let mut merchants = build(store, &p, merchants()).await?;
+    demo_rate(store, p.id).await?;
     let q = platform(store, METERED_PLATFORM, BTreeMap::from([("USD".parse()?, 4)])).await?;
     merchants.extend(build(store, &q, vec![metered()]).await?);
     if let Some(f) = credentials_file {

@@ -97,6 +97,27 @@ async fn every_seed_example_is_reproduced_by_the_demo() {
         &[],
     );
 
+    // Onerway: balance overview in USD.
+    let r = http
+        .post(format!("{root}/account/v1/balance/overview"))
+        .header("apikey", c["key"].as_str().unwrap())
+        .json(&json!({ "requestId": "REQ-BAL-20260423-0002", "requestTime": now, "displayCurrency": "USD" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    insta::assert_json_snapshot!("seed_onerway_balance_overview", v);
+    assert_seed(
+        v,
+        r#"{"code":"200","message":"success","data":{"totalAmount":"5000.00","displayCurrency":"USD",
+        "currencyBalances":[{"currency":"USD","withdrawableBalance":"1000.00","availableBalance":"1500.00",
+        "fundOnHold":"300.00","depositBalance":"200.00","totalBalance":"2000.00","status":"ACTIVE"},
+        {"currency":"EUR","withdrawableBalance":"2000.00","availableBalance":"2500.00","fundOnHold":"500.00",
+        "depositBalance":"0.00","totalBalance":"3000.00","status":"ACTIVE"}]}}"#,
+        &[],
+    );
+
     // UQPay: token, then one balance.
     let c = credentials(&creds, "uqpay");
     let t: Value = http

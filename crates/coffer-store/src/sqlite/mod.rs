@@ -834,6 +834,9 @@ impl Store for SqliteStore {
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
+    fn currency_table(&self) -> CurrencyTable {
+        self.currencies.clone()
+    }
     fn stats(&self) -> Stats {
         Stats {
             commits: self.counters.commits.load(Ordering::Relaxed),
