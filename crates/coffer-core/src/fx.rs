@@ -144,12 +144,7 @@ pub struct Policy {
 
 /// The quote of `base/quote` at `at` among `quotes` (latest effective, then latest recorded;
 /// only those effective and recorded by `at`).
-pub fn quote_at(
-    quotes: &[RateQuote],
-    base: CurrencyCode,
-    quote: CurrencyCode,
-    at: Timestamp,
-) -> Option<&RateQuote> {
+pub fn quote_at(quotes: &[RateQuote], base: CurrencyCode, quote: CurrencyCode, at: Timestamp) -> Option<&RateQuote> {
     quotes
         .iter()
         .filter(|q| q.base == base && q.quote == quote && q.effective_at <= at && q.recorded_at <= at)

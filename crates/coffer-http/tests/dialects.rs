@@ -524,7 +524,25 @@ async fn onerway_request_ids_windows_and_refusals() {
     let (status, _) = onerway(&e, Some(&e.s_key.full()), onerway_body("R-1", "USD")).await;
     assert_eq!(status, 200, "request ids are per merchant");
 
+    // The overview: one currency needs no rate; another display currency needs one.
+    let ov = |id: &str, display: Option<&str>| {
+        let mut b = json!({ "requestId": id, "requestTime": chrono::Utc::now().timestamp_millis() });
+        if let Some(d) = display {
+            b["displayCurrency"] = json!(d);
+        }
+        let (http, root, k) = (e.http.clone(), e.root.clone(), k.clone());
+        async move {
+            status_and_body(http.post(format!("{root}/account/v1/balance/overview")).header("apikey", k).json(&b)).await
+        }
+    };
+    let (status, b) = ov("O-1", None).await;
+    assert_eq!((status, b["data"]["totalAmount"].as_str()), (200, Some("107.00")), "{b}");
+    assert_eq!(b["data"]["displayCurrency"], "USD", "the merchant's default currency");
+
     let mut cases: Vec<(&str, (u16, Value))> = Vec::new();
+    cases.push(("overview_rate_missing", ov("O-2", Some("EUR")).await));
+    cases.push(("overview_unknown_display_currency", ov("O-2", Some("XXX")).await));
+    cases.push(("overview_duplicate_request_id", ov("O-1", None).await));
     cases.push(("duplicate_request_id", onerway(&e, key, onerway_body("R-1", "USD")).await));
     cases.push(("no_apikey", onerway(&e, None, onerway_body("R-3", "USD")).await));
     cases.push(("apikey_without_secret", onerway(&e, Some(&e.m_key.id), onerway_body("R-3", "USD")).await));

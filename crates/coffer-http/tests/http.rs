@@ -817,3 +817,113 @@ async fn owner_lists_are_paged() {
     let (st, v) = s.get(&format!("/owners/{p}/children?cursor=00000000-0000-0000-0000-000000000000"), &key).await;
     assert_eq!((st, code(&v)), (StatusCode::BAD_REQUEST, "invalid_cursor"));
 }
+
+#[tokio::test]
+async fn rates_overviews_and_conversions_at_the_stored_rate() {
+    let s = Server::start().await;
+    let p = s.platform("P").await;
+    let pk = s.key(p, KeyScope::ReadWrite).await;
+    let m = s.merchant(p, "M").await;
+    let sub = s.merchant(m, "S").await;
+    let mk = s.key(m, KeyScope::ReadWrite).await;
+    let mut wallets = std::collections::HashMap::new();
+    for (o, cur, amount) in [(m, "USD", 10_000), (m, "EUR", 5_000), (m, "JPY", 1_000), (sub, "GBP", 1_000)] {
+        let currency: CurrencyCode = cur.parse().unwrap();
+        let open = Command::OpenWallet {
+            owner: o,
+            wallet_type: WalletType::Operating,
+            currency,
+            overdraft_limit: 0,
+            min_balance: 0,
+        };
+        let Outcome::Account(a) = s.store.execute(open).await.unwrap().outcome else { panic!() };
+        let op =
+            MoneyOp::Deposit { account: a.id, amount: Money::new(amount, currency), source: SystemAccount::External };
+        let mv = Movement { platform: p, idempotency_key: format!("d-{cur}"), metadata: Default::default(), op };
+        s.store.execute(Command::Move(mv)).await.unwrap();
+        wallets.insert(cur, a.id);
+    }
+    let overview = |q: &str| format!("/owners/{m}/overview{q}");
+
+    // No rates yet: a clear refusal naming the pair, never a partial total.
+    let (st, v) = s.get(&overview(""), &mk).await;
+    assert_eq!((st, code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "rate_missing"), "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("EUR/USD"), "{v}");
+    let before_import = chrono::Utc::now().to_rfc3339();
+
+    // Only the platform's own key sets rates.
+    let rate = json!({ "base": "EUR", "quote": "USD", "rate": "1.2", "source": "desk" });
+    let (st, v) = s.post("/fx/rates", &mk, None, rate.clone()).await;
+    assert_eq!((st, code(&v)), (StatusCode::FORBIDDEN, "platform_only"));
+
+    // ECB import: one commit; a bad cell refuses the file, naming line and column.
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let import = |body: String| {
+        let http = s.http.clone();
+        let url = format!("{}/fx/rates/import?source=ECB", s.base);
+        let pk = pk.clone();
+        async move {
+            let r = http.post(url).bearer_auth(pk).header("content-type", "text/csv").body(body).send().await.unwrap();
+            (r.status(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (st, v) = import(format!("Date,USD,JPY,GBP,\n{today},1.08x,160,0.85,\n")).await;
+    assert_eq!((st, code(&v)), (StatusCode::BAD_REQUEST, "invalid_rates_file"), "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("line 2, column USD"), "{v}");
+    let (st, v) = import(format!("Date,USD,JPY,GBP,\n{today},1.0800,160.00,0.8500,\n")).await;
+    assert_eq!((st, v["imported"].as_u64()), (StatusCode::CREATED, Some(3)), "{v}");
+
+    // USD 100.00; EUR 50.00 x 1.08 = 54.00; JPY 1000 / 160 x 1.08 = 6.75 (through EUR).
+    let (st, v) = s.get(&overview(""), &mk).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let converted: Vec<&str> =
+        v["currencies"].as_array().unwrap().iter().map(|c| c["converted"].as_str().unwrap()).collect();
+    assert_eq!(converted, ["100.00", "54.00", "6.75"]);
+    assert_eq!(v["total"], "160.75");
+    assert_eq!(v["currencies"][2]["rates_used"].as_array().unwrap().len(), 2, "JPY went through the pivot");
+    assert_eq!(v["currencies"][1]["rates_used"][0]["source"], "ECB");
+    // With the sub-merchant: GBP 10.00 / 0.85 x 1.08 = 12.7058... -> 12.71.
+    let (_, v) = s.get(&overview("?include_descendants=true"), &mk).await;
+    assert_eq!(v["total"], "173.46", "{v}");
+    // In EUR: 100 / 1.08 = 92.5925... -> 92.59; 50.00; 1000 / 160 = 6.25.
+    let (_, v) = s.get(&overview("?display_currency=EUR"), &mk).await;
+    assert_eq!(v["total"], "148.84", "{v}");
+
+    // A newer rate changes today's overview, not one of an earlier instant.
+    let after_import = chrono::Utc::now().to_rfc3339();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let (st, v) = s.post("/fx/rates", &pk, None, rate).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let (_, v) = s.get(&overview(""), &mk).await;
+    assert_eq!(v["currencies"][1]["converted"], "60.00");
+    let at = |t: &str| overview(&format!("?at={}", t.replace('+', "%2B")));
+    let (_, v) = s.get(&at(&after_import), &mk).await;
+    assert_eq!((v["currencies"][1]["converted"].as_str(), v["total"].as_str()), (Some("54.00"), Some("160.75")), "{v}");
+    let (st, v) = s.get(&at(&before_import), &mk).await;
+    assert_eq!((st, code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "rate_missing"), "no rate was known then");
+
+    // A conversion at the stored rate records the rate and where it came from; a retry after the
+    // rate changed replays the first result.
+    let body = json!({ "from": wallets["USD"].to_string(), "to": wallets["EUR"].to_string(), "amount": "10.00" });
+    let (st, v) = s.post("/fx/conversions", &mk, Some("fx-1"), body.clone()).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let fx = &v["transaction"]["fx"];
+    assert_eq!((fx["rate"].as_str(), fx["to_amount"].as_str()), (Some("0.8333333333"), Some("8.33")), "1 / 1.2");
+    assert!(fx["rate_source"].as_str().unwrap().contains("desk EUR/USD 1.2"), "{fx}");
+    let newer = json!({ "base": "EUR", "quote": "USD", "rate": "1.25", "source": "desk" });
+    assert_eq!(s.post("/fx/rates", &pk, None, newer).await.0, StatusCode::CREATED);
+    let (st, again) = s.post("/fx/conversions", &mk, Some("fx-1"), body).await;
+    assert_eq!((st, again["replayed"].as_bool()), (StatusCode::OK, Some(true)), "{again}");
+    assert_eq!(again["transaction"]["fx"]["to_amount"], "8.33");
+
+    // The factor Coffer would use, and a stale rate named with its age.
+    let (st, v) = s.get("/fx/rates?base=JPY&quote=USD", &mk).await;
+    assert_eq!((st, v["rate"].as_str()), (StatusCode::OK, Some("0.0078125")), "1.25 / 160: {v}");
+    let old = (chrono::Utc::now() - chrono::Duration::days(10)).to_rfc3339();
+    let chf = json!({ "base": "USD", "quote": "CHF", "rate": "0.9", "source": "desk", "effective_at": old });
+    assert_eq!(s.post("/fx/rates", &pk, None, chf).await.0, StatusCode::CREATED);
+    let (st, v) = s.get("/fx/rates?base=USD&quote=CHF", &mk).await;
+    assert_eq!((st, code(&v)), (StatusCode::UNPROCESSABLE_ENTITY, "rate_stale"), "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().contains("USD/CHF"), "{v}");
+    assert!(s.store.verify().await.unwrap().is_ok());
+}
