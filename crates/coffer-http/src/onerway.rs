@@ -158,10 +158,29 @@ fn figures(c: &CurrencySummary) -> Result<Value, Problem> {
     }))
 }
 
-fn body(b: Result<Json<Value>, JsonRejection>) -> Result<Value, Refusal> {
-    match b {
-        Ok(Json(v @ Value::Object(_))) => Ok(v),
-        _ => Err(invalid("the body must be a JSON object")),
+/// An authenticated request with a well-formed body, `requestId` and `requestTime`; its id is
+/// claimed with [`Call::finish`] once the answer is ready.
+struct Call {
+    owner: Owner,
+    body: Value,
+    request_id: String,
+    forget_at: Timestamp,
+}
+
+impl Call {
+    async fn begin(s: &AppState, headers: &HeaderMap, b: Result<Json<Value>, JsonRejection>) -> Result<Call, Refusal> {
+        let (_, owner) = caller(s, headers).await?;
+        let body = match b {
+            Ok(Json(v @ Value::Object(_))) => v,
+            _ => return Err(invalid("the body must be a JSON object")),
+        };
+        let (request_id, forget_at) = replay_guard(&body)?;
+        Ok(Call { owner, body, request_id, forget_at })
+    }
+
+    async fn finish(self, s: &AppState, data: Value) -> Result<Value, Refusal> {
+        claim(s, &self.owner, &self.request_id, self.forget_at).await?;
+        Ok(data)
     }
 }
 
@@ -172,10 +191,9 @@ async fn balance_query(
 ) -> Response {
     answer(
         async {
-            let (_, owner) = caller(&s, &headers).await?;
-            let b = body(b)?;
-            let (id, until) = replay_guard(&b)?;
-            let currency = match b.get("currency") {
+            let call = Call::begin(&s, &headers, b).await?;
+            let owner = &call.owner;
+            let currency = match call.body.get("currency") {
                 Some(Value::String(c)) if !c.is_empty() => dialect::currency(&s, owner.platform, c).await?,
                 _ => return Err(invalid("currency is required")),
             };
@@ -185,8 +203,7 @@ async fn balance_query(
                 .find(|c| c.currency == currency)
                 .ok_or_else(|| Refusal(StatusCode::NOT_FOUND, "40004", format!("no {currency} account")))?;
             let data = figures(c)?;
-            claim(&s, &owner, &id, until).await?;
-            Ok(data)
+            call.finish(&s, data).await
         }
         .await,
     )
@@ -199,10 +216,9 @@ async fn balance_overview(
 ) -> Response {
     answer(
         async {
-            let (_, owner) = caller(&s, &headers).await?;
-            let b = body(b)?;
-            let (id, until) = replay_guard(&b)?;
-            let display = match b.get("displayCurrency") {
+            let call = Call::begin(&s, &headers, b).await?;
+            let owner = &call.owner;
+            let display = match call.body.get("displayCurrency") {
                 None | Some(Value::Null) => owner.default_currency,
                 Some(Value::String(c)) if c.is_empty() => owner.default_currency,
                 Some(Value::String(c)) => dialect::currency(&s, owner.platform, c).await?,
@@ -229,12 +245,12 @@ async fn balance_overview(
                 .exponent(owner.platform, display)
                 .await
                 .map_err(|e| Refusal::from(dialect::internal("onerway display exponent", e)))?;
-            claim(&s, &owner, &id, until).await?;
-            Ok(json!({
+            let data = json!({
                 "totalAmount": format_minor(total, display_exp),
                 "displayCurrency": display,
                 "currencyBalances": figures_list,
-            }))
+            });
+            call.finish(&s, data).await
         }
         .await,
     )
