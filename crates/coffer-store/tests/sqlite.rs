@@ -138,3 +138,45 @@ async fn verify_reports_a_tampered_balance() {
     assert!(all.contains(&f.op.to_string()), "{all}");
     assert!(all.contains("sum to"), "{all}");
 }
+
+/// A data directory written by an older Coffer (schema version 1, before credentials could carry
+/// public keys, request ids and rates) opens, is migrated in place, and keeps its ledger.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_schema_is_migrated_in_place() {
+    let b = Sqlite::new();
+    let s = b.open();
+    let f = suite::fixture(&*s).await;
+    let deposit = coffer_core::MoneyOp::Deposit {
+        account: f.op,
+        amount: suite::usd(700),
+        source: coffer_core::SystemAccount::External,
+    };
+    s.execute(suite::mv(f.p, "d", deposit)).await.unwrap();
+    let k = coffer_core::Command::CreateApiKey {
+        owner: f.m,
+        id: "ck_old".into(),
+        secret_hash: "a".repeat(64),
+        scope: coffer_core::KeyScope::ReadOnly,
+    };
+    s.execute(k).await.unwrap();
+    s.shutdown().await;
+    drop(s);
+    // Take the file back to version 1: what an older Coffer left behind.
+    let c = rusqlite::Connection::open(b.path.join(DB_FILE)).unwrap();
+    c.execute_batch(
+        "DROP TABLE rates; DROP TABLE nonces; ALTER TABLE api_keys DROP COLUMN public_key; PRAGMA user_version = 1;",
+    )
+    .unwrap();
+    drop(c);
+
+    let s = b.open();
+    let c = rusqlite::Connection::open(b.path.join(DB_FILE)).unwrap();
+    assert_eq!(schema::version(&c).unwrap(), schema::SCHEMA_VERSION);
+    assert_eq!(s.account(f.op).await.unwrap().unwrap().posted, 700, "balances kept");
+    let key = s.api_key("ck_old").await.unwrap().expect("keys kept");
+    assert_eq!(key.public_key, None);
+    let far = coffer_core::Timestamp(i64::MAX / 2);
+    assert!(s.claim_nonce("x", "1", far).await.unwrap(), "the new tables work");
+    assert!(SqliteStore::verify_dir(&b.path).unwrap().is_ok());
+    s.shutdown().await;
+}
