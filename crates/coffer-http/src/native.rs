@@ -1018,13 +1018,8 @@ async fn list_transactions(
         let page = coffer_store::Page { before, after, limit };
         let batch: Vec<Entry> = match &wallet {
             Some(a) => {
-                let mut v = Vec::new();
-                for h in s.store.history(a.id, page).await? {
-                    if let Some(e) = s.store.entry(h.seq).await? {
-                        v.push(e);
-                    }
-                }
-                v
+                let seqs = s.store.history(a.id, page).await?.iter().map(|h| h.seq).collect();
+                s.store.entries_at(seqs).await?
             }
             None => s.store.entries(caller.acting.platform, page).await?,
         };

@@ -101,6 +101,8 @@ pub trait Store: Send + Sync {
     /// An owner's accounts, in creation order.
     async fn accounts_of(&self, owner: OwnerId) -> Result<Vec<Account>, StoreError>;
     async fn entry(&self, seq: Seq) -> Result<Option<Entry>, StoreError>;
+    /// Several entries at once, in the order asked (missing ones left out), read at one snapshot.
+    async fn entries_at(&self, seqs: Vec<Seq>) -> Result<Vec<Entry>, StoreError>;
     async fn hold(&self, id: HoldId) -> Result<Option<Hold>, StoreError>;
     /// Open holds of an account, oldest first.
     async fn open_holds(&self, account: AccountId) -> Result<Vec<Hold>, StoreError>;

@@ -50,6 +50,7 @@ suite_tests!(
     check_nonces,
     check_settings,
     check_rates,
+    check_entries_at,
 );
 
 fn open_err(path: &std::path::Path) -> String {

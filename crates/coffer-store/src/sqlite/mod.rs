@@ -754,6 +754,15 @@ impl Store for SqliteStore {
     async fn entry(&self, seq: Seq) -> Result<Option<Entry>, StoreError> {
         self.read(move |c| Ok(rows::entry(c, seq)?)).await
     }
+    async fn entries_at(&self, seqs: Vec<Seq>) -> Result<Vec<Entry>, StoreError> {
+        self.read(move |c| {
+            c.execute_batch("BEGIN")?;
+            let r = seqs.iter().filter_map(|s| rows::entry(c, *s).transpose()).collect::<rusqlite::Result<Vec<_>>>();
+            let _ = c.execute_batch("COMMIT");
+            Ok(r?)
+        })
+        .await
+    }
     async fn hold(&self, id: HoldId) -> Result<Option<Hold>, StoreError> {
         self.read(move |c| Ok(rows::hold(c, id)?)).await
     }

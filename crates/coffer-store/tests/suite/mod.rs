@@ -528,3 +528,19 @@ pub async fn check_rates(b: &dyn Backend) {
     assert_eq!(s.rates_at(f.p, vec![(eur, usd)], t1).await.unwrap()[0].rate.to_string(), "1.09");
     s.shutdown().await;
 }
+
+/// Several entries read at once come back in the order asked, missing ones left out.
+pub async fn check_entries_at(b: &dyn Backend) {
+    let s = b.open();
+    let f = fixture(&*s).await;
+    let mut seqs = Vec::new();
+    for i in 0..3 {
+        let op = MoneyOp::Deposit { account: f.op, amount: usd(100 + i), source: SystemAccount::External };
+        let r = s.execute(mv(f.p, &format!("e{i}"), op)).await.unwrap();
+        seqs.push(r.entry().unwrap().seq);
+    }
+    let asked = vec![seqs[2], 999_999, seqs[0], seqs[1]];
+    let got: Vec<Seq> = s.entries_at(asked).await.unwrap().iter().map(|e| e.seq).collect();
+    assert_eq!(got, vec![seqs[2], seqs[0], seqs[1]]);
+    s.shutdown().await;
+}
