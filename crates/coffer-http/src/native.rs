@@ -1375,7 +1375,7 @@ async fn signing_key(State(s): State<AppState>, caller: Caller) -> Result<Json<S
     Ok(Json(SigningKeyView {
         platform: caller.key.platform.0,
         public_key_pem: crate::secrets::public_pem(&key),
-        public_key: crate::secrets::public_base64_of(&key),
+        public_key: crate::secrets::signer_public_base64(&key),
     }))
 }
 

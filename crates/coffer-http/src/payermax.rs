@@ -34,7 +34,7 @@ use base64::Engine;
 use coffer_core::money::format_minor_trimmed;
 use coffer_core::summary::CurrencySummary;
 use coffer_core::*;
-use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
+use rsa::pkcs1v15::{Signature, VerifyingKey};
 use rsa::pkcs8::DecodePublicKey;
 use rsa::sha2::Sha256;
 use rsa::signature::{SignatureEncoding, Signer, Verifier};
@@ -185,7 +185,7 @@ async fn query(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Re
     if let Some(p) = platform {
         match s.secrets.signing_key(&*s.store, p).await {
             Ok(key) => {
-                let sig = SigningKey::<Sha256>::new((*key).clone()).sign(&text);
+                let sig = key.sign(&text);
                 let b64 = base64::engine::general_purpose::STANDARD.encode(sig.to_bytes());
                 if let Ok(v) = HeaderValue::from_str(&b64) {
                     resp.headers_mut().insert("sign", v);

@@ -23,13 +23,16 @@ use rsa::traits::PublicKeyParts;
 use rsa::{RsaPrivateKey, RsaPublicKey};
 
 const TOKEN_KEY: &str = "token_hmac_key";
+
+/// A platform's response signer: RSASSA-PKCS1-v1_5 with SHA-256 (its private key via `as_ref`).
+pub type Signer = rsa::pkcs1v15::SigningKey<rsa::sha2::Sha256>;
 /// Key size of generated signing keys, and the least accepted for a registered public key.
 pub const RSA_BITS: usize = 2048;
 
 #[derive(Default)]
 pub struct Secrets {
     token_key: tokio::sync::OnceCell<Arc<[u8]>>,
-    signing: Mutex<HashMap<OwnerId, Arc<RsaPrivateKey>>>,
+    signing: Mutex<HashMap<OwnerId, Arc<Signer>>>,
 }
 
 fn storage(e: impl std::fmt::Display) -> StoreError {
@@ -59,7 +62,7 @@ impl Secrets {
     }
 
     /// The platform's response-signing key, created if it has none yet.
-    pub async fn signing_key(&self, store: &dyn Store, platform: OwnerId) -> Result<Arc<RsaPrivateKey>, StoreError> {
+    pub async fn signing_key(&self, store: &dyn Store, platform: OwnerId) -> Result<Arc<Signer>, StoreError> {
         if let Some(k) = self.signing.lock().get(&platform) {
             return Ok(k.clone());
         }
@@ -71,7 +74,7 @@ impl Secrets {
                 store.init_setting(&name, fresh).await?
             }
         };
-        let key = Arc::new(RsaPrivateKey::from_pkcs8_pem(&pem).map_err(storage)?);
+        let key = Arc::new(Signer::new(RsaPrivateKey::from_pkcs8_pem(&pem).map_err(storage)?));
         self.signing.lock().insert(platform, key.clone());
         Ok(key)
     }
@@ -90,9 +93,15 @@ fn generate_pem() -> Result<String, StoreError> {
     Ok(key.to_pkcs8_pem(LineEnding::LF).map_err(storage)?.to_string())
 }
 
-/// A public key as PEM (`-----BEGIN PUBLIC KEY-----`).
-pub fn public_pem(key: &RsaPrivateKey) -> String {
-    RsaPublicKey::from(key).to_public_key_pem(LineEnding::LF).unwrap_or_default()
+/// A signer's public key as PEM (`-----BEGIN PUBLIC KEY-----`).
+pub fn public_pem(key: &Signer) -> String {
+    let private: &RsaPrivateKey = key.as_ref();
+    RsaPublicKey::from(private).to_public_key_pem(LineEnding::LF).unwrap_or_default()
+}
+
+/// A signer's public key as base64 SubjectPublicKeyInfo DER.
+pub fn signer_public_base64(key: &Signer) -> String {
+    public_base64_of(key.as_ref())
 }
 
 /// A key pair's public half as base64 SubjectPublicKeyInfo DER.

@@ -636,7 +636,7 @@ pub async fn run(store: &SqliteStore, cmd: AdminCmd) -> anyhow::Result<Value> {
             platform_exists(store, platform).await?;
             let secrets = coffer_http::secrets::Secrets::default();
             let key = secrets.signing_key(store, platform).await?;
-            let public = coffer_http::secrets::public_base64_of(&key);
+            let public = coffer_http::secrets::signer_public_base64(&key);
             Ok(
                 json!({ "platform": platform, "public_key_pem": coffer_http::secrets::public_pem(&key), "public_key": public }),
             )
