@@ -171,32 +171,35 @@ async fn serve(cfg: &config::Config, listen: std::net::SocketAddr) -> anyhow::Re
     let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(cfg.open()?);
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
+    // Handlers are installed before anyone can know the address: a signal during start-up (while
+    // keys are created) still stops the service cleanly.
+    let shutdown = shutdown_signal()?;
     tracing::info!(data = %cfg.data.display(), %addr, "ledger open; listening");
-    let served = coffer_http::serve(listener, store.clone(), cfg.limits(), shutdown_signal()).await;
+    let served = coffer_http::serve(listener, store.clone(), cfg.limits(), shutdown).await;
     tracing::info!("stopping: in-flight requests finished; flushing queued commands");
     store.shutdown().await;
     tracing::info!(stats = ?store.stats(), "stopped");
     Ok(served?)
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// A future that resolves on SIGINT or SIGTERM; the handlers are installed when this returns.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut int = signal(SignalKind::interrupt())?;
+        let mut term = signal(SignalKind::terminate())?;
+        Ok(async move {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
             }
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
-        }
+        })
     }
     #[cfg(not(unix))]
     {
-        let _ = ctrl_c.await;
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
     }
 }
