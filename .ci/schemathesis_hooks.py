@@ -43,3 +43,10 @@ def map_body(context, body):
                     t["from"], t["to"] = rng.sample(WALLETS, 2)
                     t["amount"] = _amount()
     return body
+
+
+@schemathesis.hook
+def map_headers(context, headers):
+    if headers and "Idempotency-Key" in headers and rng.random() < 0.8:
+        headers["Idempotency-Key"] = f"fuzz-{rng.getrandbits(64):x}"
+    return headers
