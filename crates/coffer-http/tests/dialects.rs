@@ -225,6 +225,11 @@ async fn uqpay_tokens_on_behalf_of_and_refusals() {
     cases.push(("token_garbage", uqpay_get(&e, "balances/USD", Some("Bearer abc.def.ghi"), None).await));
     let expired = forged_token(&e, &e.m_key, e.m, "uqpay", chrono::Utc::now().timestamp() - 5).await;
     cases.push(("token_expired", uqpay_get(&e, "balances/USD", Some(&format!("Bearer {expired}")), None).await));
+    // What the SDK does on `token expired`: fetch a new token and retry once, successfully.
+    assert!(cases.last().unwrap().1 .1["message"].as_str().unwrap().contains("token expired"));
+    let (_, fresh) = uqpay_token(&e, &e.m_key).await;
+    let retry = format!("Bearer {}", fresh["auth_token"].as_str().unwrap());
+    assert_eq!(uqpay_get(&e, "balances/USD", Some(&retry), None).await.0, 200, "the refreshed token works");
     let neox = forged_token(&e, &e.m_key, e.m, "neox", chrono::Utc::now().timestamp() + 600).await;
     cases
         .push(("token_of_another_dialect", uqpay_get(&e, "balances/USD", Some(&format!("Bearer {neox}")), None).await));
@@ -329,6 +334,9 @@ async fn neox_tokens_sub_merchants_filters_and_refusals() {
     cases.push(("no_token", neox_query(&e, None, &format!("subMerchantId={}", e.m)).await));
     let expired = forged_token(&e, &e.m_key, e.m, "neox", chrono::Utc::now().timestamp() - 5).await;
     cases.push(("token_expired", neox_query(&e, Some(&expired), &format!("subMerchantId={}", e.m)).await));
+    let (_, fresh) = neox_token(&e, creds(&e.m_key)).await;
+    let retry = fresh["data"]["access_token"].as_str().unwrap().to_string();
+    assert_eq!(neox_query(&e, Some(&retry), &format!("subMerchantId={}", e.m)).await.0, 200, "a new token works");
     let uq = forged_token(&e, &e.m_key, e.m, "uqpay", chrono::Utc::now().timestamp() + 600).await;
     cases.push(("token_of_another_dialect", neox_query(&e, Some(&uq), &format!("subMerchantId={}", e.m)).await));
     cases.push(("no_sub_merchant_id", neox_query(&e, tk, "accountType=FUND_ACCOUNT").await));
