@@ -332,6 +332,7 @@ async fn children(
 pub struct NewChild {
     pub name: String,
     /// Defaults to the parent's.
+    #[schema(pattern = "^[A-Z]{3}$")]
     pub default_currency: Option<String>,
 }
 
@@ -355,6 +356,7 @@ async fn create_child(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewStatus {
+    #[schema(pattern = "^(ACTIVE|SUSPENDED|DELETED|PENDING|PROCESSING|FROZEN|CLOSED)$")]
     pub status: String,
 }
 
@@ -404,10 +406,12 @@ async fn owner_wallets(
 #[into_params(parameter_in = Query)]
 pub struct BalanceFilter {
     /// Only this currency.
+    #[param(pattern = "^[A-Z]{3}$")]
     pub currency: Option<String>,
     /// Only this wallet type.
     #[serde(rename = "type")]
     #[param(rename = "type")]
+    #[param(pattern = "^(OPERATING|ACQUIRING|SETTLEMENT|RESERVE|PREPAID|GIFT|CARD|REFUND)$")]
     pub wallet_type: Option<String>,
     /// RFC 3339: the balances as of this instant, all wallets at one journal position.
     pub at: Option<String>,
@@ -499,7 +503,9 @@ pub struct NewWallet {
     pub owner: String,
     /// OPERATING, ACQUIRING, SETTLEMENT, RESERVE, PREPAID, GIFT, CARD or REFUND.
     #[serde(rename = "type")]
+    #[schema(pattern = "^(OPERATING|ACQUIRING|SETTLEMENT|RESERVE|PREPAID|GIFT|CARD|REFUND)$")]
     pub wallet_type: String,
+    #[schema(pattern = "^[A-Z]{3}$")]
     pub currency: String,
     /// Decimal; what payouts must leave in place. Default 0.
     pub min_balance: Option<String>,
@@ -720,8 +726,10 @@ async fn wallet_history(
 pub struct WalletAmount {
     pub wallet: String,
     /// Decimal string in the wallet's currency.
+    #[schema(pattern = "^[0-9]+(\\.[0-9]+)?$")]
     pub amount: String,
     /// Optional; must be the wallet's currency.
+    #[schema(pattern = "^[A-Z]{3}$")]
     pub currency: Option<String>,
     /// Deposits only: EXTERNAL (default) or OPENING.
     pub source: Option<String>,
@@ -792,7 +800,9 @@ async fn fee(
 pub struct NewTransfer {
     pub from: String,
     pub to: String,
+    #[schema(pattern = "^[0-9]+(\\.[0-9]+)?$")]
     pub amount: String,
+    #[schema(pattern = "^[A-Z]{3}$")]
     pub currency: Option<String>,
     pub metadata: Option<BTreeMap<String, String>>,
 }
@@ -818,7 +828,9 @@ pub struct BatchTransfer {
     pub idempotency_key: String,
     pub from: String,
     pub to: String,
+    #[schema(pattern = "^[0-9]+(\\.[0-9]+)?$")]
     pub amount: String,
+    #[schema(pattern = "^[A-Z]{3}$")]
     pub currency: Option<String>,
     pub metadata: Option<BTreeMap<String, String>>,
 }
@@ -905,7 +917,9 @@ pub struct PostingReq {
     /// A wallet id, or SYSTEM_<EXTERNAL|FEES|FX_CLEARING|OPENING>:<CUR> (platform keys only).
     pub account: String,
     /// Signed decimal: negative debits, positive credits.
+    #[schema(pattern = "^-?[0-9]+(\\.[0-9]+)?$")]
     pub amount: String,
+    #[schema(pattern = "^[A-Z]{3}$")]
     pub currency: String,
 }
 
@@ -1095,11 +1109,13 @@ pub struct NewConversion {
     pub from: String,
     pub to: String,
     /// In the source wallet's currency.
+    #[schema(pattern = "^[0-9]+(\\.[0-9]+)?$")]
     pub amount: String,
     /// Target units per source unit, an exact decimal. Omitted: the platform's stored rate now
     /// (direct, inverse or through the pivot; a derived rate is rounded half to even to 10
     /// decimals), recorded on the transaction with its source. A missing or stale stored rate
     /// refuses the conversion (422 `rate_missing` / `rate_stale`).
+    #[schema(pattern = "^[0-9]+(\\.[0-9]+)?$")]
     pub rate: Option<String>,
     pub metadata: Option<BTreeMap<String, String>>,
 }
@@ -1134,7 +1150,9 @@ async fn fx_conversion(
 #[serde(deny_unknown_fields)]
 pub struct NewHold {
     pub wallet: String,
+    #[schema(pattern = "^[0-9]+(\\.[0-9]+)?$")]
     pub amount: String,
+    #[schema(pattern = "^[A-Z]{3}$")]
     pub currency: Option<String>,
     /// RFC 3339, within a year; the hold expires by itself then.
     pub expires_at: Option<String>,
@@ -1182,6 +1200,7 @@ async fn hold(State(s): State<AppState>, caller: Caller, Path(id): Path<String>)
 #[serde(deny_unknown_fields)]
 pub struct Capture {
     /// All of the hold when absent; the rest is released.
+    #[schema(pattern = "^[0-9]+(\\.[0-9]+)?$")]
     pub amount: Option<String>,
     /// A wallet id.
     pub destination: String,
@@ -1288,6 +1307,7 @@ pub struct NewKey {
     /// Defaults to the acting owner.
     pub owner: Option<String>,
     /// READ_ONLY or READ_WRITE.
+    #[schema(pattern = "^(READ_ONLY|READ_WRITE)$")]
     pub scope: String,
 }
 

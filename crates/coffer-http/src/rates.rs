@@ -155,9 +155,12 @@ pub fn rate_view(q: &RateQuote) -> RateView {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewRate {
+    #[schema(pattern = "^[A-Z]{3}$")]
     pub base: String,
+    #[schema(pattern = "^[A-Z]{3}$")]
     pub quote: String,
     /// Units of `quote` per unit of `base`: a positive decimal within 1e-9 .. 1e9.
+    #[schema(pattern = "^[0-9]+(\\.[0-9]+)?$")]
     pub rate: String,
     /// Where the rate comes from (e.g. `ECB`, `Bloomberg`), 1 to 64 characters.
     pub source: String,
@@ -245,7 +248,9 @@ async fn import_rates(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct RateQuery {
+    #[param(pattern = "^[A-Z]{3}$")]
     pub base: String,
+    #[param(pattern = "^[A-Z]{3}$")]
     pub quote: String,
     /// RFC 3339; default now.
     pub at: Option<String>,
@@ -287,6 +292,7 @@ async fn get_rate(State(s): State<AppState>, caller: Caller, Q(q): Q<RateQuery>)
 #[into_params(parameter_in = Query)]
 pub struct OverviewQuery {
     /// Default: the owner's default currency.
+    #[param(pattern = "^[A-Z]{3}$")]
     pub display_currency: Option<String>,
     /// RFC 3339: balances and rates as of this instant.
     pub at: Option<String>,
