@@ -1,5 +1,6 @@
-//! Coffer's HTTP face: the native REST API under [`native::PREFIX`], health checks, request
-//! ids, limits and graceful shutdown. The provider dialects will mount beside it.
+//! Coffer's HTTP face: the native REST API under [`native::PREFIX`], the five provider dialects
+//! at their providers' own paths (`onerway`, `uqpay`, `engagelab`, `neox`, `payermax`), health
+//! checks, request ids, limits and graceful shutdown.
 
 pub mod auth;
 pub mod dialect;
@@ -88,9 +89,7 @@ impl AppState {
         let wait = not_until.wait_time_from(self.limiter.clock().now());
         Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
     }
-}
 
-impl AppState {
     pub fn new(store: Arc<dyn Store>, limits: Limits) -> Self {
         let quota = governor::Quota::per_second(limits.requests_per_second).allow_burst(limits.burst);
         AppState {

@@ -527,7 +527,7 @@ pub async fn run(store: &SqliteStore, cmd: AdminCmd) -> anyhow::Result<Value> {
             let expires_at = match (expires_at, expires_in) {
                 (Some(s), _) => Some(parse_time(&s)?),
                 (None, Some(secs)) => {
-                    let now = chrono::Utc::now().timestamp_micros();
+                    let now = coffer_http::dialect::now().0;
                     Some(Timestamp(now + secs.min(400 * 86_400) as i64 * 1_000_000))
                 }
                 (None, None) => None,
@@ -585,7 +585,7 @@ pub async fn run(store: &SqliteStore, cmd: AdminCmd) -> anyhow::Result<Value> {
                 source,
                 effective_at: match effective_at {
                     Some(t) => parse_time(&t)?,
-                    None => Timestamp(chrono::Utc::now().timestamp_micros()),
+                    None => coffer_http::dialect::now(),
                 },
                 recorded_at: Timestamp(0),
             };
@@ -609,7 +609,7 @@ pub async fn run(store: &SqliteStore, cmd: AdminCmd) -> anyhow::Result<Value> {
             platform_exists(store, platform).await?;
             let at = match at {
                 Some(t) => parse_time(&t)?,
-                None => Timestamp(chrono::Utc::now().timestamp_micros()),
+                None => coffer_http::dialect::now(),
             };
             let (base, quote): (CurrencyCode, CurrencyCode) = (parse(&base)?, parse(&quote)?);
             let quotes = store.rates_at(platform, vec![(base, quote)], at).await?;

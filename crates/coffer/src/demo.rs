@@ -169,7 +169,7 @@ async fn wallet(store: &dyn Store, owner: &Owner, spec: &W) -> anyhow::Result<Ac
 async fn demo_rate(store: &dyn Store, platform: OwnerId) -> anyhow::Result<()> {
     const DAY: i64 = 86_400_000_000;
     let (eur, usd): (CurrencyCode, CurrencyCode) = ("EUR".parse()?, "USD".parse()?);
-    let now = Timestamp(chrono::Utc::now().timestamp_micros());
+    let now = coffer_http::dialect::now();
     let latest = store.rates_at(platform, vec![(eur, usd)], Timestamp(now.0 + 1)).await?;
     if latest.first().is_some_and(|q| now.0 - q.effective_at.0 < DAY) {
         return Ok(());

@@ -5,7 +5,9 @@
 //!   `BEGIN IMMEDIATE` transaction, writes the changes, and commits: one fsync (WAL,
 //!   `synchronous=FULL`) for the whole batch. Only then are callers answered and the new
 //!   balances published. If the commit fails, every command of the batch gets a storage error
-//!   and the working set is reloaded from disk.
+//!   and the working set is reloaded from disk. Writes beside the ledger (request-id claims,
+//!   server settings, exchange rates: [`Side`]) ride in the same batch transaction and are
+//!   answered after the same commit.
 //! - **Reads.** Owners and accounts (with their balances) are served from an in-memory view
 //!   that the writer updates after each durable commit: a balance read takes a read lock and
 //!   never touches the disk nor waits for a commit. Journal, hold and incoming reads use
