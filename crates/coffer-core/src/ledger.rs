@@ -92,6 +92,21 @@ pub struct Changes {
     pub entries: Vec<Entry>,
 }
 
+/// What a command reads (see [`Ledger::refs`]). Lists may repeat an item.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Refs {
+    pub owners: Vec<OwnerId>,
+    pub accounts: Vec<AccountId>,
+    /// Accounts named by (owner, kind, currency): a platform's system accounts, and the wallet
+    /// an `OpenWallet` must not duplicate. They may not exist yet.
+    pub keyed: Vec<(OwnerId, AccountKind, CurrencyCode)>,
+    pub holds: Vec<HoldId>,
+    pub incomings: Vec<IncomingId>,
+    pub entries: Vec<Seq>,
+    pub keys: Vec<String>,
+    pub idempotency: Option<(OwnerId, String)>,
+}
+
 /// The counters a working set carries between batches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Counters {
@@ -303,6 +318,109 @@ impl Ledger {
             hold: needs.hold.filter(|h| !self.holds.contains_key(h)),
             incoming: needs.incoming.filter(|i| !self.incomings.contains_key(i)),
             entry: needs.entry.filter(|s| !self.entries.contains_key(s)),
+        }
+    }
+
+    /// Everything `cmd` reads, as far as this working set can tell. A store that builds its
+    /// working set afresh for every batch (several nodes on one database) loads what this names
+    /// and asks again until nothing new appears: a hold's, incoming's or reversed entry's
+    /// accounts, and the owners of the accounts, only show once those are loaded. The accounts
+    /// named (by id or by key) are exactly the ones execution may change, so they are what
+    /// such a store locks.
+    pub fn refs(&self, cmd: &Command) -> Refs {
+        let mut r = Refs::default();
+        match cmd {
+            Command::CreatePlatform { .. } => {}
+            Command::CreateMerchant { parent: owner, .. } | Command::SetOwnerStatus { owner, .. } => {
+                r.owners.push(*owner)
+            }
+            Command::OpenWallet { owner, wallet_type, currency, .. } => {
+                r.owners.push(*owner);
+                if let Some(o) = self.owners.get(owner) {
+                    r.owners.push(o.platform);
+                }
+                r.keyed.push((*owner, AccountKind::Wallet(*wallet_type), *currency));
+            }
+            Command::SetWalletStatus { account, .. } | Command::SetWalletLimits { account, .. } => {
+                r.accounts.push(*account)
+            }
+            Command::CreateApiKey { owner, id, .. } => {
+                r.owners.push(*owner);
+                r.keys.push(id.clone());
+            }
+            Command::RevokeApiKey { id } | Command::SetKeyPublicKey { id, .. } => r.keys.push(id.clone()),
+            Command::Move(m) => self.movement_refs(m, &mut r),
+        }
+        r
+    }
+
+    fn movement_refs(&self, m: &Movement, r: &mut Refs) {
+        let p = m.platform;
+        r.owners.push(p);
+        r.idempotency = Some((p, m.idempotency_key.clone()));
+        let system =
+            |r: &mut Refs, kind: SystemAccount, c: CurrencyCode| r.keyed.push((p, AccountKind::System(kind), c));
+        let named = |r: &mut Refs, a: &AccountRef| match *a {
+            AccountRef::Id(id) => r.accounts.push(id),
+            AccountRef::System(kind, c) => system(r, kind, c),
+        };
+        match &m.op {
+            MoneyOp::Postings { postings } => postings.iter().for_each(|x| named(r, &x.account)),
+            MoneyOp::Deposit { account, amount, source } => {
+                r.accounts.push(*account);
+                system(r, *source, amount.currency);
+            }
+            MoneyOp::Payout { account, amount } => {
+                r.accounts.push(*account);
+                system(r, SystemAccount::External, amount.currency);
+            }
+            MoneyOp::Fee { account, amount } => {
+                r.accounts.push(*account);
+                system(r, SystemAccount::Fees, amount.currency);
+            }
+            MoneyOp::Transfer { from, to, .. } => r.accounts.extend([*from, *to]),
+            MoneyOp::Reverse { seq } => {
+                r.entries.push(*seq);
+                if let Some(e) = self.entries.get(seq) {
+                    r.accounts.extend(e.posted.iter().map(|(a, _)| *a));
+                }
+            }
+            MoneyOp::HoldCreate { account, .. } | MoneyOp::IncomingCreate { account, .. } => r.accounts.push(*account),
+            MoneyOp::HoldCapture { hold, destination, .. } => {
+                r.holds.push(*hold);
+                named(r, destination);
+                if let Some(h) = self.holds.get(hold) {
+                    r.accounts.push(h.account);
+                }
+            }
+            MoneyOp::HoldRelease { hold } | MoneyOp::HoldExpire { hold } => {
+                r.holds.push(*hold);
+                if let Some(h) = self.holds.get(hold) {
+                    r.accounts.push(h.account);
+                }
+            }
+            MoneyOp::IncomingSettle { incoming } | MoneyOp::IncomingCancel { incoming } => {
+                r.incomings.push(*incoming);
+                if let Some(i) = self.incomings.get(incoming) {
+                    r.accounts.push(i.account);
+                    if let (MoneyOp::IncomingSettle { .. }, Some(a)) = (&m.op, self.accounts.get(&i.account)) {
+                        system(r, SystemAccount::External, a.currency);
+                    }
+                }
+            }
+            MoneyOp::FxConvert { from, to, amount, .. } => {
+                r.accounts.extend([*from, *to]);
+                system(r, SystemAccount::FxClearing, amount.currency);
+                if let Some(a) = self.accounts.get(to) {
+                    system(r, SystemAccount::FxClearing, a.currency);
+                }
+            }
+        }
+        // Movements check the status of each wallet's owner.
+        for id in &r.accounts {
+            if let Some(a) = self.accounts.get(id) {
+                r.owners.push(a.owner);
+            }
         }
     }
 

@@ -14,6 +14,6 @@ pub mod verify;
 
 pub use command::{AccountRef, Command, MoneyOp, Movement, Needs, Posting};
 pub use error::LedgerError;
-pub use ledger::{Changes, Counters, CountingIds, Ctx, EntryRef, IdSource, IdemRecord, Ledger, Outcome, UuidV7};
+pub use ledger::{Changes, Counters, CountingIds, Ctx, EntryRef, IdSource, IdemRecord, Ledger, Outcome, Refs, UuidV7};
 pub use model::*;
 pub use money::{CurrencyCode, CurrencyTable, Money, MoneyError, Rate};

@@ -10,7 +10,10 @@ use coffer_core::fx::RateQuote;
 use coffer_core::verify::Report;
 use coffer_core::*;
 
+mod cols;
+pub mod postgres;
 pub mod sqlite;
+pub mod testdb;
 
 /// Errors of the storage layer. `Rejected` carries the ledger's reason for refusing a command
 /// (nothing was changed); the others are failures of the store itself, to be logged and
@@ -33,6 +36,18 @@ pub enum StoreError {
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         StoreError::Storage(e.to_string())
+    }
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        StoreError::Storage(e.to_string())
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for StoreError {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        StoreError::Storage(format!("no database connection: {e}"))
     }
 }
 

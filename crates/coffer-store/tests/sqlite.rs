@@ -23,8 +23,9 @@ impl Sqlite {
     }
 }
 
+#[async_trait::async_trait]
 impl Backend for Sqlite {
-    fn open(&self) -> Arc<dyn Store> {
+    async fn open(&self) -> Arc<dyn Store> {
         Arc::new(SqliteStore::open(&self.path, Options::default()).unwrap())
     }
 }
@@ -64,7 +65,7 @@ fn open_err(path: &std::path::Path) -> String {
 #[tokio::test]
 async fn a_newer_schema_is_refused_not_overwritten() {
     let b = Sqlite::new();
-    let s = b.open();
+    let s = b.open().await;
     s.shutdown().await;
     drop(s);
     let c = rusqlite::Connection::open(b.path.join(DB_FILE)).unwrap();
@@ -95,25 +96,25 @@ async fn a_directory_that_is_not_a_ledger_is_refused() {
     let early = Sqlite::new();
     std::fs::create_dir_all(&early.path).unwrap();
     std::fs::write(early.path.join("coffer.lock"), "").unwrap();
-    early.open().shutdown().await;
+    early.open().await.shutdown().await;
 }
 
 #[tokio::test]
 async fn one_process_at_a_time() {
     let b = Sqlite::new();
-    let s = b.open();
+    let s = b.open().await;
     assert!(open_err(&b.path).contains("in use"));
     // Verification reads alongside the running store.
     assert!(SqliteStore::verify_dir(&b.path).unwrap().is_ok());
     s.shutdown().await;
     drop(s);
-    b.open().shutdown().await;
+    b.open().await.shutdown().await;
 }
 
 #[tokio::test]
 async fn verify_reports_a_tampered_balance() {
     let b = Sqlite::new();
-    let s = b.open();
+    let s = b.open().await;
     let f = suite::fixture(&*s).await;
     s.execute(suite::mv(
         f.p,
@@ -145,7 +146,7 @@ async fn verify_reports_a_tampered_balance() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_older_schema_is_migrated_in_place() {
     let b = Sqlite::new();
-    let s = b.open();
+    let s = b.open().await;
     let f = suite::fixture(&*s).await;
     let deposit = coffer_core::MoneyOp::Deposit {
         account: f.op,
@@ -170,7 +171,7 @@ async fn an_older_schema_is_migrated_in_place() {
     .unwrap();
     drop(c);
 
-    let s = b.open();
+    let s = b.open().await;
     let c = rusqlite::Connection::open(b.path.join(DB_FILE)).unwrap();
     assert_eq!(schema::version(&c).unwrap(), schema::SCHEMA_VERSION);
     assert_eq!(s.account(f.op).await.unwrap().unwrap().posted, 700, "balances kept");

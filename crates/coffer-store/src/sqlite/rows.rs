@@ -8,6 +8,8 @@ use rusqlite::types::Type;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
+use crate::cols::*;
+
 fn conv<E: std::error::Error + Send + Sync + 'static>(i: usize, e: E) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(i, Type::Text, Box::new(e))
 }
@@ -41,9 +43,6 @@ fn b(u: &Uuid) -> &[u8] {
     u.as_bytes()
 }
 
-const OWNER_COLS: &str =
-    "id, kind, platform_id, parent_id, name, status, default_currency, currency_exponents, created_at, updated_at";
-
 fn owner_row(r: &Row<'_>) -> rusqlite::Result<Owner> {
     Ok(Owner {
         id: OwnerId(uuid_at(r, 0)?),
@@ -58,10 +57,6 @@ fn owner_row(r: &Row<'_>) -> rusqlite::Result<Owner> {
         updated_at: ts_at(r, 9)?,
     })
 }
-
-const ACCOUNT_COLS: &str =
-    "id, number, platform_id, owner_id, kind, currency, exponent, posted, held, incoming, status, \
-     overdraft_limit, min_balance, created_at, last_trade_at";
 
 fn account_row(r: &Row<'_>) -> rusqlite::Result<Account> {
     Ok(Account {
@@ -83,9 +78,6 @@ fn account_row(r: &Row<'_>) -> rusqlite::Result<Account> {
     })
 }
 
-const HOLD_COLS: &str =
-    "id, platform_id, account_id, amount, captured, status, expires_at, created_at, created_seq, closed_at, closed_seq";
-
 fn hold_row(r: &Row<'_>) -> rusqlite::Result<Hold> {
     Ok(Hold {
         id: HoldId(uuid_at(r, 0)?),
@@ -101,9 +93,6 @@ fn hold_row(r: &Row<'_>) -> rusqlite::Result<Hold> {
         closed_seq: r.get::<_, Option<i64>>(10)?.map(|v| v as u64),
     })
 }
-
-const INCOMING_COLS: &str =
-    "id, platform_id, account_id, amount, status, created_at, created_seq, closed_at, closed_seq";
 
 fn incoming_row(r: &Row<'_>) -> rusqlite::Result<Incoming> {
     Ok(Incoming {
@@ -157,8 +146,6 @@ pub fn idem_hash(platform: OwnerId, key: &str) -> i64 {
     let d = h.finalize();
     i64::from_le_bytes(d[..8].try_into().expect("8 bytes"))
 }
-
-const KEY_COLS: &str = "id, owner_id, platform_id, scope, secret_hash, status, created_at, revoked_at, public_key";
 
 fn key_row(r: &Row<'_>) -> rusqlite::Result<ApiKey> {
     Ok(ApiKey {

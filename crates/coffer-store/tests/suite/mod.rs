@@ -8,8 +8,9 @@ use coffer_core::*;
 use coffer_store::{Store, StoreError};
 
 /// Opens the backend's ledger under test; a second `open` after `shutdown` reopens the same one.
-pub trait Backend {
-    fn open(&self) -> Arc<dyn Store>;
+#[async_trait::async_trait]
+pub trait Backend: Sync {
+    async fn open(&self) -> Arc<dyn Store>;
 }
 
 pub fn usd(minor: i64) -> Money {
@@ -87,7 +88,7 @@ async fn assert_verified(s: &dyn Store) {
 
 /// Movements are durable and survive a reopen; the read view and the journal agree.
 pub async fn check_durable_lifecycle(b: &dyn Backend) {
-    let s = b.open();
+    let s = b.open().await;
     let f = fixture(&*s).await;
     s.execute(mv(f.p, "d1", MoneyOp::Deposit { account: f.op, amount: usd(10_000), source: SystemAccount::External }))
         .await
@@ -106,7 +107,7 @@ pub async fn check_durable_lifecycle(b: &dyn Backend) {
     s.shutdown().await;
     drop(s);
 
-    let s = b.open();
+    let s = b.open().await;
     assert_eq!(bal(&*s, f.op).await, (6_500, 0, 0));
     assert_eq!(bal(&*s, f.sub).await, (2_500, 0, 0));
     assert_eq!(s.owner(f.s).await.unwrap().unwrap().parent, Some(f.m));
@@ -120,7 +121,7 @@ pub async fn check_durable_lifecycle(b: &dyn Backend) {
 /// The same key and request replays the first result, even after a reopen; another request under
 /// the same key is a conflict; neither changes anything.
 pub async fn check_idempotency(b: &dyn Backend) {
-    let s = b.open();
+    let s = b.open().await;
     let f = fixture(&*s).await;
     let dep =
         |amt| mv(f.p, "dep-1", MoneyOp::Deposit { account: f.op, amount: usd(amt), source: SystemAccount::External });
@@ -132,7 +133,7 @@ pub async fn check_idempotency(b: &dyn Backend) {
     assert_eq!(code(s.execute(dep(701)).await), "idempotency_conflict");
     s.shutdown().await;
     drop(s);
-    let s = b.open();
+    let s = b.open().await;
     let again = s.execute(dep(700)).await.unwrap();
     assert!(again.replayed);
     assert_eq!(again.entry(), first.entry());
@@ -154,7 +155,7 @@ pub async fn check_idempotency(b: &dyn Backend) {
 
 /// A refused command changes nothing, and later commands are unaffected.
 pub async fn check_refusals_change_nothing(b: &dyn Backend) {
-    let s = b.open();
+    let s = b.open().await;
     let f = fixture(&*s).await;
     s.execute(mv(f.p, "d", MoneyOp::Deposit { account: f.op, amount: usd(5_000), source: SystemAccount::External }))
         .await
@@ -179,7 +180,7 @@ pub async fn check_refusals_change_nothing(b: &dyn Backend) {
 
 /// Holds, reversals and incoming credits that the working set must fetch from storage.
 pub async fn check_cold_state(b: &dyn Backend) {
-    let s = b.open();
+    let s = b.open().await;
     let f = fixture(&*s).await;
     s.execute(mv(f.p, "d", MoneyOp::Deposit { account: f.op, amount: usd(10_000), source: SystemAccount::External }))
         .await
@@ -227,7 +228,7 @@ pub async fn check_cold_state(b: &dyn Backend) {
     let seq = t.entry().unwrap().seq;
     s.shutdown().await;
     drop(s);
-    let s = b.open();
+    let s = b.open().await;
     s.execute(mv(f.p, "rev", MoneyOp::Reverse { seq })).await.unwrap();
     assert_eq!(bal(&*s, f.sub).await, (400, 0, 0));
     assert_eq!(code(s.execute(mv(f.p, "rev2", MoneyOp::Reverse { seq })).await), "already_reversed");
@@ -254,7 +255,7 @@ pub async fn check_cold_state(b: &dyn Backend) {
 
 /// A hold expires at its deadline with nobody calling, including across a restart.
 pub async fn check_hold_expiry(b: &dyn Backend) {
-    let s = b.open();
+    let s = b.open().await;
     let f = fixture(&*s).await;
     s.execute(mv(f.p, "d", MoneyOp::Deposit { account: f.op, amount: usd(10_000), source: SystemAccount::External }))
         .await
@@ -282,7 +283,7 @@ pub async fn check_hold_expiry(b: &dyn Backend) {
     drop(s);
     // h2's deadline passes while the store is closed; it expires on open.
     tokio::time::sleep(Duration::from_millis(800)).await;
-    let s = b.open();
+    let s = b.open().await;
     let mut status = HoldStatus::Open;
     for _ in 0..40 {
         status = s.hold(h2).await.unwrap().unwrap().status;
@@ -299,7 +300,7 @@ pub async fn check_hold_expiry(b: &dyn Backend) {
 
 /// Many concurrent writers: group-committed, each command on its own, money conserved.
 pub async fn check_concurrent_writers(b: &dyn Backend) {
-    let s = b.open();
+    let s = b.open().await;
     let f = fixture(&*s).await;
     let mut wallets = vec![f.op, f.sub];
     for i in 0..18 {
@@ -366,7 +367,7 @@ pub async fn check_concurrent_writers(b: &dyn Backend) {
 
 /// After shutdown, commands are refused with `Closed` rather than lost.
 pub async fn check_shutdown(b: &dyn Backend) {
-    let s = b.open();
+    let s = b.open().await;
     let f = fixture(&*s).await;
     assert!(s.is_ready());
     s.shutdown().await;
@@ -382,7 +383,7 @@ pub async fn check_shutdown(b: &dyn Backend) {
 /// balances at a past instant equal those read at that instant.
 pub async fn check_history_and_as_of(b: &dyn Backend) {
     use coffer_store::Page;
-    let s = b.open();
+    let s = b.open().await;
     let f = fixture(&*s).await;
     let now =
         || Timestamp(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64);
@@ -438,7 +439,7 @@ pub async fn check_history_and_as_of(b: &dyn Backend) {
 /// Request ids: claimed once (also by racing callers), remembered across a restart, and free
 /// again once their window has passed; scopes do not see each other's ids.
 pub async fn check_nonces(b: &dyn Backend) {
-    let s = b.open();
+    let s = b.open().await;
     let now = Timestamp(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64);
     let later = Timestamp(now.0 + 600_000_000);
     assert!(s.claim_nonce("owner-a", "REQ-1", later).await.unwrap());
@@ -459,7 +460,7 @@ pub async fn check_nonces(b: &dyn Backend) {
     assert!(s.claim_nonce("owner-a", "OLD", Timestamp(now.0 - 1)).await.unwrap());
     assert!(s.claim_nonce("owner-a", "OLD", later).await.unwrap(), "its window had passed");
     s.shutdown().await;
-    let s = b.open();
+    let s = b.open().await;
     assert!(!s.claim_nonce("owner-a", "REQ-1", later).await.unwrap(), "remembered across a restart");
     assert!(!s.claim_nonce("owner-a", "OLD", later).await.unwrap());
     s.shutdown().await;
@@ -467,13 +468,13 @@ pub async fn check_nonces(b: &dyn Backend) {
 
 /// Server settings: the first value written wins, also across a restart.
 pub async fn check_settings(b: &dyn Backend) {
-    let s = b.open();
+    let s = b.open().await;
     assert_eq!(s.setting("signing").await.unwrap(), None);
     assert_eq!(s.init_setting("signing", "first".into()).await.unwrap(), "first");
     assert_eq!(s.init_setting("signing", "second".into()).await.unwrap(), "first", "never overwritten");
     assert_eq!(s.setting("signing").await.unwrap().as_deref(), Some("first"));
     s.shutdown().await;
-    let s = b.open();
+    let s = b.open().await;
     assert_eq!(s.setting("signing").await.unwrap().as_deref(), Some("first"));
     s.shutdown().await;
 }
@@ -482,7 +483,7 @@ pub async fn check_settings(b: &dyn Backend) {
 /// kept per platform and across a restart.
 pub async fn check_rates(b: &dyn Backend) {
     use coffer_core::fx::RateQuote;
-    let s = b.open();
+    let s = b.open().await;
     let f = fixture(&*s).await;
     let other = owner(
         &*s,
@@ -522,7 +523,7 @@ pub async fn check_rates(b: &dyn Backend) {
     assert_eq!(at(Timestamp(corr[0].recorded_at.0 + 1)).await[0].rate.to_string(), "1.1");
     assert!(s.rates_at(other, vec![(eur, usd)], later).await.unwrap().is_empty(), "per platform");
     s.shutdown().await;
-    let s = b.open();
+    let s = b.open().await;
     let kept = s.rates_at(f.p, vec![(eur, usd)], Timestamp(i64::MAX)).await.unwrap();
     assert_eq!(kept[0].rate.to_string(), "1.1");
     assert_eq!(s.rates_at(f.p, vec![(eur, usd)], t1).await.unwrap()[0].rate.to_string(), "1.09");
@@ -531,7 +532,7 @@ pub async fn check_rates(b: &dyn Backend) {
 
 /// Several entries read at once come back in the order asked, missing ones left out.
 pub async fn check_entries_at(b: &dyn Backend) {
-    let s = b.open();
+    let s = b.open().await;
     let f = fixture(&*s).await;
     let mut seqs = Vec::new();
     for i in 0..3 {

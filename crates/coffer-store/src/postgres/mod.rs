@@ -1,0 +1,894 @@
+//! The PostgreSQL store: several stateless Coffer nodes on one database.
+//!
+//! - **Nothing shared lives in a node.** Owners, wallets, holds, keys, request ids, settings
+//!   and rates are read from the database on every call; a node keeps only a connection pool
+//!   and a block of account numbers.
+//! - **Writes** are group-committed per node: a writer task takes everything queued (up to
+//!   [`Options::max_batch`]) and applies it in one transaction:
+//!   1. *discover*: read (without locks) what the commands name, asking the core
+//!      ([`Ledger::refs`]) until nothing new appears (a hold's wallet shows once the hold is read);
+//!   2. *lock*: the API keys and owners the batch changes, then every wallet it names, each once,
+//!      in account-number order (`SELECT .. ORDER BY number FOR UPDATE`): batches of different
+//!      nodes never deadlock and never see each other half done;
+//!   3. *read afresh*, under those locks, into a new working set: wallets, owners, holds,
+//!      incoming credits, reversed entries and idempotency records. Every change to a hold or an
+//!      incoming credit also changes its wallet, so a locked wallet's holds are current;
+//!   4. take entry numbers from `entry_seq` (after the locks: along each wallet, seq order is
+//!      commit order), run each command through the core on its own, write, commit (one fsync).
+//!
+//!   A unique-key collision (two nodes creating the same system account, or the same
+//!   idempotency key with different wallets), a serialization failure or a deadlock rolls the
+//!   batch back and runs it again from step 1; the second run sees the other node's commit.
+//! - **Hold expiry** runs on every node: the writer looks for due holds at the earliest known
+//!   deadline and at least once a second, and expires them as ordinary commands under the
+//!   reserved idempotency key, so a hold two nodes expire at once expires once.
+//! - **Reads** go straight to the database (a pooled connection), so a caller never reads
+//!   older than a write it saw acknowledged, whichever node acknowledged it.
+
+mod rows;
+pub mod schema;
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use coffer_core::fx::RateQuote;
+use coffer_core::ledger::{expiry_movement, Changes};
+use coffer_core::verify::{Report, Verifier};
+use coffer_core::*;
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod};
+use futures_util::TryStreamExt;
+use parking_lot::Mutex;
+use tokio::sync::{mpsc, oneshot};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{IsolationLevel, NoTls};
+use uuid::Uuid;
+
+use crate::{Receipt, Stats, Store, StoreError};
+
+/// How often (at most) the writer deletes request ids whose replay window has passed.
+const NONCE_PRUNE_EVERY_MICROS: i64 = 60_000_000;
+/// Longest wait between two looks for due holds.
+const EXPIRY_SCAN_MICROS: i64 = 1_000_000;
+/// Due holds expired per batch at most.
+const EXPIRY_BATCH: i64 = 1024;
+/// Times a batch is run again after a collision with another node before it is refused.
+const MAX_RETRIES: usize = 8;
+/// Rounds of discovery: a command's references are at most three steps deep (hold, then its
+/// wallet, then the wallet's owner).
+const MAX_ROUNDS: usize = 6;
+/// Most accounts one command can create (system accounts of a posting list, plus one).
+const MAX_NEW_ACCOUNTS: u64 = coffer_core::command::limits::MAX_POSTINGS as u64 + 2;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub currencies: CurrencyTable,
+    /// Most commands in one commit.
+    pub max_batch: usize,
+    /// Commands that may wait in the queue; callers wait (backpressure) beyond it.
+    pub queue: usize,
+    /// Connections for reads (the writer takes one more while it commits).
+    pub pool_size: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { currencies: CurrencyTable::default(), max_batch: 4096, queue: 65536, pool_size: 16 }
+    }
+}
+
+fn now() -> Timestamp {
+    let d = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    Timestamp(d.as_micros() as i64)
+}
+
+type Reply = oneshot::Sender<Result<Receipt, StoreError>>;
+
+enum Job {
+    Cmd(Box<Command>, Reply),
+    Side(Side),
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// A write beside the ledger, committed in a batch's transaction and answered after it.
+enum Side {
+    Nonce {
+        scope: String,
+        nonce: String,
+        expires_at: Timestamp,
+        fresh: bool,
+        reply: oneshot::Sender<Result<bool, StoreError>>,
+    },
+    Setting {
+        name: String,
+        value: String,
+        reply: oneshot::Sender<Result<String, StoreError>>,
+    },
+    Rates {
+        platform: OwnerId,
+        rates: Vec<RateQuote>,
+        reply: oneshot::Sender<Result<Vec<RateQuote>, StoreError>>,
+    },
+}
+
+impl Side {
+    async fn apply(&mut self, c: &impl GenericClient, now: Timestamp) -> Result<(), tokio_postgres::Error> {
+        match self {
+            Side::Nonce { scope, nonce, expires_at, fresh, .. } => {
+                let st = c
+                    .prepare_cached(
+                        "INSERT INTO nonces (scope, nonce, expires_at) VALUES ($1, $2, $3)
+                         ON CONFLICT (scope, nonce) DO UPDATE SET expires_at = excluded.expires_at
+                         WHERE nonces.expires_at < $4",
+                    )
+                    .await?;
+                *fresh = c.execute(&st, &[&*scope, &*nonce, &expires_at.0, &now.0]).await? == 1;
+            }
+            Side::Setting { name, value, .. } => {
+                let st = c
+                    .prepare_cached("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+                    .await?;
+                c.execute(&st, &[&*name, &*value]).await?;
+                *value = c.query_one("SELECT value FROM settings WHERE name = $1", &[&*name]).await?.try_get(0)?;
+            }
+            Side::Rates { platform, rates, .. } => {
+                let st = c
+                    .prepare_cached(
+                        "INSERT INTO rates (platform_id, base, quote, effective_at, recorded_at, rate, source)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)
+                         ON CONFLICT (platform_id, base, quote, effective_at, recorded_at)
+                         DO UPDATE SET rate = excluded.rate, source = excluded.source",
+                    )
+                    .await?;
+                for q in rates.iter_mut() {
+                    q.recorded_at = now;
+                }
+                let platform = *platform;
+                let texts: Vec<String> = rates.iter().map(|q| q.rate.to_string()).collect();
+                let mut writes = Vec::with_capacity(rates.len());
+                for (q, rate) in rates.iter().zip(&texts) {
+                    let st = &st;
+                    writes.push(async move {
+                        c.execute(
+                            st,
+                            &[
+                                &platform.0,
+                                &q.base.as_str(),
+                                &q.quote.as_str(),
+                                &q.effective_at.0,
+                                &q.recorded_at.0,
+                                rate,
+                                &q.source,
+                            ],
+                        )
+                        .await
+                    });
+                }
+                futures_util::future::try_join_all(writes).await?;
+            }
+        }
+        Ok(())
+    }
+
+    fn deliver(self, failed: bool) {
+        let lost = || StoreError::Storage("the write could not be made durable".into());
+        match self {
+            Side::Nonce { fresh, reply, .. } => drop(reply.send(if failed { Err(lost()) } else { Ok(fresh) })),
+            Side::Setting { value, reply, .. } => drop(reply.send(if failed { Err(lost()) } else { Ok(value) })),
+            Side::Rates { rates, reply, .. } => drop(reply.send(if failed { Err(lost()) } else { Ok(rates) })),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    commits: AtomicU64,
+    commands: AtomicU64,
+    expired: AtomicU64,
+    stopped: AtomicBool,
+}
+
+pub struct PgStore {
+    tx: mpsc::Sender<Job>,
+    pool: Pool,
+    currencies: CurrencyTable,
+    counters: Arc<Counters>,
+    writer: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+fn pool(url: &str, size: usize) -> Result<Pool, StoreError> {
+    let cfg: tokio_postgres::Config =
+        url.parse().map_err(|e| StoreError::Open(format!("the database URL is not usable: {e}")))?;
+    let mgr = Manager::from_config(cfg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    Pool::builder(mgr)
+        .max_size(size.max(2))
+        .build()
+        .map_err(|e| StoreError::Open(format!("cannot make a connection pool: {e}")))
+}
+
+async fn connect(pool: &Pool) -> Result<deadpool_postgres::Object, StoreError> {
+    pool.get().await.map_err(|e| StoreError::Open(format!("cannot connect to the database: {e}")))
+}
+
+impl PgStore {
+    /// Connect, apply the schema's migrations (refusing a newer schema) and start the writer.
+    /// Must be called inside a Tokio runtime, which the writer then runs on.
+    pub async fn open(url: &str, opts: Options) -> Result<Self, StoreError> {
+        let pool = pool(url, opts.pool_size + 1)?;
+        let mut c = connect(&pool).await?;
+        schema::migrate(&mut c).await?;
+        drop(c);
+        let counters = Arc::new(Counters::default());
+        let (tx, rx) = mpsc::channel(opts.queue);
+        let writer = Writer {
+            pool: pool.clone(),
+            currencies: opts.currencies.clone(),
+            counters: counters.clone(),
+            max_batch: opts.max_batch.max(1),
+            numbers: 0..0,
+            nonces_pruned_at: Timestamp(0),
+            next_scan: Timestamp(0),
+        };
+        let handle = tokio::spawn(writer.run(rx));
+        Ok(PgStore { tx, pool, currencies: opts.currencies, counters, writer: Mutex::new(Some(handle)) })
+    }
+
+    /// Apply the schema's migrations and nothing else (`coffer migrate`). Returns the version.
+    pub async fn migrate(url: &str) -> Result<i64, StoreError> {
+        let mut c = connect(&pool(url, 1)?).await?;
+        schema::migrate(&mut c).await
+    }
+
+    /// Verify the ledger at `url` without starting a writer (other nodes may be running).
+    pub async fn verify_url(url: &str) -> Result<Report, StoreError> {
+        let pool = pool(url, 1)?;
+        let mut c = connect(&pool).await?;
+        let v = schema::check_readable(&c).await?;
+        if v == 0 {
+            return Err(StoreError::Open("the database holds no Coffer ledger".into()));
+        }
+        verify(&mut c).await
+    }
+
+    async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        Ok(self.pool.get().await?)
+    }
+
+    async fn send_side(&self, side: Side) -> Result<(), StoreError> {
+        self.tx.send(Job::Side(side)).await.map_err(|_| StoreError::Closed)
+    }
+}
+
+/// Recompute every balance from the journal inside one repeatable-read transaction (a
+/// consistent snapshot, while other nodes keep writing).
+async fn verify(c: &mut deadpool_postgres::Object) -> Result<Report, StoreError> {
+    let tx = c.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().await?;
+    let mut v = Verifier::new();
+    let accounts: Vec<Account> = tx
+        .query(&format!("SELECT {} FROM accounts ORDER BY number", crate::cols::ACCOUNT_COLS), &[])
+        .await?
+        .iter()
+        .map(rows::account_row)
+        .collect::<Result<_, _>>()?;
+    let by_no: std::collections::HashMap<i64, &Account> = accounts.iter().map(|a| (a.number as i64, a)).collect();
+    // Every account's journal, in order: running balances. Lines are also kept per entry.
+    let mut per_entry: std::collections::HashMap<i64, Vec<(i64, Line)>> = Default::default();
+    let lines = tx
+        .query_raw(
+            "SELECT account_no, seq, posted, held, incoming, posted_after, held_after, incoming_after
+             FROM lines ORDER BY account_no, seq",
+            std::iter::empty::<i64>(),
+        )
+        .await?;
+    futures_util::pin_mut!(lines);
+    while let Some(r) = lines.try_next().await? {
+        let (no, seq): (i64, i64) = (r.try_get(0)?, r.try_get(1)?);
+        let Some(a) = by_no.get(&no) else {
+            v.problem(format!("entry {seq} has a line for account number {no}, which is not stored"));
+            continue;
+        };
+        let l = Line {
+            account: a.id,
+            currency: a.currency,
+            posted: r.try_get(2)?,
+            held: r.try_get(3)?,
+            incoming: r.try_get(4)?,
+            posted_after: r.try_get(5)?,
+            held_after: r.try_get(6)?,
+            incoming_after: r.try_get(7)?,
+        };
+        v.account_line(seq as u64, &l);
+        per_entry.entry(seq).or_default().push((no, l));
+    }
+    // Every entry, in order: its lines exist, are all listed, and balance.
+    let entries = tx.query_raw("SELECT seq, account_nos FROM entries ORDER BY seq", std::iter::empty::<i64>()).await?;
+    futures_util::pin_mut!(entries);
+    while let Some(r) = entries.try_next().await? {
+        let seq: i64 = r.try_get(0)?;
+        let nos: &[u8] = r.try_get(1)?;
+        let mut have = per_entry.remove(&seq).unwrap_or_default();
+        let mut lines = Vec::with_capacity(have.len());
+        let Some(nos) = rows::decode_accounts(nos) else {
+            v.problem(format!("entry {seq}: malformed account list"));
+            continue;
+        };
+        for no in nos {
+            match have.iter().position(|(n, _)| *n == no) {
+                Some(i) => lines.push(have.swap_remove(i).1),
+                None => v.problem(format!("entry {seq}: no line for account number {no}")),
+            }
+        }
+        for (no, _) in have {
+            v.problem(format!("entry {seq}: a line for account number {no} that the entry does not list"));
+        }
+        v.entry(seq as u64, &lines);
+    }
+    for seq in per_entry.keys() {
+        v.problem(format!("lines for entry {seq}, which is not stored"));
+    }
+    let holds: Vec<Hold> = tx
+        .query(&format!("SELECT {} FROM holds WHERE status = 'OPEN'", crate::cols::HOLD_COLS), &[])
+        .await?
+        .iter()
+        .map(rows::hold_row)
+        .collect::<Result<_, _>>()?;
+    let pending: Vec<Incoming> = tx
+        .query(&format!("SELECT {} FROM incomings WHERE status = 'PENDING'", crate::cols::INCOMING_COLS), &[])
+        .await?
+        .iter()
+        .map(rows::incoming_row)
+        .collect::<Result<_, _>>()?;
+    tx.commit().await?;
+    Ok(v.finish(&accounts, &holds, &pending))
+}
+
+/// Why a batch's transaction did not commit.
+enum Failure {
+    /// A collision with another node's concurrent batch: run the batch again.
+    Retry(String),
+    Fatal(StoreError),
+}
+
+impl From<tokio_postgres::Error> for Failure {
+    fn from(e: tokio_postgres::Error) -> Self {
+        let retry = [SqlState::UNIQUE_VIOLATION, SqlState::T_R_SERIALIZATION_FAILURE, SqlState::T_R_DEADLOCK_DETECTED];
+        match e.code() {
+            Some(code) if retry.contains(code) => Failure::Retry(e.to_string()),
+            _ => Failure::Fatal(e.into()),
+        }
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        Failure::Fatal(e)
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for Failure {
+    fn from(e: deadpool_postgres::PoolError) -> Self {
+        Failure::Fatal(e.into())
+    }
+}
+
+/// What one batch names, gathered over all its commands.
+#[derive(Default)]
+struct Seen {
+    owners: HashSet<OwnerId>,
+    accounts: HashSet<AccountId>,
+    keyed: HashSet<(OwnerId, AccountKind, CurrencyCode)>,
+    holds: HashSet<HoldId>,
+    incomings: HashSet<IncomingId>,
+    entries: HashSet<Seq>,
+    keys: HashSet<String>,
+    idempotency: HashSet<(OwnerId, String)>,
+}
+
+impl Seen {
+    /// Add what `l` says the commands name; returns what was not seen before.
+    fn add(&mut self, l: &Ledger, cmds: &[&Command]) -> Seen {
+        let mut new = Seen::default();
+        for c in cmds {
+            let r = l.refs(c);
+            for x in r.owners {
+                if self.owners.insert(x) {
+                    new.owners.insert(x);
+                }
+            }
+            for x in r.accounts {
+                if self.accounts.insert(x) {
+                    new.accounts.insert(x);
+                }
+            }
+            for x in r.keyed {
+                if self.keyed.insert(x) {
+                    new.keyed.insert(x);
+                }
+            }
+            for x in r.holds {
+                if self.holds.insert(x) {
+                    new.holds.insert(x);
+                }
+            }
+            for x in r.incomings {
+                if self.incomings.insert(x) {
+                    new.incomings.insert(x);
+                }
+            }
+            for x in r.entries {
+                if self.entries.insert(x) {
+                    new.entries.insert(x);
+                }
+            }
+            for x in r.keys {
+                if self.keys.insert(x.clone()) {
+                    new.keys.insert(x);
+                }
+            }
+            if let Some(x) = r.idempotency {
+                if self.idempotency.insert(x.clone()) {
+                    new.idempotency.insert(x);
+                }
+            }
+        }
+        new
+    }
+
+    fn is_empty(&self) -> bool {
+        self.owners.is_empty()
+            && self.accounts.is_empty()
+            && self.keyed.is_empty()
+            && self.holds.is_empty()
+            && self.incomings.is_empty()
+            && self.entries.is_empty()
+            && self.keys.is_empty()
+    }
+}
+
+fn uuids<T>(set: &HashSet<T>, f: impl Fn(&T) -> Uuid) -> Vec<Uuid> {
+    set.iter().map(f).collect()
+}
+
+/// Read (without locks) what `s` names into `l`: the discovery step.
+async fn discover(c: &impl GenericClient, l: &mut Ledger, s: &Seen) -> Result<(), Failure> {
+    let accounts = async {
+        let mut v = rows::accounts_by_id(c, &uuids(&s.accounts, |a| a.0)).await?;
+        if !s.keyed.is_empty() {
+            v.extend(rows::accounts_by_key(c, &s.keyed.iter().copied().collect::<Vec<_>>()).await?);
+        }
+        Ok::<_, StoreError>(v)
+    };
+    let (owner_ids, hold_ids, incoming_ids) =
+        (uuids(&s.owners, |o| o.0), uuids(&s.holds, |h| h.0), uuids(&s.incomings, |i| i.0));
+    let seqs: Vec<i64> = s.entries.iter().map(|v| *v as i64).collect();
+    let (owners, accounts, holds, incomings, entries) = futures_util::try_join!(
+        rows::owners_by_id(c, &owner_ids),
+        accounts,
+        rows::holds_by_id(c, &hold_ids),
+        rows::incomings_by_id(c, &incoming_ids),
+        rows::entry_refs(c, &seqs),
+    )?;
+    owners.into_iter().for_each(|o| l.insert_owner(o));
+    accounts.into_iter().for_each(|a| l.insert_account(a));
+    holds.into_iter().for_each(|h| l.insert_hold(h));
+    incomings.into_iter().for_each(|i| l.insert_incoming(i));
+    entries.into_iter().for_each(|e| l.insert_entry_ref(e));
+    Ok(())
+}
+
+struct Writer {
+    pool: Pool,
+    currencies: CurrencyTable,
+    counters: Arc<Counters>,
+    max_batch: usize,
+    /// Account numbers this node may hand out (a block taken from `account_number_blocks`).
+    numbers: std::ops::Range<u64>,
+    nonces_pruned_at: Timestamp,
+    /// When to look for due holds next.
+    next_scan: Timestamp,
+}
+
+/// A batch that committed.
+struct Done {
+    results: Vec<Result<Outcome, LedgerError>>,
+    changes: Changes,
+    working: Ledger,
+}
+
+impl Writer {
+    async fn run(mut self, mut rx: mpsc::Receiver<Job>) {
+        let mut running = true;
+        while running {
+            let wait = Duration::from_micros((self.next_scan.0 - now().0).clamp(0, EXPIRY_SCAN_MICROS) as u64);
+            let mut jobs = Vec::new();
+            tokio::select! {
+                j = rx.recv() => match j {
+                    Some(j) => jobs.push(j),
+                    None => running = false,
+                },
+                _ = tokio::time::sleep(wait) => {}
+            }
+            while jobs.len() < self.max_batch {
+                match rx.try_recv() {
+                    Ok(j) => jobs.push(j),
+                    Err(_) => break,
+                }
+            }
+            if jobs.iter().any(|j| matches!(j, Job::Shutdown(_))) {
+                // Refuse new work, then finish everything already queued.
+                rx.close();
+                while let Ok(j) = rx.try_recv() {
+                    jobs.push(j);
+                }
+                running = false;
+            }
+            let (mut cmds, mut sides, mut acks) = (Vec::new(), Vec::new(), Vec::new());
+            for j in jobs {
+                match j {
+                    Job::Cmd(c, r) => cmds.push((*c, Some(r))),
+                    Job::Side(x) => sides.push(x),
+                    Job::Shutdown(ack) => acks.push(ack),
+                }
+            }
+            let mut expiries = if now() >= self.next_scan { self.due_holds().await } else { Vec::new() };
+            let mut queue = cmds.into_iter().peekable();
+            while queue.peek().is_some() || !expiries.is_empty() || !sides.is_empty() {
+                let mut work: Vec<(Command, Option<Reply>)> = std::mem::take(&mut expiries);
+                work.extend(queue.by_ref().take(self.max_batch));
+                self.batch(work, std::mem::take(&mut sides)).await;
+            }
+            for ack in acks {
+                let _ = ack.send(());
+            }
+        }
+        self.counters.stopped.store(true, Ordering::Relaxed);
+        tracing::debug!("writer stopped");
+    }
+
+    /// Due holds as expiry commands; sets when to look again.
+    async fn due_holds(&mut self) -> Vec<(Command, Option<Reply>)> {
+        let t = now();
+        let found = async {
+            let c = self.pool.get().await?;
+            let due = rows::due_holds(&c, t, EXPIRY_BATCH).await?;
+            let next = rows::next_deadline(&c).await?;
+            Ok::<_, StoreError>((due, next))
+        }
+        .await;
+        let later = Timestamp(t.0 + EXPIRY_SCAN_MICROS);
+        match found {
+            Ok((due, next)) => {
+                // More due than one batch takes: look again at once.
+                self.next_scan = if due.len() as i64 == EXPIRY_BATCH {
+                    t
+                } else {
+                    next.filter(|n| *n > t).map_or(later, |n| n.min(later))
+                };
+                due.into_iter().map(|(p, h)| (Command::Move(expiry_movement(p, h)), None)).collect()
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot look for due holds; will retry");
+                self.next_scan = later;
+                Vec::new()
+            }
+        }
+    }
+
+    /// Apply one group of commands in one transaction (run again after a collision with
+    /// another node) and answer their callers.
+    async fn batch(&mut self, work: Vec<(Command, Option<Reply>)>, mut sides: Vec<Side>) {
+        let mut attempt = 0;
+        let outcome = loop {
+            match self.attempt(&work, &mut sides).await {
+                Err(Failure::Retry(why)) if attempt < MAX_RETRIES => {
+                    attempt += 1;
+                    tracing::debug!(attempt, reason = %why, "batch collided with another node's; running it again");
+                }
+                Err(Failure::Retry(why)) => {
+                    break Err(StoreError::Storage(format!("gave up after {attempt} retries: {why}")))
+                }
+                Err(Failure::Fatal(e)) => break Err(e),
+                Ok(done) => break Ok(done),
+            }
+        };
+        let expiring = work.iter().filter(|(_, r)| r.is_none()).count() as u64;
+        match outcome {
+            Ok(done) => {
+                self.counters.commits.fetch_add(1, Ordering::Relaxed);
+                self.counters.commands.fetch_add(work.len() as u64, Ordering::Relaxed);
+                for h in &done.changes.holds {
+                    if let Some(t) =
+                        done.working.hold(*h).filter(|h| h.status == HoldStatus::Open).and_then(|h| h.expires_at)
+                    {
+                        self.next_scan = self.next_scan.min(t);
+                    }
+                }
+                sides.into_iter().for_each(|x| x.deliver(false));
+                for ((_, reply), res) in work.into_iter().zip(done.results) {
+                    let answer = match res {
+                        Ok(Outcome::Replay { seq }) => self.replay(seq).await,
+                        Ok(o) => Ok(Receipt { outcome: o, replayed: false }),
+                        Err(e) => Err(StoreError::Rejected(e)),
+                    };
+                    match reply {
+                        Some(r) => {
+                            let _ = r.send(answer);
+                        }
+                        None => match answer {
+                            Ok(r) if !r.replayed => {
+                                self.counters.expired.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Ok(_) | Err(StoreError::Rejected(LedgerError::HoldNotOpen { .. })) => {} // another node did it
+                            Err(e) => tracing::warn!(error = %e, "hold expiry refused"),
+                        },
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, commands = work.len(), expiring, "batch failed");
+                for (_, reply) in work {
+                    if let Some(r) = reply {
+                        let _ = r.send(Err(StoreError::Storage(format!("the batch was not committed: {e}"))));
+                    }
+                }
+                sides.into_iter().for_each(|x| x.deliver(true));
+            }
+        }
+    }
+
+    async fn attempt(&mut self, work: &[(Command, Option<Reply>)], sides: &mut [Side]) -> Result<Done, Failure> {
+        let mut client = self.pool.get().await?;
+        let tx = client.transaction().await?;
+        let cmds: Vec<&Command> = work.iter().map(|(c, _)| c).collect();
+
+        // 1. Discover what the batch names.
+        let mut l = Ledger::new(self.currencies.clone());
+        let mut seen = Seen::default();
+        for _ in 0..MAX_ROUNDS {
+            let new = seen.add(&l, &cmds);
+            if new.is_empty() {
+                break;
+            }
+            discover(&tx, &mut l, &new).await?;
+        }
+
+        // 2. Lock: keys, then owners the batch changes, then wallets in number order.
+        let mut fresh = Ledger::new(self.currencies.clone());
+        let keys: Vec<String> = seen.keys.iter().cloned().collect();
+        for k in rows::keys_by_id(&tx, &keys, true).await? {
+            fresh.insert_api_key(k);
+        }
+        let targets: Vec<Uuid> = cmds
+            .iter()
+            .filter_map(|c| match c {
+                Command::SetOwnerStatus { owner, .. } => Some(owner.0),
+                _ => None,
+            })
+            .collect();
+        if !targets.is_empty() {
+            rows::lock_owners(&tx, &targets).await?;
+        }
+        let ids: Vec<Uuid> = l.accounts().map(|a| a.id.0).collect();
+        let locked_accounts = if ids.is_empty() { Vec::new() } else { rows::lock_accounts(&tx, &ids).await? };
+        let locked: HashSet<AccountId> = locked_accounts.iter().map(|a| a.id).collect();
+        let mut owners = seen.owners.clone();
+        owners.extend(locked_accounts.iter().map(|a| a.owner));
+        locked_accounts.into_iter().for_each(|a| fresh.insert_account(a));
+
+        // 3. Read afresh under the locks.
+        let idem: Vec<(OwnerId, String)> = seen.idempotency.iter().cloned().collect();
+        let (owner_ids, hold_ids, incoming_ids) =
+            (uuids(&owners, |o| o.0), uuids(&seen.holds, |h| h.0), uuids(&seen.incomings, |i| i.0));
+        let seqs: Vec<i64> = seen.entries.iter().map(|v| *v as i64).collect();
+        let (owners, holds, incomings, entries, idem) = futures_util::try_join!(
+            rows::owners_by_id(&tx, &owner_ids),
+            rows::holds_by_id(&tx, &hold_ids),
+            rows::incomings_by_id(&tx, &incoming_ids),
+            rows::entry_refs(&tx, &seqs),
+            rows::idempotency(&tx, &idem),
+        )?;
+        owners.into_iter().for_each(|o| fresh.insert_owner(o));
+        holds.into_iter().for_each(|h| fresh.insert_hold(h));
+        incomings.into_iter().for_each(|i| fresh.insert_incoming(i));
+        entries.into_iter().for_each(|e| fresh.insert_entry_ref(e));
+        idem.into_iter().for_each(|(k, r)| fresh.insert_idempotency(k.0, k.1, r));
+        // What changed between discovery and the locks may name something not locked.
+        if !seen.add(&fresh, &cmds).is_empty() {
+            return Err(Failure::Retry("what the batch names changed while it was being locked".into()));
+        }
+
+        // 4. Number, execute, write, commit.
+        let moves = cmds.iter().filter(|c| matches!(c, Command::Move(_))).count() as i64;
+        let mut seqs: Vec<i64> = if moves == 0 {
+            Vec::new()
+        } else {
+            let st =
+                tx.prepare_cached("SELECT nextval('entry_seq') FROM generate_series(1::bigint, $1::bigint)").await?;
+            tx.query(&st, &[&moves]).await?.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?
+        };
+        seqs.sort_unstable();
+        let mut seqs = seqs.into_iter();
+        let t = now();
+        let mut ids = UuidV7;
+        let mut results = Vec::with_capacity(cmds.len());
+        for cmd in &cmds {
+            if self.numbers.end - self.numbers.start < MAX_NEW_ACCOUNTS {
+                let st = tx.prepare_cached("SELECT nextval('account_number_blocks')").await?;
+                let block: i64 = tx.query_one(&st, &[]).await?.try_get(0)?;
+                let first = block as u64 * schema::ACCOUNT_BLOCK;
+                self.numbers = first..first + schema::ACCOUNT_BLOCK;
+            }
+            let next_seq =
+                if matches!(cmd, Command::Move(_)) { seqs.next().expect("one per movement") as u64 } else { 0 };
+            fresh.set_counters(coffer_core::Counters {
+                next_seq,
+                next_account_number: self.numbers.start,
+                last_ts: Timestamp(0),
+            });
+            let mut ctx = Ctx { now: t, ids: &mut ids };
+            results.push(fresh.execute(cmd, &mut ctx));
+            self.numbers.start = fresh.counters().next_account_number.max(self.numbers.start);
+        }
+        let changes = fresh.take_changes();
+        // The working set holds only locked wallets and the ones created here.
+        rows::persist(&tx, &fresh, &changes, &locked).await?;
+        for x in sides.iter_mut() {
+            x.apply(&tx, t).await?;
+        }
+        if !sides.is_empty() && t.0 - self.nonces_pruned_at.0 > NONCE_PRUNE_EVERY_MICROS {
+            tx.execute("DELETE FROM nonces WHERE expires_at < $1", &[&t.0]).await?;
+            self.nonces_pruned_at = t;
+        }
+        tx.commit().await?;
+        Ok(Done { results, changes, working: fresh })
+    }
+
+    /// The first result under a replayed idempotency key, as recorded.
+    async fn replay(&self, seq: Seq) -> Result<Receipt, StoreError> {
+        let c = self.pool.get().await?;
+        let entry = rows::entries(&c, &[seq as i64])
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::Storage(format!("entry {seq} vanished")))?;
+        let hold = match entry.hold {
+            Some(h) => rows::holds_by_id(&c, &[h.0]).await?.pop(),
+            None => None,
+        };
+        let incoming = match entry.incoming {
+            Some(i) => rows::incomings_by_id(&c, &[i.0]).await?.pop(),
+            None => None,
+        };
+        Ok(Receipt { outcome: Outcome::Entry { entry: Box::new(entry), hold, incoming }, replayed: true })
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn execute(&self, cmd: Command) -> Result<Receipt, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx.send(Job::Cmd(Box::new(cmd), tx)).await.map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+    async fn owner(&self, id: OwnerId) -> Result<Option<Owner>, StoreError> {
+        rows::owner(&self.client().await?, id).await
+    }
+    async fn children(&self, parent: OwnerId) -> Result<Vec<Owner>, StoreError> {
+        rows::children(&self.client().await?, parent).await
+    }
+    async fn platforms(&self) -> Result<Vec<Owner>, StoreError> {
+        rows::platforms(&self.client().await?).await
+    }
+    async fn exponent(&self, platform: OwnerId, currency: CurrencyCode) -> Result<u8, StoreError> {
+        let p = self.owner(platform).await?.ok_or(LedgerError::OwnerNotFound(platform))?;
+        Ok(self.currencies.exponent_in(&p.currency_exponents, currency).map_err(LedgerError::from)?)
+    }
+    async fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
+        Ok(rows::accounts_by_id(&self.client().await?, &[id.0]).await?.pop())
+    }
+    async fn api_key(&self, id: &str) -> Result<Option<ApiKey>, StoreError> {
+        Ok(rows::keys_by_id(&self.client().await?, &[id.to_string()], false).await?.pop())
+    }
+    async fn accounts_of(&self, owner: OwnerId) -> Result<Vec<Account>, StoreError> {
+        rows::accounts_of(&self.client().await?, owner).await
+    }
+    async fn entry(&self, seq: Seq) -> Result<Option<Entry>, StoreError> {
+        Ok(rows::entries(&self.client().await?, &[seq.min(i64::MAX as u64) as i64]).await?.pop())
+    }
+    async fn entries_at(&self, seqs: Vec<Seq>) -> Result<Vec<Entry>, StoreError> {
+        let seqs: Vec<i64> = seqs.iter().map(|s| (*s).min(i64::MAX as u64) as i64).collect();
+        rows::entries(&self.client().await?, &seqs).await
+    }
+    async fn hold(&self, id: HoldId) -> Result<Option<Hold>, StoreError> {
+        Ok(rows::holds_by_id(&self.client().await?, &[id.0]).await?.pop())
+    }
+    async fn open_holds(&self, account: AccountId) -> Result<Vec<Hold>, StoreError> {
+        rows::open_holds(&self.client().await?, account).await
+    }
+    async fn incoming(&self, id: IncomingId) -> Result<Option<Incoming>, StoreError> {
+        Ok(rows::incomings_by_id(&self.client().await?, &[id.0]).await?.pop())
+    }
+    async fn history(&self, account: AccountId, page: crate::Page) -> Result<Vec<crate::HistoryItem>, StoreError> {
+        let c = self.client().await?;
+        let Some(a) = rows::accounts_by_id(&c, &[account.0]).await?.pop() else { return Ok(Vec::new()) };
+        rows::history(&c, &a, &page).await
+    }
+    async fn entries(&self, platform: OwnerId, page: crate::Page) -> Result<Vec<Entry>, StoreError> {
+        rows::platform_entries(&self.client().await?, platform, &page).await
+    }
+    async fn seq_at(&self, t: Timestamp) -> Result<Seq, StoreError> {
+        rows::seq_at(&self.client().await?, t).await
+    }
+    async fn balances_at(&self, accounts: Vec<AccountId>, seq: Seq) -> Result<Vec<(i64, i64, i64)>, StoreError> {
+        let mut c = self.client().await?;
+        // One snapshot: every account at the same seq, whatever commits meanwhile.
+        let tx = c.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().await?;
+        let found = rows::accounts_by_id(&tx, &accounts.iter().map(|a| a.0).collect::<Vec<_>>()).await?;
+        let numbers: Vec<Option<i64>> =
+            accounts.iter().map(|id| found.iter().find(|a| a.id == *id).map(|a| a.number as i64)).collect();
+        let r = rows::balances_at(&tx, &numbers, seq).await?;
+        tx.commit().await?;
+        Ok(r)
+    }
+    async fn claim_nonce(&self, scope: &str, nonce: &str, expires_at: Timestamp) -> Result<bool, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.send_side(Side::Nonce { scope: scope.into(), nonce: nonce.into(), expires_at, fresh: false, reply })
+            .await?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+    async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let c = self.client().await?;
+        let st = c.prepare_cached("SELECT value FROM settings WHERE name = $1").await?;
+        Ok(c.query_opt(&st, &[&name]).await?.map(|r| r.try_get(0)).transpose()?)
+    }
+    async fn init_setting(&self, name: &str, value: String) -> Result<String, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.send_side(Side::Setting { name: name.into(), value, reply }).await?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+    async fn record_rates(&self, platform: OwnerId, rates: Vec<RateQuote>) -> Result<Vec<RateQuote>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.send_side(Side::Rates { platform, rates, reply }).await?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+    async fn rates_at(
+        &self,
+        platform: OwnerId,
+        pairs: Vec<(CurrencyCode, CurrencyCode)>,
+        at: Timestamp,
+    ) -> Result<Vec<RateQuote>, StoreError> {
+        let mut c = self.client().await?;
+        let tx = c.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().await?;
+        let r = rows::rates_at(&tx, platform, &pairs, at).await?;
+        tx.commit().await?;
+        Ok(r)
+    }
+    async fn verify(&self) -> Result<Report, StoreError> {
+        verify(&mut self.client().await?).await
+    }
+    fn currency_table(&self) -> CurrencyTable {
+        self.currencies.clone()
+    }
+    fn stats(&self) -> Stats {
+        Stats {
+            commits: self.counters.commits.load(Ordering::Relaxed),
+            commands: self.counters.commands.load(Ordering::Relaxed),
+            expired: self.counters.expired.load(Ordering::Relaxed),
+        }
+    }
+    fn is_ready(&self) -> bool {
+        !self.tx.is_closed() && !self.counters.stopped.load(Ordering::Relaxed)
+    }
+    async fn shutdown(&self) {
+        let (ack, done) = oneshot::channel();
+        if self.tx.send(Job::Shutdown(ack)).await.is_ok() {
+            let _ = done.await;
+        }
+        let handle = self.writer.lock().take();
+        if let Some(h) = handle {
+            let _ = h.await;
+        }
+        self.pool.close();
+    }
+}

@@ -1,0 +1,732 @@
+//! Mapping between the core's plain data and PostgreSQL rows, and the queries the store runs.
+//! Functions take a [`GenericClient`] so that they run alike on a pooled connection and inside
+//! the writer's transaction.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use coffer_core::ledger::{Changes, EntryRef, IdemRecord};
+use coffer_core::*;
+use deadpool_postgres::GenericClient;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+use crate::cols::*;
+use crate::StoreError;
+
+type Res<T> = Result<T, StoreError>;
+
+fn bad(col: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Storage(format!("unreadable column {col}: {e}"))
+}
+fn get<'a, T: tokio_postgres::types::FromSql<'a>>(r: &'a Row, i: usize) -> Res<T> {
+    r.try_get(i).map_err(|e| bad(r.columns()[i].name(), e))
+}
+fn parse<T: FromStr>(r: &Row, i: usize) -> Res<T>
+where
+    T::Err: std::fmt::Display,
+{
+    let s: &str = get(r, i)?;
+    s.parse().map_err(|e| bad(r.columns()[i].name(), e))
+}
+fn ts(r: &Row, i: usize) -> Res<Timestamp> {
+    get(r, i).map(Timestamp)
+}
+fn opt_ts(r: &Row, i: usize) -> Res<Option<Timestamp>> {
+    get::<Option<i64>>(r, i).map(|o| o.map(Timestamp))
+}
+fn u64_at(r: &Row, i: usize) -> Res<u64> {
+    get::<i64>(r, i).map(|v| v as u64)
+}
+fn json<T: serde::de::DeserializeOwned>(r: &Row, i: usize) -> Res<Option<T>> {
+    match get::<Option<&str>>(r, i)? {
+        Some(s) => serde_json::from_str(s).map(Some).map_err(|e| bad(r.columns()[i].name(), e)),
+        None => Ok(None),
+    }
+}
+
+pub fn owner_row(r: &Row) -> Res<Owner> {
+    Ok(Owner {
+        id: OwnerId(get(r, 0)?),
+        kind: parse(r, 1)?,
+        platform: OwnerId(get(r, 2)?),
+        parent: get::<Option<Uuid>>(r, 3)?.map(OwnerId),
+        name: get(r, 4)?,
+        status: parse(r, 5)?,
+        default_currency: parse(r, 6)?,
+        currency_exponents: json(r, 7)?.unwrap_or_default(),
+        created_at: ts(r, 8)?,
+        updated_at: ts(r, 9)?,
+    })
+}
+
+pub fn account_row(r: &Row) -> Res<Account> {
+    Ok(Account {
+        id: AccountId(get(r, 0)?),
+        number: u64_at(r, 1)?,
+        platform: OwnerId(get(r, 2)?),
+        owner: OwnerId(get(r, 3)?),
+        kind: parse(r, 4)?,
+        currency: parse(r, 5)?,
+        exponent: get::<i16>(r, 6)? as u8,
+        posted: get(r, 7)?,
+        held: get(r, 8)?,
+        incoming: get(r, 9)?,
+        status: parse(r, 10)?,
+        overdraft_limit: get(r, 11)?,
+        min_balance: get(r, 12)?,
+        created_at: ts(r, 13)?,
+        last_trade_at: opt_ts(r, 14)?,
+    })
+}
+
+pub fn hold_row(r: &Row) -> Res<Hold> {
+    Ok(Hold {
+        id: HoldId(get(r, 0)?),
+        platform: OwnerId(get(r, 1)?),
+        account: AccountId(get(r, 2)?),
+        amount: get(r, 3)?,
+        captured: get(r, 4)?,
+        status: parse(r, 5)?,
+        expires_at: opt_ts(r, 6)?,
+        created_at: ts(r, 7)?,
+        created_seq: u64_at(r, 8)?,
+        closed_at: opt_ts(r, 9)?,
+        closed_seq: get::<Option<i64>>(r, 10)?.map(|v| v as u64),
+    })
+}
+
+pub fn incoming_row(r: &Row) -> Res<Incoming> {
+    Ok(Incoming {
+        id: IncomingId(get(r, 0)?),
+        platform: OwnerId(get(r, 1)?),
+        account: AccountId(get(r, 2)?),
+        amount: get(r, 3)?,
+        status: parse(r, 4)?,
+        created_at: ts(r, 5)?,
+        created_seq: u64_at(r, 6)?,
+        closed_at: opt_ts(r, 7)?,
+        closed_seq: get::<Option<i64>>(r, 8)?.map(|v| v as u64),
+    })
+}
+
+pub fn key_row(r: &Row) -> Res<ApiKey> {
+    Ok(ApiKey {
+        id: get(r, 0)?,
+        owner: OwnerId(get(r, 1)?),
+        platform: OwnerId(get(r, 2)?),
+        scope: parse(r, 3)?,
+        secret_hash: get(r, 4)?,
+        status: parse(r, 5)?,
+        created_at: ts(r, 6)?,
+        revoked_at: opt_ts(r, 7)?,
+        public_key: get(r, 8)?,
+    })
+}
+
+fn all<T>(rows: Vec<Row>, f: fn(&Row) -> Res<T>) -> Res<Vec<T>> {
+    rows.iter().map(f).collect()
+}
+
+pub async fn owners_by_id(c: &impl GenericClient, ids: &[Uuid]) -> Res<Vec<Owner>> {
+    let st = c.prepare_cached(&format!("SELECT {OWNER_COLS} FROM owners WHERE id = ANY($1)")).await?;
+    all(c.query(&st, &[&ids]).await?, owner_row)
+}
+
+/// Lock owners (those a batch changes) in id order.
+pub async fn lock_owners(c: &impl GenericClient, ids: &[Uuid]) -> Res<Vec<Owner>> {
+    let st =
+        c.prepare_cached(&format!("SELECT {OWNER_COLS} FROM owners WHERE id = ANY($1) ORDER BY id FOR UPDATE")).await?;
+    all(c.query(&st, &[&ids]).await?, owner_row)
+}
+
+pub async fn owner(c: &impl GenericClient, id: OwnerId) -> Res<Option<Owner>> {
+    Ok(owners_by_id(c, &[id.0]).await?.pop())
+}
+
+pub async fn children(c: &impl GenericClient, parent: OwnerId) -> Res<Vec<Owner>> {
+    let st = c
+        .prepare_cached(&format!("SELECT {OWNER_COLS} FROM owners WHERE parent_id = $1 ORDER BY created_at, id"))
+        .await?;
+    all(c.query(&st, &[&parent.0]).await?, owner_row)
+}
+
+pub async fn platforms(c: &impl GenericClient) -> Res<Vec<Owner>> {
+    let st = c
+        .prepare_cached(&format!("SELECT {OWNER_COLS} FROM owners WHERE kind = 'PLATFORM' ORDER BY created_at, id"))
+        .await?;
+    all(c.query(&st, &[]).await?, owner_row)
+}
+
+pub async fn accounts_by_id(c: &impl GenericClient, ids: &[Uuid]) -> Res<Vec<Account>> {
+    let st = c.prepare_cached(&format!("SELECT {ACCOUNT_COLS} FROM accounts WHERE id = ANY($1)")).await?;
+    all(c.query(&st, &[&ids]).await?, account_row)
+}
+
+/// Lock accounts in account-number order (the one order every batch takes its wallets in, so
+/// that batches never deadlock) and read them as they are now.
+pub async fn lock_accounts(c: &impl GenericClient, ids: &[Uuid]) -> Res<Vec<Account>> {
+    let st = c
+        .prepare_cached(&format!("SELECT {ACCOUNT_COLS} FROM accounts WHERE id = ANY($1) ORDER BY number FOR UPDATE"))
+        .await?;
+    all(c.query(&st, &[&ids]).await?, account_row)
+}
+
+/// Accounts by (owner, kind, currency), those that exist.
+pub async fn accounts_by_key(
+    c: &impl GenericClient,
+    keys: &[(OwnerId, AccountKind, CurrencyCode)],
+) -> Res<Vec<Account>> {
+    let owners: Vec<Uuid> = keys.iter().map(|k| k.0 .0).collect();
+    let kinds: Vec<String> = keys.iter().map(|k| k.1.as_string()).collect();
+    let currencies: Vec<&str> = keys.iter().map(|k| k.2.as_str()).collect();
+    let st = c
+        .prepare_cached(&format!(
+            "SELECT {ACCOUNT_COLS} FROM accounts WHERE (owner_id, kind, currency) IN
+               (SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[]))"
+        ))
+        .await?;
+    all(c.query(&st, &[&owners, &kinds, &currencies]).await?, account_row)
+}
+
+pub async fn accounts_of(c: &impl GenericClient, owner: OwnerId) -> Res<Vec<Account>> {
+    let st = c
+        .prepare_cached(&format!("SELECT {ACCOUNT_COLS} FROM accounts WHERE owner_id = $1 ORDER BY created_at, number"))
+        .await?;
+    all(c.query(&st, &[&owner.0]).await?, account_row)
+}
+
+pub async fn holds_by_id(c: &impl GenericClient, ids: &[Uuid]) -> Res<Vec<Hold>> {
+    let st = c.prepare_cached(&format!("SELECT {HOLD_COLS} FROM holds WHERE id = ANY($1)")).await?;
+    all(c.query(&st, &[&ids]).await?, hold_row)
+}
+
+pub async fn open_holds(c: &impl GenericClient, account: AccountId) -> Res<Vec<Hold>> {
+    let st = c
+        .prepare_cached(&format!(
+            "SELECT {HOLD_COLS} FROM holds WHERE status = 'OPEN' AND account_id = $1 ORDER BY created_seq"
+        ))
+        .await?;
+    all(c.query(&st, &[&account.0]).await?, hold_row)
+}
+
+/// Open holds whose deadline is at or before `now`, as (platform, hold), earliest first.
+pub async fn due_holds(c: &impl GenericClient, now: Timestamp, max: i64) -> Res<Vec<(OwnerId, HoldId)>> {
+    let st = c
+        .prepare_cached(
+            "SELECT platform_id, id FROM holds WHERE status = 'OPEN' AND expires_at <= $1 ORDER BY expires_at LIMIT $2",
+        )
+        .await?;
+    c.query(&st, &[&now.0, &max]).await?.iter().map(|r| Ok((OwnerId(get(r, 0)?), HoldId(get(r, 1)?)))).collect()
+}
+
+/// The earliest deadline of an open hold.
+pub async fn next_deadline(c: &impl GenericClient) -> Res<Option<Timestamp>> {
+    let st = c.prepare_cached("SELECT min(expires_at) FROM holds WHERE status = 'OPEN'").await?;
+    Ok(get::<Option<i64>>(&c.query_one(&st, &[]).await?, 0)?.map(Timestamp))
+}
+
+pub async fn incomings_by_id(c: &impl GenericClient, ids: &[Uuid]) -> Res<Vec<Incoming>> {
+    let st = c.prepare_cached(&format!("SELECT {INCOMING_COLS} FROM incomings WHERE id = ANY($1)")).await?;
+    all(c.query(&st, &[&ids]).await?, incoming_row)
+}
+
+pub async fn keys_by_id(c: &impl GenericClient, ids: &[String], lock: bool) -> Res<Vec<ApiKey>> {
+    let sql = if lock {
+        format!("SELECT {KEY_COLS} FROM api_keys WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+    } else {
+        format!("SELECT {KEY_COLS} FROM api_keys WHERE id = ANY($1)")
+    };
+    let st = c.prepare_cached(&sql).await?;
+    all(c.query(&st, &[&ids]).await?, key_row)
+}
+
+/// First uses of idempotency keys, by (platform, key).
+pub async fn idempotency(
+    c: &impl GenericClient,
+    keys: &[(OwnerId, String)],
+) -> Res<Vec<((OwnerId, String), IdemRecord)>> {
+    let platforms: Vec<Uuid> = keys.iter().map(|k| k.0 .0).collect();
+    let names: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
+    let st = c
+        .prepare_cached(
+            "SELECT platform_id, idem_key, seq, request_hash FROM entries WHERE (platform_id, idem_key) IN
+               (SELECT * FROM unnest($1::uuid[], $2::text[]))",
+        )
+        .await?;
+    c.query(&st, &[&platforms, &names])
+        .await?
+        .iter()
+        .map(|r| {
+            Ok((
+                (OwnerId(get(r, 0)?), get::<String>(r, 1)?),
+                IdemRecord { seq: u64_at(r, 2)?, request_hash: get(r, 3)? },
+            ))
+        })
+        .collect()
+}
+
+/// The account numbers an entry's `account_nos` column lists, in line order (8 bytes
+/// little-endian each, as in the SQLite store).
+pub fn decode_accounts(blob: &[u8]) -> Option<Vec<i64>> {
+    if !blob.len().is_multiple_of(8) {
+        return None;
+    }
+    Some(blob.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes"))).collect())
+}
+
+const ENTRY_COLS: &str =
+    "seq, platform_id, kind, idem_key, request_hash, created_at, metadata, hold_id, incoming_id, reverses, fx, account_nos";
+
+fn entry_head(r: &Row) -> Res<(Entry, Vec<i64>)> {
+    let nos: &[u8] = get(r, 11)?;
+    let nos = decode_accounts(nos).ok_or_else(|| bad("account_nos", "malformed account list"))?;
+    Ok((
+        Entry {
+            seq: u64_at(r, 0)?,
+            platform: OwnerId(get(r, 1)?),
+            kind: parse(r, 2)?,
+            idempotency_key: get(r, 3)?,
+            request_hash: get(r, 4)?,
+            created_at: ts(r, 5)?,
+            metadata: json(r, 6)?.unwrap_or_default(),
+            lines: vec![],
+            hold: get::<Option<Uuid>>(r, 7)?.map(HoldId),
+            incoming: get::<Option<Uuid>>(r, 8)?.map(IncomingId),
+            reverses: get::<Option<i64>>(r, 9)?.map(|v| v as u64),
+            fx: json(r, 10)?,
+        },
+        nos,
+    ))
+}
+
+/// Entries with their lines, in the order of `seqs` (missing ones left out).
+pub async fn entries(c: &impl GenericClient, seqs: &[i64]) -> Res<Vec<Entry>> {
+    let st = c.prepare_cached(&format!("SELECT {ENTRY_COLS} FROM entries WHERE seq = ANY($1)")).await?;
+    let heads: Vec<(Entry, Vec<i64>)> = c.query(&st, &[&seqs]).await?.iter().map(entry_head).collect::<Res<_>>()?;
+    let (mut nos, mut line_seqs) = (Vec::new(), Vec::new());
+    for (e, n) in &heads {
+        nos.extend_from_slice(n);
+        line_seqs.extend(std::iter::repeat_n(e.seq as i64, n.len()));
+    }
+    let st = c
+        .prepare_cached(
+            "SELECT l.account_no, l.seq, a.id, a.currency, l.posted, l.held, l.incoming, l.posted_after, l.held_after,
+               l.incoming_after
+             FROM lines l JOIN accounts a ON a.number = l.account_no
+             WHERE (l.account_no, l.seq) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))",
+        )
+        .await?;
+    let mut lines: HashMap<(i64, i64), Line> = HashMap::new();
+    for r in c.query(&st, &[&nos, &line_seqs]).await? {
+        lines.insert(
+            (get(&r, 0)?, get(&r, 1)?),
+            Line {
+                account: AccountId(get(&r, 2)?),
+                currency: parse(&r, 3)?,
+                posted: get(&r, 4)?,
+                held: get(&r, 5)?,
+                incoming: get(&r, 6)?,
+                posted_after: get(&r, 7)?,
+                held_after: get(&r, 8)?,
+                incoming_after: get(&r, 9)?,
+            },
+        );
+    }
+    let mut by_seq: HashMap<u64, Entry> = HashMap::with_capacity(heads.len());
+    for (mut e, n) in heads {
+        for no in n {
+            let l = lines
+                .remove(&(no, e.seq as i64))
+                .ok_or_else(|| StoreError::Storage(format!("entry {} has no line for account number {no}", e.seq)))?;
+            e.lines.push(l);
+        }
+        by_seq.insert(e.seq, e);
+    }
+    Ok(seqs.iter().filter_map(|s| by_seq.remove(&(*s as u64))).collect())
+}
+
+/// What reversals need of earlier entries.
+pub async fn entry_refs(c: &impl GenericClient, seqs: &[i64]) -> Res<Vec<EntryRef>> {
+    let es = entries(c, seqs).await?;
+    let st = c.prepare_cached("SELECT reverses, seq FROM entries WHERE reverses = ANY($1)").await?;
+    let by: HashMap<i64, i64> =
+        c.query(&st, &[&seqs]).await?.iter().map(|r| Ok((get(r, 0)?, get(r, 1)?))).collect::<Res<_>>()?;
+    Ok(es
+        .into_iter()
+        .map(|e| EntryRef {
+            seq: e.seq,
+            platform: e.platform,
+            kind: e.kind,
+            posted: e.lines.iter().map(|l| (l.account, l.posted)).collect(),
+            reversed_by: by.get(&(e.seq as i64)).map(|v| *v as u64),
+        })
+        .collect())
+}
+
+fn bounds(page: &crate::Page) -> (i64, i64, i64) {
+    let before = page.before.map(|v| v.min(i64::MAX as u64) as i64).unwrap_or(i64::MAX);
+    let after = page.after.map(|v| v.min(i64::MAX as u64) as i64).unwrap_or(0);
+    (before, after, page.limit.min(10_000) as i64)
+}
+
+pub async fn history(c: &impl GenericClient, a: &Account, page: &crate::Page) -> Res<Vec<crate::HistoryItem>> {
+    let (before, after, limit) = bounds(page);
+    let st = c
+        .prepare_cached(
+            "SELECT l.seq, e.kind, e.created_at, l.posted, l.held, l.incoming, l.posted_after, l.held_after, l.incoming_after
+             FROM lines l JOIN entries e ON e.seq = l.seq
+             WHERE l.account_no = $1 AND l.seq < $2 AND l.seq > $3 ORDER BY l.seq DESC LIMIT $4",
+        )
+        .await?;
+    c.query(&st, &[&(a.number as i64), &before, &after, &limit])
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(crate::HistoryItem {
+                seq: u64_at(r, 0)?,
+                kind: parse(r, 1)?,
+                created_at: ts(r, 2)?,
+                line: Line {
+                    account: a.id,
+                    currency: a.currency,
+                    posted: get(r, 3)?,
+                    held: get(r, 4)?,
+                    incoming: get(r, 5)?,
+                    posted_after: get(r, 6)?,
+                    held_after: get(r, 7)?,
+                    incoming_after: get(r, 8)?,
+                },
+            })
+        })
+        .collect()
+}
+
+pub async fn platform_entries(c: &impl GenericClient, platform: OwnerId, page: &crate::Page) -> Res<Vec<Entry>> {
+    let (before, after, limit) = bounds(page);
+    let st = c
+        .prepare_cached(
+            "SELECT seq FROM entries WHERE platform_id = $1 AND seq < $2 AND seq > $3 ORDER BY seq DESC LIMIT $4",
+        )
+        .await?;
+    let seqs: Vec<i64> =
+        c.query(&st, &[&platform.0, &before, &after, &limit]).await?.iter().map(|r| get(r, 0)).collect::<Res<_>>()?;
+    entries(c, &seqs).await
+}
+
+/// The last seq among the entries made at or before `t`.
+pub async fn seq_at(c: &impl GenericClient, t: Timestamp) -> Res<Seq> {
+    let st = c.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM entries WHERE created_at <= $1").await?;
+    u64_at(&c.query_one(&st, &[&t.0]).await?, 0)
+}
+
+/// Balances of accounts (by number; `None` for unknown ones) just after `seq`.
+pub async fn balances_at(c: &impl GenericClient, numbers: &[Option<i64>], seq: Seq) -> Res<Vec<(i64, i64, i64)>> {
+    let st = c
+        .prepare_cached(
+            "SELECT posted_after, held_after, incoming_after FROM lines WHERE account_no = $1 AND seq <= $2
+             ORDER BY seq DESC LIMIT 1",
+        )
+        .await?;
+    let seq = seq.min(i64::MAX as u64) as i64;
+    let mut out = Vec::with_capacity(numbers.len());
+    for n in numbers {
+        let v = match n {
+            Some(n) => match c.query_opt(&st, &[n, &seq]).await? {
+                Some(r) => (get(&r, 0)?, get(&r, 1)?, get(&r, 2)?),
+                None => (0, 0, 0),
+            },
+            None => (0, 0, 0),
+        };
+        out.push(v);
+    }
+    Ok(out)
+}
+
+/// Write everything `changes` names, as the working set `l` now holds it. `existing` are the
+/// accounts that were read (and locked) from the database; other changed accounts are new.
+pub async fn persist(
+    c: &impl GenericClient,
+    l: &Ledger,
+    changes: &Changes,
+    existing: &std::collections::HashSet<AccountId>,
+) -> Res<()> {
+    use futures_util::future::try_join_all;
+    type Write<'a> =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a>>;
+    let owner_st = c
+        .prepare_cached(&format!(
+            "INSERT INTO owners ({OWNER_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                 ON CONFLICT (id) DO UPDATE SET name = excluded.name, status = excluded.status,
+                   default_currency = excluded.default_currency, updated_at = excluded.updated_at"
+        ))
+        .await?;
+    let upd_st = c
+        .prepare_cached(
+            "UPDATE accounts AS a SET posted = u.posted, held = u.held, incoming = u.incoming, status = u.status,
+               overdraft_limit = u.overdraft_limit, min_balance = u.min_balance, last_trade_at = u.last_trade_at
+             FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::bigint[], $7::bigint[],
+               $8::bigint[]) AS u(id, posted, held, incoming, status, overdraft_limit, min_balance, last_trade_at)
+             WHERE a.id = u.id",
+        )
+        .await?;
+    let ins_acc = c.prepare_cached(&format!(
+            "INSERT INTO accounts ({ACCOUNT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+        )).await?;
+    let hold_st = c
+        .prepare_cached(&format!(
+            "INSERT INTO holds ({HOLD_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+             ON CONFLICT (id) DO UPDATE SET captured = excluded.captured, status = excluded.status,
+               closed_at = excluded.closed_at, closed_seq = excluded.closed_seq"
+        ))
+        .await?;
+    let inc_st = c
+        .prepare_cached(&format!(
+            "INSERT INTO incomings ({INCOMING_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (id) DO UPDATE SET status = excluded.status,
+               closed_at = excluded.closed_at, closed_seq = excluded.closed_seq"
+        ))
+        .await?;
+    let key_st = c
+        .prepare_cached(&format!(
+            "INSERT INTO api_keys ({KEY_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+             ON CONFLICT (id) DO UPDATE SET status = excluded.status, revoked_at = excluded.revoked_at,
+               public_key = excluded.public_key"
+        ))
+        .await?;
+    let ins_entries = c
+        .prepare_cached(
+            "INSERT INTO entries (seq, platform_id, kind, idem_key, request_hash, created_at, account_nos, metadata,
+               hold_id, incoming_id, reverses, fx)
+             SELECT * FROM unnest($1::bigint[], $2::uuid[], $3::text[], $4::text[], $5::text[], $6::bigint[],
+               $7::bytea[], $8::text[], $9::uuid[], $10::uuid[], $11::bigint[], $12::text[])",
+        )
+        .await?;
+    let ins_lines = c
+        .prepare_cached(
+            "INSERT INTO lines (account_no, seq, posted, held, incoming, posted_after, held_after, incoming_after)
+             SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[],
+               $7::bigint[], $8::bigint[])",
+        )
+        .await?;
+    let (mut upd, mut new) = (Vec::new(), Vec::new());
+    for id in &changes.accounts {
+        let a = l.account(*id).expect("changed accounts are in the working set");
+        if existing.contains(id) {
+            upd.push(a)
+        } else {
+            new.push(a)
+        }
+    }
+    let upd_args = (
+        upd.iter().map(|a| a.id.0).collect::<Vec<_>>(),
+        upd.iter().map(|a| a.posted).collect::<Vec<_>>(),
+        upd.iter().map(|a| a.held).collect::<Vec<_>>(),
+        upd.iter().map(|a| a.incoming).collect::<Vec<_>>(),
+        upd.iter().map(|a| a.status.as_str()).collect::<Vec<_>>(),
+        upd.iter().map(|a| a.overdraft_limit).collect::<Vec<_>>(),
+        upd.iter().map(|a| a.min_balance).collect::<Vec<_>>(),
+        upd.iter().map(|a| a.last_trade_at.map(|t| t.0)).collect::<Vec<_>>(),
+    );
+    let kinds: Vec<String> = new.iter().map(|a| a.kind.as_string()).collect();
+    // The journal: one statement for the entries, one for their lines.
+    let es = &changes.entries;
+    let number = |id: &AccountId| l.account(*id).expect("journaled accounts are in the working set").number as i64;
+    let e_args = (
+        es.iter().map(|e| e.seq as i64).collect::<Vec<_>>(),
+        es.iter().map(|e| e.platform.0).collect::<Vec<_>>(),
+        es.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+        es.iter().map(|e| e.idempotency_key.as_str()).collect::<Vec<_>>(),
+        es.iter().map(|e| e.request_hash.as_str()).collect::<Vec<_>>(),
+        es.iter().map(|e| e.created_at.0).collect::<Vec<_>>(),
+        es.iter()
+            .map(|e| e.lines.iter().flat_map(|ln| number(&ln.account).to_le_bytes()).collect::<Vec<u8>>())
+            .collect::<Vec<_>>(),
+        es.iter()
+            .map(|e| (!e.metadata.is_empty()).then(|| serde_json::to_string(&e.metadata).expect("serializes")))
+            .collect::<Vec<_>>(),
+        es.iter().map(|e| e.hold.map(|h| h.0)).collect::<Vec<_>>(),
+        es.iter().map(|e| e.incoming.map(|i| i.0)).collect::<Vec<_>>(),
+        es.iter().map(|e| e.reverses.map(|v| v as i64)).collect::<Vec<_>>(),
+        es.iter().map(|e| e.fx.as_ref().map(|f| serde_json::to_string(f).expect("serializes"))).collect::<Vec<_>>(),
+    );
+    let lines: Vec<(i64, i64, &Line)> =
+        es.iter().flat_map(|e| e.lines.iter().map(move |ln| (number(&ln.account), e.seq as i64, ln))).collect();
+    let l_args = (
+        lines.iter().map(|x| x.0).collect::<Vec<_>>(),
+        lines.iter().map(|x| x.1).collect::<Vec<_>>(),
+        lines.iter().map(|x| x.2.posted).collect::<Vec<_>>(),
+        lines.iter().map(|x| x.2.held).collect::<Vec<_>>(),
+        lines.iter().map(|x| x.2.incoming).collect::<Vec<_>>(),
+        lines.iter().map(|x| x.2.posted_after).collect::<Vec<_>>(),
+        lines.iter().map(|x| x.2.held_after).collect::<Vec<_>>(),
+        lines.iter().map(|x| x.2.incoming_after).collect::<Vec<_>>(),
+    );
+    let mut writes: Vec<Write<'_>> = Vec::new();
+    if !changes.owners.is_empty() {
+        for id in &changes.owners {
+            let o = l.owner(*id).expect("changed owners are in the working set");
+            let st = &owner_st;
+            writes.push(Box::pin(async move {
+                c.execute(
+                    st,
+                    &[
+                        &o.id.0,
+                        &o.kind.as_str(),
+                        &o.platform.0,
+                        &o.parent.map(|p| p.0),
+                        &o.name,
+                        &o.status.as_str(),
+                        &o.default_currency.as_str(),
+                        &serde_json::to_string(&o.currency_exponents).expect("serializes"),
+                        &o.created_at.0,
+                        &o.updated_at.0,
+                    ],
+                )
+                .await
+            }));
+        }
+    }
+    if !upd.is_empty() {
+        let (a0, a1, a2, a3, a4, a5, a6, a7) = &upd_args;
+        let st = &upd_st;
+        writes.push(Box::pin(async move { c.execute(st, &[a0, a1, a2, a3, a4, a5, a6, a7]).await }));
+    }
+    for (a, kind) in new.iter().zip(&kinds) {
+        let st = &ins_acc;
+        writes.push(Box::pin(async move {
+            c.execute(
+                st,
+                &[
+                    &a.id.0,
+                    &(a.number as i64),
+                    &a.platform.0,
+                    &a.owner.0,
+                    kind,
+                    &a.currency.as_str(),
+                    &(a.exponent as i16),
+                    &a.posted,
+                    &a.held,
+                    &a.incoming,
+                    &a.status.as_str(),
+                    &a.overdraft_limit,
+                    &a.min_balance,
+                    &a.created_at.0,
+                    &a.last_trade_at.map(|t| t.0),
+                ],
+            )
+            .await
+        }));
+    }
+    for id in &changes.holds {
+        let h = l.hold(*id).expect("changed holds are in the working set");
+        let st = &hold_st;
+        writes.push(Box::pin(async move {
+            c.execute(
+                st,
+                &[
+                    &h.id.0,
+                    &h.platform.0,
+                    &h.account.0,
+                    &h.amount,
+                    &h.captured,
+                    &h.status.as_str(),
+                    &h.expires_at.map(|t| t.0),
+                    &h.created_at.0,
+                    &(h.created_seq as i64),
+                    &h.closed_at.map(|t| t.0),
+                    &h.closed_seq.map(|v| v as i64),
+                ],
+            )
+            .await
+        }));
+    }
+    for id in &changes.incomings {
+        let i = l.incoming(*id).expect("changed incomings are in the working set");
+        let st = &inc_st;
+        writes.push(Box::pin(async move {
+            c.execute(
+                st,
+                &[
+                    &i.id.0,
+                    &i.platform.0,
+                    &i.account.0,
+                    &i.amount,
+                    &i.status.as_str(),
+                    &i.created_at.0,
+                    &(i.created_seq as i64),
+                    &i.closed_at.map(|t| t.0),
+                    &i.closed_seq.map(|v| v as i64),
+                ],
+            )
+            .await
+        }));
+    }
+    for id in &changes.keys {
+        let k = l.api_key(id).expect("changed keys are in the working set");
+        let st = &key_st;
+        writes.push(Box::pin(async move {
+            c.execute(
+                st,
+                &[
+                    &k.id,
+                    &k.owner.0,
+                    &k.platform.0,
+                    &k.scope.as_str(),
+                    &k.secret_hash,
+                    &k.status.as_str(),
+                    &k.created_at.0,
+                    &k.revoked_at.map(|t| t.0),
+                    &k.public_key,
+                ],
+            )
+            .await
+        }));
+    }
+    if !es.is_empty() {
+        let (a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11) = &e_args;
+        let st = &ins_entries;
+        writes.push(Box::pin(async move { c.execute(st, &[a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11]).await }));
+        let (b0, b1, b2, b3, b4, b5, b6, b7) = &l_args;
+        let st = &ins_lines;
+        writes.push(Box::pin(async move { c.execute(st, &[b0, b1, b2, b3, b4, b5, b6, b7]).await }));
+    }
+    // All statements go out together (pipelined on the one connection).
+    try_join_all(writes).await?;
+    Ok(())
+}
+
+/// For each pair, the platform's quote at `at`: the latest effective one among those recorded
+/// by then.
+pub async fn rates_at(
+    c: &impl GenericClient,
+    platform: OwnerId,
+    pairs: &[(CurrencyCode, CurrencyCode)],
+    at: Timestamp,
+) -> Res<Vec<coffer_core::fx::RateQuote>> {
+    let st = c
+        .prepare_cached(
+            "SELECT effective_at, recorded_at, rate, source FROM rates
+             WHERE platform_id = $1 AND base = $2 AND quote = $3 AND effective_at <= $4 AND recorded_at <= $4
+             ORDER BY effective_at DESC, recorded_at DESC LIMIT 1",
+        )
+        .await?;
+    let mut out = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for &(base, quote) in pairs {
+        if !seen.insert((base, quote)) {
+            continue;
+        }
+        if let Some(r) = c.query_opt(&st, &[&platform.0, &base.as_str(), &quote.as_str(), &at.0]).await? {
+            out.push(coffer_core::fx::RateQuote {
+                base,
+                quote,
+                rate: parse(&r, 2)?,
+                source: get(&r, 3)?,
+                effective_at: ts(&r, 0)?,
+                recorded_at: ts(&r, 1)?,
+            });
+        }
+    }
+    Ok(out)
+}

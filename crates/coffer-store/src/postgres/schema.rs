@@ -1,0 +1,243 @@
+//! Versioned schema of the PostgreSQL store. The version lives in `coffer_meta`; each migration
+//! takes the schema from version `i` to `i + 1` in one transaction, under a row lock on the
+//! version so that nodes starting together migrate once.
+//!
+//! Portability (see docs/ARCHITECTURE.md): plain tables of `BIGINT`, `TEXT`, `UUID` and
+//! `BYTEA`; times are microseconds since the epoch in `BIGINT`; no triggers, stored functions,
+//! advisory locks, `LOCK TABLE` or foreign keys. Two sequences hand out entry numbers and blocks
+//! of account numbers.
+
+use deadpool_postgres::{GenericClient, Object};
+
+use crate::StoreError;
+
+/// Migrations in order: `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE owners (
+    id UUID PRIMARY KEY,
+    kind TEXT NOT NULL,
+    platform_id UUID NOT NULL,
+    parent_id UUID,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    default_currency TEXT NOT NULL,
+    currency_exponents TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX owners_parent ON owners (parent_id, created_at);
+
+-- Account numbers are unique but, with several nodes, not in creation order (each node takes
+-- blocks of them); lists order accounts by (created_at, number).
+CREATE TABLE accounts (
+    id UUID PRIMARY KEY,
+    number BIGINT NOT NULL UNIQUE,
+    platform_id UUID NOT NULL,
+    owner_id UUID NOT NULL,
+    kind TEXT NOT NULL,
+    currency TEXT NOT NULL,
+    exponent SMALLINT NOT NULL,
+    posted BIGINT NOT NULL,
+    held BIGINT NOT NULL CHECK (held >= 0),
+    incoming BIGINT NOT NULL CHECK (incoming >= 0),
+    status TEXT NOT NULL,
+    overdraft_limit BIGINT,
+    min_balance BIGINT NOT NULL,
+    created_at BIGINT NOT NULL,
+    last_trade_at BIGINT,
+    UNIQUE (owner_id, kind, currency)
+);
+
+-- The journal. `seq` comes from entry_seq after the batch has locked its wallets, so along
+-- each account seq order is commit order. The unique key on (platform_id, idem_key) is what
+-- makes an idempotency key take effect once across nodes.
+CREATE TABLE entries (
+    seq BIGINT PRIMARY KEY,
+    platform_id UUID NOT NULL,
+    kind TEXT NOT NULL,
+    idem_key TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    account_nos BYTEA NOT NULL,
+    metadata TEXT,
+    hold_id UUID,
+    incoming_id UUID,
+    reverses BIGINT UNIQUE,
+    fx TEXT,
+    UNIQUE (platform_id, idem_key)
+);
+CREATE INDEX entries_platform ON entries (platform_id, seq);
+CREATE INDEX entries_time ON entries (created_at);
+
+CREATE TABLE lines (
+    account_no BIGINT NOT NULL,
+    seq BIGINT NOT NULL,
+    posted BIGINT NOT NULL,
+    held BIGINT NOT NULL,
+    incoming BIGINT NOT NULL,
+    posted_after BIGINT NOT NULL,
+    held_after BIGINT NOT NULL,
+    incoming_after BIGINT NOT NULL,
+    PRIMARY KEY (account_no, seq)
+);
+
+CREATE TABLE holds (
+    id UUID PRIMARY KEY,
+    platform_id UUID NOT NULL,
+    account_id UUID NOT NULL,
+    amount BIGINT NOT NULL,
+    captured BIGINT NOT NULL,
+    status TEXT NOT NULL,
+    expires_at BIGINT,
+    created_at BIGINT NOT NULL,
+    created_seq BIGINT NOT NULL,
+    closed_at BIGINT,
+    closed_seq BIGINT
+);
+CREATE INDEX holds_open ON holds (account_id, created_seq) WHERE status = 'OPEN';
+CREATE INDEX holds_due ON holds (expires_at) WHERE status = 'OPEN';
+
+CREATE TABLE incomings (
+    id UUID PRIMARY KEY,
+    platform_id UUID NOT NULL,
+    account_id UUID NOT NULL,
+    amount BIGINT NOT NULL,
+    status TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    created_seq BIGINT NOT NULL,
+    closed_at BIGINT,
+    closed_seq BIGINT
+);
+CREATE INDEX incomings_pending ON incomings (account_id, created_seq) WHERE status = 'PENDING';
+
+CREATE TABLE api_keys (
+    id TEXT PRIMARY KEY,
+    owner_id UUID NOT NULL,
+    platform_id UUID NOT NULL,
+    scope TEXT NOT NULL,
+    secret_hash TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    revoked_at BIGINT,
+    public_key TEXT
+);
+
+CREATE TABLE nonces (
+    scope TEXT NOT NULL,
+    nonce TEXT NOT NULL,
+    expires_at BIGINT NOT NULL,
+    PRIMARY KEY (scope, nonce)
+);
+CREATE INDEX nonces_expiry ON nonces (expires_at);
+
+CREATE TABLE settings (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+CREATE TABLE rates (
+    platform_id UUID NOT NULL,
+    base TEXT NOT NULL,
+    quote TEXT NOT NULL,
+    effective_at BIGINT NOT NULL,
+    recorded_at BIGINT NOT NULL,
+    rate TEXT NOT NULL,
+    source TEXT NOT NULL,
+    PRIMARY KEY (platform_id, base, quote, effective_at, recorded_at)
+);
+
+CREATE SEQUENCE entry_seq;
+CREATE SEQUENCE account_number_blocks;
+"#];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// How many account numbers a node takes from `account_number_blocks` at a time.
+pub const ACCOUNT_BLOCK: u64 = 1024;
+
+fn open_err(e: tokio_postgres::Error) -> StoreError {
+    StoreError::Open(format!("cannot prepare the database: {e}"))
+}
+
+/// The schema version of the database (0 for an empty one), refusing a database this build
+/// cannot use: one written by a newer Coffer, or one whose tables are not Coffer's.
+pub async fn check_readable(c: &impl GenericClient) -> Result<i64, StoreError> {
+    let has_meta = c
+        .query_opt("SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'coffer_meta'", &[])
+        .await
+        .map_err(open_err)?
+        .is_some();
+    if !has_meta {
+        let foreign = c
+            .query_opt(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()
+                 AND table_name IN ('owners', 'accounts', 'entries', 'lines') LIMIT 1",
+                &[],
+            )
+            .await
+            .map_err(open_err)?;
+        if let Some(r) = foreign {
+            let t: String = r.get(0);
+            return Err(StoreError::Open(format!(
+                "the database schema has a table {t:?} but no coffer_meta: not a Coffer ledger"
+            )));
+        }
+        return Ok(0);
+    }
+    let v: Option<String> = c
+        .query_opt("SELECT value FROM coffer_meta WHERE key = 'schema_version'", &[])
+        .await
+        .map_err(open_err)?
+        .map(|r| r.get(0));
+    let v: i64 =
+        v.unwrap_or_else(|| "0".into()).parse().map_err(|_| StoreError::Open("unreadable schema version".into()))?;
+    if v > SCHEMA_VERSION {
+        return Err(StoreError::Open(format!(
+            "the data was written by a newer Coffer (schema version {v}; this build knows up to {SCHEMA_VERSION}): upgrade Coffer"
+        )));
+    }
+    Ok(v)
+}
+
+/// Bring the schema to [`SCHEMA_VERSION`], one transaction per migration. Safe to run from
+/// several nodes at once: each migration runs under a lock on the version row and re-reads it.
+pub async fn migrate(c: &mut Object) -> Result<i64, StoreError> {
+    check_readable(&*c).await?;
+    // Two nodes creating the table at once may collide in the catalogue: try again.
+    for attempt in 0..3 {
+        let r = c
+            .batch_execute(
+                "CREATE TABLE IF NOT EXISTS coffer_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                 INSERT INTO coffer_meta (key, value) VALUES ('application', 'coffer'), ('schema_version', '0')
+                 ON CONFLICT (key) DO NOTHING;",
+            )
+            .await;
+        match r {
+            Ok(()) => break,
+            Err(e) if attempt < 2 => tracing::debug!(error = %e, "creating coffer_meta raced; retrying"),
+            Err(e) => return Err(open_err(e)),
+        }
+    }
+    loop {
+        let tx = c.transaction().await.map_err(open_err)?;
+        let v: String = tx
+            .query_one("SELECT value FROM coffer_meta WHERE key = 'schema_version' FOR UPDATE", &[])
+            .await
+            .map_err(open_err)?
+            .get(0);
+        let v: i64 = v.parse().map_err(|_| StoreError::Open("unreadable schema version".into()))?;
+        if v > SCHEMA_VERSION {
+            return Err(StoreError::Open(format!(
+                "the data was written by a newer Coffer (schema version {v}; this build knows up to {SCHEMA_VERSION}): upgrade Coffer"
+            )));
+        }
+        if v == SCHEMA_VERSION {
+            tx.commit().await.map_err(open_err)?;
+            return Ok(v);
+        }
+        tx.batch_execute(MIGRATIONS[v as usize]).await.map_err(open_err)?;
+        tx.execute("UPDATE coffer_meta SET value = $1 WHERE key = 'schema_version'", &[&(v + 1).to_string()])
+            .await
+            .map_err(open_err)?;
+        tx.commit().await.map_err(open_err)?;
+        tracing::info!(version = v + 1, "applied schema migration");
+    }
+}

@@ -1,0 +1,175 @@
+//! The shared storage suite on PostgreSQL (each test in a schema of its own), plus what only
+//! the PostgreSQL store has: schema versions in a shared database, and several stores (nodes)
+//! writing one ledger at once.
+
+mod suite;
+
+use std::sync::Arc;
+
+use coffer_core::*;
+use coffer_store::postgres::{schema, Options, PgStore};
+use coffer_store::testdb::TestDatabase;
+use coffer_store::{Store, StoreError};
+use suite::Backend;
+
+struct Pg(TestDatabase);
+
+#[async_trait::async_trait]
+impl Backend for Pg {
+    async fn open(&self) -> Arc<dyn Store> {
+        Arc::new(PgStore::open(&self.0.url(), Options::default()).await.unwrap())
+    }
+}
+
+macro_rules! suite_tests {
+    ($($name:ident),+ $(,)?) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            let Some(db) = TestDatabase::create(stringify!($name)).await else { return };
+            suite::$name(&Pg(db)).await;
+        }
+    )+};
+}
+
+suite_tests!(
+    check_durable_lifecycle,
+    check_idempotency,
+    check_refusals_change_nothing,
+    check_cold_state,
+    check_hold_expiry,
+    check_concurrent_writers,
+    check_shutdown,
+    check_history_and_as_of,
+    check_nonces,
+    check_settings,
+    check_rates,
+    check_entries_at,
+);
+
+async fn sql(db: &TestDatabase, q: &str) {
+    let (c, conn) = tokio_postgres::connect(&db.url(), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    c.batch_execute(q).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_schema_is_refused_and_a_foreign_one_too() {
+    let Some(db) = TestDatabase::create("newer").await else { return };
+    assert_eq!(PgStore::migrate(&db.url()).await.unwrap(), schema::SCHEMA_VERSION);
+    // Migrating again is a no-op.
+    assert_eq!(PgStore::migrate(&db.url()).await.unwrap(), schema::SCHEMA_VERSION);
+    sql(&db, &format!("UPDATE coffer_meta SET value = '{}' WHERE key = 'schema_version'", schema::SCHEMA_VERSION + 1))
+        .await;
+    match PgStore::open(&db.url(), Options::default()).await {
+        Err(StoreError::Open(m)) => assert!(m.contains("newer Coffer"), "{m}"),
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("opened a newer schema"),
+    }
+    assert!(matches!(PgStore::verify_url(&db.url()).await, Err(StoreError::Open(_))));
+
+    let Some(other) = TestDatabase::create("foreign").await else { return };
+    sql(&other, "CREATE TABLE accounts (x INTEGER)").await;
+    match PgStore::open(&other.url(), Options::default()).await {
+        Err(StoreError::Open(m)) => assert!(m.contains("not a Coffer ledger"), "{m}"),
+        Err(e) => panic!("{e}"),
+        Ok(_) => panic!("opened a foreign schema"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_reports_a_tampered_balance() {
+    let Some(db) = TestDatabase::create("tampered").await else { return };
+    let s = PgStore::open(&db.url(), Options::default()).await.unwrap();
+    let f = suite::fixture(&s).await;
+    let dep = MoneyOp::Deposit { account: f.op, amount: suite::usd(500), source: SystemAccount::External };
+    s.execute(suite::mv(f.p, "d", dep)).await.unwrap();
+    assert!(PgStore::verify_url(&db.url()).await.unwrap().is_ok());
+    sql(&db, &format!("UPDATE accounts SET posted = posted + 1 WHERE id = '{}'", f.op.0)).await;
+    sql(&db, "DELETE FROM lines WHERE seq = (SELECT MAX(seq) FROM lines) AND posted < 0").await;
+    let r = PgStore::verify_url(&db.url()).await.unwrap();
+    let all = r.problems.join("\n");
+    assert!(all.contains(&f.op.to_string()), "{all}");
+    assert!(all.contains("sum to"), "{all}");
+    s.shutdown().await;
+}
+
+/// Three stores (three nodes) on one database: racing payouts never overdraw, every
+/// idempotency key takes effect once, holds expire once, and the ledger verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_nodes_share_one_ledger() {
+    let Some(db) = TestDatabase::create("nodes").await else { return };
+    let nodes: Vec<Arc<dyn Store>> = {
+        let mut v: Vec<Arc<dyn Store>> = Vec::new();
+        for _ in 0..3 {
+            v.push(Arc::new(PgStore::open(&db.url(), Options::default()).await.unwrap()));
+        }
+        v
+    };
+    let f = suite::fixture(&*nodes[0]).await;
+    let dep = MoneyOp::Deposit { account: f.sub, amount: suite::usd(10_000), source: SystemAccount::External };
+    nodes[1].execute(suite::mv(f.p, "fund", dep)).await.unwrap();
+    // A hold about to expire, seen by every node's expiry.
+    let soon = Timestamp(dial_now().0 + 200_000);
+    let hold = MoneyOp::HoldCreate { account: f.sub, amount: suite::usd(1_000), expires_at: Some(soon) };
+    nodes[2].execute(suite::mv(f.p, "h", hold)).await.unwrap();
+
+    // 3 nodes x 8 clients, each sending payouts of 70 under 20 keys shared by every client, and
+    // transfers back and forth between two wallets.
+    let mut tasks = Vec::new();
+    for n in 0..3 {
+        for c in 0..8 {
+            let s = nodes[n].clone();
+            let (p, sub, op) = (f.p, f.sub, f.op);
+            tasks.push(tokio::spawn(async move {
+                let mut effects = Vec::new();
+                for i in 0..20 {
+                    let key = format!("payout-{}", (i + c) % 20);
+                    let pay = MoneyOp::Payout { account: sub, amount: suite::usd(70) };
+                    match s.execute(suite::mv(p, &key, pay)).await {
+                        Ok(r) => effects.push((key, r.entry().unwrap().seq, r.replayed)),
+                        Err(StoreError::Rejected(_)) => {}
+                        Err(e) => panic!("node {n}: {e}"),
+                    }
+                    let (from, to) = if i % 2 == 0 { (sub, op) } else { (op, sub) };
+                    let t = MoneyOp::Transfer { from, to, amount: suite::usd(13) };
+                    match s.execute(suite::mv(p, &format!("t-{n}-{c}-{i}"), t)).await {
+                        Ok(_) | Err(StoreError::Rejected(_)) => {}
+                        Err(e) => panic!("node {n}: {e}"),
+                    }
+                }
+                effects
+            }));
+        }
+    }
+    let mut by_key: std::collections::HashMap<String, std::collections::HashSet<Seq>> = Default::default();
+    let mut firsts = 0;
+    for t in tasks {
+        for (key, seq, replayed) in t.await.unwrap() {
+            by_key.entry(key).or_default().insert(seq);
+            firsts += usize::from(!replayed);
+        }
+    }
+    assert_eq!(by_key.len(), 20);
+    assert!(by_key.values().all(|s| s.len() == 1), "each key answered with one entry: {by_key:?}");
+    assert_eq!(firsts, 20, "each key took effect once");
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    for s in &nodes {
+        let a = s.account(f.sub).await.unwrap().unwrap();
+        assert_eq!(a.held, 0, "the hold expired");
+        assert!(a.available() >= 0, "{a:?}");
+    }
+    let expired: u64 = nodes.iter().map(|s| s.stats().expired).sum();
+    assert_eq!(expired, 1, "one node expired the hold");
+    let sub = nodes[0].account(f.sub).await.unwrap().unwrap();
+    let op = nodes[0].account(f.op).await.unwrap().unwrap();
+    assert_eq!(sub.posted + op.posted, 10_000 - 20 * 70, "only the 20 payouts left");
+    let r = nodes[1].verify().await.unwrap();
+    assert!(r.is_ok(), "{:#?}", r.problems);
+    for s in nodes {
+        s.shutdown().await;
+    }
+}
+
+fn dial_now() -> Timestamp {
+    Timestamp(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64)
+}
