@@ -116,9 +116,9 @@ async fn several_nodes_share_one_ledger() {
     // 3 nodes x 8 clients, each sending payouts of 70 under 20 keys shared by every client, and
     // transfers back and forth between two wallets.
     let mut tasks = Vec::new();
-    for n in 0..3 {
+    for (n, node) in nodes.iter().enumerate() {
         for c in 0..8 {
-            let s = nodes[n].clone();
+            let s = node.clone();
             let (p, sub, op) = (f.p, f.sub, f.op);
             tasks.push(tokio::spawn(async move {
                 let mut effects = Vec::new();
