@@ -1,5 +1,5 @@
-//! Throwaway PostgreSQL schemas for tests: each test gets its own schema in the test database,
-//! created on demand and dropped when the handle is dropped.
+//! Throwaway PostgreSQL schemas for tests (and `coffer bench`): each gets its own schema in the
+//! database, created on demand and dropped when the handle is dropped.
 //!
 //! The server is `COFFER_TEST_POSTGRES` (a libpq-style connection string), by default
 //! `host=127.0.0.1 port=5432 user=postgres dbname=test`. When it cannot be reached, tests skip
@@ -27,17 +27,9 @@ impl TestDatabase {
     /// A new empty schema, or `None` (after saying so on stderr) when no server is reachable
     /// and it is not required.
     pub async fn create(label: &str) -> Option<TestDatabase> {
-        static N: AtomicU64 = AtomicU64::new(0);
         let base = base();
-        let schema = format!(
-            "coffer_test_{}_{}_{}",
-            label.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(24).collect::<String>(),
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        )
-        .to_ascii_lowercase();
-        match run(&base, &format!("CREATE SCHEMA {schema}")).await {
-            Ok(()) => Some(TestDatabase { base, schema }),
+        match Self::create_in(&base, "coffer_test", label).await {
+            Ok(db) => Some(db),
             Err(e) if required() => panic!("PostgreSQL is required (COFFER_REQUIRE_POSTGRES=1) but unusable: {e}"),
             Err(e) => {
                 eprintln!("SKIPPED: PostgreSQL tests ({label}): no server at {base:?}: {e}");
@@ -46,9 +38,38 @@ impl TestDatabase {
         }
     }
 
+    /// A new empty schema `<prefix>_<label>_<pid>_<n>` in the database at `base` (a
+    /// connection string or URL); `coffer bench --database` measures in one.
+    pub async fn create_in(base: &str, prefix: &str, label: &str) -> Result<TestDatabase, tokio_postgres::Error> {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let schema = format!(
+            "{prefix}_{}_{}_{}",
+            label.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(24).collect::<String>(),
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        )
+        .to_ascii_lowercase();
+        run(base, &format!("CREATE SCHEMA {schema}")).await?;
+        Ok(TestDatabase { base: base.to_string(), schema })
+    }
+
     /// The connection string of this schema (for `PgStore::open` or `coffer --database`).
     pub fn url(&self) -> String {
-        format!("{} options='-c search_path={}'", self.base, self.schema)
+        with_schema(&self.base, &self.schema)
+    }
+
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+}
+
+/// `base` with its search path set to `schema`, in whichever form `base` is written.
+pub fn with_schema(base: &str, schema: &str) -> String {
+    if base.starts_with("postgres://") || base.starts_with("postgresql://") {
+        let sep = if base.contains('?') { '&' } else { '?' };
+        format!("{base}{sep}options=-c%20search_path%3D{schema}")
+    } else {
+        format!("{base} options='-c search_path={schema}'")
     }
 }
 

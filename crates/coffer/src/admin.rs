@@ -7,7 +7,6 @@ use anyhow::{anyhow, bail, Context};
 use clap::{Args, Subcommand};
 use coffer_core::money::parse_minor;
 use coffer_core::*;
-use coffer_store::sqlite::SqliteStore;
 use coffer_store::Store;
 use serde_json::{json, Value};
 
@@ -369,7 +368,7 @@ fn json<T: serde::Serialize>(v: T) -> Value {
     serde_json::to_value(v).expect("views serialize")
 }
 
-async fn account(store: &SqliteStore, id: AccountId) -> anyhow::Result<Account> {
+async fn account(store: &dyn Store, id: AccountId) -> anyhow::Result<Account> {
     store.account(id).await?.ok_or_else(|| anyhow!("account {id} not found"))
 }
 
@@ -412,12 +411,12 @@ fn account_ref(s: &str) -> anyhow::Result<AccountRef> {
     Ok(AccountRef::Id(parse(s).with_context(|| format!("{s:?} is neither a wallet id nor SYSTEM_<KIND>:<CUR>"))?))
 }
 
-async fn exec(store: &SqliteStore, cmd: Command) -> anyhow::Result<Value> {
+async fn exec(store: &dyn Store, cmd: Command) -> anyhow::Result<Value> {
     let r = store.execute(cmd).await?;
     Ok(render::outcome(store, &r.outcome, r.replayed).await?)
 }
 
-pub async fn run(store: &SqliteStore, cmd: AdminCmd) -> anyhow::Result<Value> {
+pub async fn run(store: &dyn Store, cmd: AdminCmd) -> anyhow::Result<Value> {
     match cmd {
         AdminCmd::Platform(PlatformCmd::Create { name, currency, exponents }) => {
             let mut currency_exponents = BTreeMap::new();
@@ -657,7 +656,7 @@ pub async fn run(store: &SqliteStore, cmd: AdminCmd) -> anyhow::Result<Value> {
     }
 }
 
-async fn platform_exists(store: &SqliteStore, platform: OwnerId) -> anyhow::Result<()> {
+async fn platform_exists(store: &dyn Store, platform: OwnerId) -> anyhow::Result<()> {
     match store.owner(platform).await? {
         Some(o) if o.kind == OwnerKind::Platform => Ok(()),
         _ => bail!("platform {platform} not found"),

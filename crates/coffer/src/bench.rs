@@ -1,6 +1,7 @@
 //! `coffer bench`: durable transfers/s through the store at several writer counts (uniform over
 //! N wallets, balance checks on), and in-process balance reads/s. Runs on a fresh data directory
-//! under the system temp dir (removed afterwards) unless `--keep` is given.
+//! under the system temp dir (removed afterwards) unless `--keep` is given; with `--database`, on
+//! PostgreSQL in a fresh schema of that database (dropped afterwards unless `--keep`).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -10,6 +11,7 @@ use anyhow::{anyhow, bail};
 use clap::Args as ClapArgs;
 use coffer_core::*;
 use coffer_store::sqlite::SqliteStore;
+use coffer_store::testdb::TestDatabase;
 use coffer_store::{Store, StoreError};
 
 use crate::config::Config;
@@ -44,7 +46,7 @@ impl Rng {
     }
 }
 
-async fn setup(store: &Arc<SqliteStore>, n: u32) -> anyhow::Result<(OwnerId, Arc<Vec<AccountId>>)> {
+async fn setup(store: &Arc<dyn Store>, n: u32) -> anyhow::Result<(OwnerId, Arc<Vec<AccountId>>)> {
     let usd: CurrencyCode = "USD".parse()?;
     let p = match store
         .execute(Command::CreatePlatform {
@@ -115,7 +117,7 @@ async fn setup(store: &Arc<SqliteStore>, n: u32) -> anyhow::Result<(OwnerId, Arc
 }
 
 async fn transfers(
-    store: &Arc<SqliteStore>,
+    store: &Arc<dyn Store>,
     p: OwnerId,
     wallets: &Arc<Vec<AccountId>>,
     writers: u32,
@@ -167,7 +169,7 @@ async fn transfers(
     Ok((accepted.load(Ordering::Relaxed), refused.load(Ordering::Relaxed), start.elapsed().as_secs_f64()))
 }
 
-async fn reads(store: &Arc<SqliteStore>, wallets: &Arc<Vec<AccountId>>, secs: u64) -> anyhow::Result<(u64, f64)> {
+async fn reads(store: &Arc<dyn Store>, wallets: &Arc<Vec<AccountId>>, secs: u64) -> anyhow::Result<(u64, f64)> {
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
     let start = Instant::now();
     let deadline = start + Duration::from_secs(secs);
@@ -205,8 +207,31 @@ pub async fn run(args: Args, cfg: &Config) -> anyhow::Result<()> {
         bail!("--wallets must be at least 2");
     }
     let dir = std::env::temp_dir().join(format!("coffer-bench-{}", std::process::id()));
-    let store = Arc::new(SqliteStore::open(&dir, cfg.store_options())?);
-    println!("coffer bench: SQLite store in {} (WAL, synchronous=FULL), {} wallets", dir.display(), args.wallets);
+    // On PostgreSQL: a schema of its own in the given database, dropped afterwards.
+    let mut scratch = None;
+    let store: Arc<dyn Store> = match &cfg.database {
+        Some(url) => {
+            let db = TestDatabase::create_in(url, "coffer_bench", "run").await?;
+            let store = coffer_store::postgres::PgStore::open(&db.url(), cfg.pg_options()).await?;
+            println!(
+                "coffer bench: PostgreSQL store in schema {} of {}, {} wallets",
+                db.schema(),
+                cfg.location(),
+                args.wallets
+            );
+            scratch = Some(db);
+            Arc::new(store)
+        }
+        None => {
+            let store = SqliteStore::open(&dir, cfg.store_options())?;
+            println!(
+                "coffer bench: SQLite store in {} (WAL, synchronous=FULL), {} wallets",
+                dir.display(),
+                args.wallets
+            );
+            Arc::new(store)
+        }
+    };
     let t = Instant::now();
     let (p, wallets) = setup(&store, args.wallets).await?;
     println!("setup: {} wallets opened and funded in {:.1}s", wallets.len(), t.elapsed().as_secs_f64());
@@ -224,10 +249,16 @@ pub async fn run(args: Args, cfg: &Config) -> anyhow::Result<()> {
     println!("verify: {} entries, {} problems", report.entries, report.problems.len());
     store.shutdown().await;
     drop(store);
-    if args.keep {
-        println!("kept {}", dir.display());
-    } else {
-        let _ = std::fs::remove_dir_all(&dir);
+    match scratch {
+        Some(db) if args.keep => {
+            println!("kept schema {}", db.schema());
+            std::mem::forget(db);
+        }
+        Some(db) => drop(db),
+        None if args.keep => println!("kept {}", dir.display()),
+        None => {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
     }
     if !report.is_ok() {
         bail!("verify found differences after the benchmark: {:?}", report.problems);

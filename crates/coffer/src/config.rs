@@ -3,6 +3,7 @@
 //!
 //! ```toml
 //! data = "/var/lib/coffer"
+//! # database = "postgres://coffer@db.internal/coffer"   # instead of `data`: several nodes, one ledger
 //! listen = "0.0.0.0:8080"
 //! rate_limit = 1000  # HTTP requests per second per API key (bursts of twice that)
 //!
@@ -17,10 +18,12 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use coffer_core::{CurrencyCode, CurrencyTable};
 use coffer_store::sqlite::{Options, SqliteStore};
+use coffer_store::Store;
 use serde::Deserialize;
 
 pub const DEFAULT_DATA: &str = "./coffer-data";
@@ -30,6 +33,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 #[serde(deny_unknown_fields)]
 struct File {
     data: Option<PathBuf>,
+    database: Option<String>,
     listen: Option<String>,
     /// Sustained HTTP requests per second per API key (bursts of twice that).
     rate_limit: Option<u32>,
@@ -49,6 +53,8 @@ struct FxFile {
 #[derive(Debug)]
 pub struct Config {
     pub data: PathBuf,
+    /// A PostgreSQL connection string or URL: when set, the ledger lives there, not in `data`.
+    pub database: Option<String>,
     listen: Option<String>,
     rate_limit: Option<u32>,
     pub currencies: CurrencyTable,
@@ -56,7 +62,7 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn resolve(data: Option<PathBuf>, file: Option<PathBuf>) -> anyhow::Result<Self> {
+    pub fn resolve(data: Option<PathBuf>, database: Option<String>, file: Option<PathBuf>) -> anyhow::Result<Self> {
         let f = match &file {
             Some(p) => load(p)?,
             None => File::default(),
@@ -81,6 +87,7 @@ impl Config {
         }
         Ok(Config {
             data: data.or(f.data).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA)),
+            database: database.or(f.database).filter(|d| !d.is_empty()),
             listen: f.listen,
             rate_limit: f.rate_limit,
             currencies: CurrencyTable::with_extras(extras),
@@ -109,12 +116,49 @@ impl Config {
         Options { currencies: self.currencies.clone(), ..Options::default() }
     }
 
-    pub fn open(&self) -> anyhow::Result<SqliteStore> {
+    /// Open the embedded store in the data directory (the crash test's writer needs SQLite).
+    pub fn open_sqlite(&self) -> anyhow::Result<SqliteStore> {
         Ok(SqliteStore::open(&self.data, self.store_options())?)
+    }
+
+    /// Open the configured store: PostgreSQL when a database is set, else the data directory.
+    pub async fn open(&self) -> anyhow::Result<Arc<dyn Store>> {
+        Ok(match &self.database {
+            Some(url) => Arc::new(coffer_store::postgres::PgStore::open(url, self.pg_options()).await?),
+            None => Arc::new(self.open_sqlite()?),
+        })
+    }
+
+    pub fn pg_options(&self) -> coffer_store::postgres::Options {
+        coffer_store::postgres::Options { currencies: self.currencies.clone(), ..Default::default() }
+    }
+
+    /// Where the ledger is, for messages (a database URL without its password).
+    pub fn location(&self) -> String {
+        match &self.database {
+            Some(url) => redact(url),
+            None => self.data.display().to_string(),
+        }
     }
 }
 
 fn load(p: &Path) -> anyhow::Result<File> {
     let text = std::fs::read_to_string(p).with_context(|| format!("cannot read config {}", p.display()))?;
     toml::from_str(&text).with_context(|| format!("config {}", p.display()))
+}
+
+/// A connection string or URL with any password replaced by `***`.
+fn redact(url: &str) -> String {
+    if let Some(rest) = url.split_once("://").map(|(_, r)| r) {
+        if let Some((auth, _)) = rest.split_once('@') {
+            if let Some((user, _)) = auth.split_once(':') {
+                return url.replacen(auth, &format!("{user}:***"), 1);
+            }
+        }
+        return url.to_string();
+    }
+    url.split_whitespace()
+        .map(|kv| if kv.starts_with("password=") { "password=***".to_string() } else { kv.to_string() })
+        .collect::<Vec<_>>()
+        .join(" ")
 }

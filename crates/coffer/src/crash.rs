@@ -65,7 +65,7 @@ async fn setup(store: &dyn Store) -> anyhow::Result<(OwnerId, Vec<AccountId>)> {
 }
 
 pub async fn run(args: Args, cfg: &Config) -> anyhow::Result<()> {
-    let store = Arc::new(cfg.open()?);
+    let store = Arc::new(cfg.open_sqlite()?);
     let (p, wallets) = setup(&*store).await?;
     println!("READY");
     std::io::stdout().flush()?;

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use coffer_store::Store;
 
 #[derive(Parser, Debug)]
 #[command(name = "coffer", version, about = "A multi-currency balance ledger for payment platforms")]
@@ -17,6 +18,10 @@ pub struct Cli {
     /// Data directory of the embedded store (created if missing).
     #[arg(long, global = true, env = "COFFER_DATA", value_name = "DIR")]
     data: Option<PathBuf>,
+    /// Keep the ledger in PostgreSQL instead (a URL like postgres://user@host/db, or a libpq
+    /// connection string); several `coffer serve` may share one database.
+    #[arg(long, global = true, env = "COFFER_DATABASE_URL", value_name = "URL")]
+    database: Option<String>,
     /// Optional TOML configuration file (flags and environment variables take precedence).
     #[arg(long, global = true, env = "COFFER_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
@@ -34,6 +39,8 @@ enum Cmd {
     },
     /// Recompute every balance from the journal, compare, and list each difference.
     Verify,
+    /// Bring the ledger's schema up to this version (serve does it too) and exit.
+    Migrate,
     /// Create (idempotently) a demo platform whose wallets hold the seed documents' example balances.
     Demo {
         /// Also create a read-only API key for each demo merchant and write them to FILE as JSON
@@ -100,7 +107,7 @@ fn one_line(e: &anyhow::Error) -> String {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    let cfg = config::Config::resolve(cli.data, cli.config)?;
+    let cfg = config::Config::resolve(cli.data, cli.database, cli.config)?;
     match cli.command {
         Cmd::Serve { listen } => {
             let listen = cfg.listen(listen)?;
@@ -108,13 +115,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Verify => {
-            let report = coffer_store::sqlite::SqliteStore::verify_dir(&cfg.data)?;
+            let report = match &cfg.database {
+                Some(url) => coffer_store::postgres::PgStore::verify_url(url).await?,
+                None => coffer_store::sqlite::SqliteStore::verify_dir(&cfg.data)?,
+            };
             println!(
                 "checked {} entries, {} lines, {} accounts in {}",
                 report.entries,
                 report.lines,
                 report.accounts,
-                cfg.data.display()
+                cfg.location()
             );
             if report.is_ok() {
                 println!("ok: every balance equals the sum of its journal and every entry balances");
@@ -127,10 +137,21 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 Ok(ExitCode::FAILURE)
             }
         }
+        Cmd::Migrate => {
+            let version = match &cfg.database {
+                Some(url) => coffer_store::postgres::PgStore::migrate(url).await?,
+                None => {
+                    cfg.open_sqlite()?.shutdown().await;
+                    coffer_store::sqlite::schema::SCHEMA_VERSION
+                }
+            };
+            println!("schema version {version} in {}", cfg.location());
+            Ok(ExitCode::SUCCESS)
+        }
         Cmd::Demo { credentials } => {
-            let store = cfg.open()?;
-            let out = demo::run(&store, credentials.as_deref()).await;
-            store_shutdown(&store).await;
+            let store = cfg.open().await?;
+            let out = demo::run(&*store, credentials.as_deref()).await;
+            store.shutdown().await;
             print_json(&out?)
         }
         Cmd::Bench(args) => {
@@ -138,9 +159,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Cmd::Admin(cmd) => {
-            let store = cfg.open()?;
-            let out = admin::run(&store, cmd).await;
-            store_shutdown(&store).await;
+            let store = cfg.open().await?;
+            let out = admin::run(&*store, cmd).await;
+            store.shutdown().await;
             print_json(&out?)
         }
         Cmd::CrashWriter(args) => {
@@ -160,21 +181,15 @@ fn print_json(v: &serde_json::Value) -> anyhow::Result<ExitCode> {
     }
 }
 
-async fn store_shutdown(store: &coffer_store::sqlite::SqliteStore) {
-    use coffer_store::Store;
-    store.shutdown().await;
-}
-
 async fn serve(cfg: &config::Config, listen: std::net::SocketAddr) -> anyhow::Result<()> {
     use anyhow::Context;
-    use coffer_store::Store;
-    let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(cfg.open()?);
+    let store = cfg.open().await?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     // Handlers are installed before anyone can know the address: a signal during start-up (while
     // keys are created) still stops the service cleanly.
     let shutdown = shutdown_signal()?;
-    tracing::info!(data = %cfg.data.display(), %addr, "ledger open; listening");
+    tracing::info!(ledger = %cfg.location(), %addr, "ledger open; listening");
     let served = coffer_http::serve(listener, store.clone(), cfg.limits(), shutdown).await;
     tracing::info!("stopping: in-flight requests finished; flushing queued commands");
     store.shutdown().await;

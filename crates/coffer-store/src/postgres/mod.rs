@@ -28,7 +28,7 @@
 mod rows;
 pub mod schema;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -230,6 +230,8 @@ impl PgStore {
             numbers: 0..0,
             nonces_pruned_at: Timestamp(0),
             next_scan: Timestamp(0),
+            known: HashMap::new(),
+            keyed: HashMap::new(),
         };
         let handle = tokio::spawn(writer.run(rx));
         Ok(PgStore { tx, pool, currencies: opts.currencies, counters, writer: Mutex::new(Some(handle)) })
@@ -451,33 +453,6 @@ fn uuids<T>(set: &HashSet<T>, f: impl Fn(&T) -> Uuid) -> Vec<Uuid> {
     set.iter().map(f).collect()
 }
 
-/// Read (without locks) what `s` names into `l`: the discovery step.
-async fn discover(c: &impl GenericClient, l: &mut Ledger, s: &Seen) -> Result<(), Failure> {
-    let accounts = async {
-        let mut v = rows::accounts_by_id(c, &uuids(&s.accounts, |a| a.0)).await?;
-        if !s.keyed.is_empty() {
-            v.extend(rows::accounts_by_key(c, &s.keyed.iter().copied().collect::<Vec<_>>()).await?);
-        }
-        Ok::<_, StoreError>(v)
-    };
-    let (owner_ids, hold_ids, incoming_ids) =
-        (uuids(&s.owners, |o| o.0), uuids(&s.holds, |h| h.0), uuids(&s.incomings, |i| i.0));
-    let seqs: Vec<i64> = s.entries.iter().map(|v| *v as i64).collect();
-    let (owners, accounts, holds, incomings, entries) = futures_util::try_join!(
-        rows::owners_by_id(c, &owner_ids),
-        accounts,
-        rows::holds_by_id(c, &hold_ids),
-        rows::incomings_by_id(c, &incoming_ids),
-        rows::entry_refs(c, &seqs),
-    )?;
-    owners.into_iter().for_each(|o| l.insert_owner(o));
-    accounts.into_iter().for_each(|a| l.insert_account(a));
-    holds.into_iter().for_each(|h| l.insert_hold(h));
-    incomings.into_iter().for_each(|i| l.insert_incoming(i));
-    entries.into_iter().for_each(|e| l.insert_entry_ref(e));
-    Ok(())
-}
-
 struct Writer {
     pool: Pool,
     currencies: CurrencyTable,
@@ -488,7 +463,16 @@ struct Writer {
     nonces_pruned_at: Timestamp,
     /// When to look for due holds next.
     next_scan: Timestamp,
+    /// Wallets this node has seen, for what never changes in them (owner, platform, kind,
+    /// currency, number): discovery needs no database read for them. Balances here are stale
+    /// and never used; execution reads wallets afresh under their locks.
+    known: HashMap<AccountId, Account>,
+    /// Ids of accounts by (owner, kind, currency), for those that exist.
+    keyed: HashMap<(OwnerId, AccountKind, CurrencyCode), AccountId>,
 }
+
+/// Bound on the wallets a node remembers (it forgets all and starts again beyond it).
+const KNOWN_MAX: usize = 1 << 20;
 
 /// A batch that committed.
 struct Done {
@@ -498,6 +482,82 @@ struct Done {
 }
 
 impl Writer {
+    fn remember<'a>(&mut self, accounts: impl Iterator<Item = &'a Account>) {
+        if self.known.len() > KNOWN_MAX {
+            self.known.clear();
+            self.keyed.clear();
+        }
+        for a in accounts {
+            self.keyed.insert((a.owner, a.kind, a.currency), a.id);
+            self.known.entry(a.id).or_insert_with(|| a.clone());
+        }
+    }
+
+    /// Put into `l` (without locks) what `s` names: wallets from memory when the node has
+    /// seen them, else from the database; holds, incoming credits and entries (for their
+    /// wallets). Owners are read later, under the wallets' locks.
+    async fn discover(&mut self, c: &impl GenericClient, l: &mut Ledger, s: &Seen) -> Result<(), StoreError> {
+        let mut ids = Vec::new();
+        for id in &s.accounts {
+            match self.known.get(id) {
+                Some(a) => l.insert_account(a.clone()),
+                None => ids.push(id.0),
+            }
+        }
+        let mut keys = Vec::new();
+        for k in &s.keyed {
+            match self.keyed.get(k).and_then(|id| self.known.get(id)) {
+                Some(a) => l.insert_account(a.clone()),
+                None => keys.push(*k),
+            }
+        }
+        let (hold_ids, incoming_ids) = (uuids(&s.holds, |h| h.0), uuids(&s.incomings, |i| i.0));
+        let seqs: Vec<i64> = s.entries.iter().map(|v| *v as i64).collect();
+        let (by_id, by_key, holds, incomings, entries) = futures_util::try_join!(
+            async {
+                if ids.is_empty() {
+                    Ok(Vec::new())
+                } else {
+                    rows::accounts_by_id(c, &ids).await
+                }
+            },
+            async {
+                if keys.is_empty() {
+                    Ok(Vec::new())
+                } else {
+                    rows::accounts_by_key(c, &keys).await
+                }
+            },
+            async {
+                if hold_ids.is_empty() {
+                    Ok(Vec::new())
+                } else {
+                    rows::holds_by_id(c, &hold_ids).await
+                }
+            },
+            async {
+                if incoming_ids.is_empty() {
+                    Ok(Vec::new())
+                } else {
+                    rows::incomings_by_id(c, &incoming_ids).await
+                }
+            },
+            async {
+                if seqs.is_empty() {
+                    Ok(Vec::new())
+                } else {
+                    rows::entry_refs(c, &seqs).await
+                }
+            },
+        )?;
+        self.remember(by_id.iter().chain(&by_key));
+        by_id.into_iter().chain(by_key).for_each(|a| l.insert_account(a));
+        holds.into_iter().for_each(|h| l.insert_hold(h));
+        incomings.into_iter().for_each(|i| l.insert_incoming(i));
+        entries.into_iter().for_each(|e| l.insert_entry_ref(e));
+        Ok(())
+    }
+
     async fn run(mut self, mut rx: mpsc::Receiver<Job>) {
         let mut running = true;
         while running {
@@ -643,7 +703,8 @@ impl Writer {
         let tx = client.transaction().await?;
         let cmds: Vec<&Command> = work.iter().map(|(c, _)| c).collect();
 
-        // 1. Discover what the batch names.
+        // 1. Discover what the batch names. Which wallet an id, a key or a hold names never
+        //    changes, so the node remembers it; only what it has not seen yet is read here.
         let mut l = Ledger::new(self.currencies.clone());
         let mut seen = Seen::default();
         for _ in 0..MAX_ROUNDS {
@@ -651,14 +712,14 @@ impl Writer {
             if new.is_empty() {
                 break;
             }
-            discover(&tx, &mut l, &new).await?;
+            self.discover(&tx, &mut l, &new).await?;
         }
 
         // 2. Lock: keys, then owners the batch changes, then wallets in number order.
         let mut fresh = Ledger::new(self.currencies.clone());
-        let keys: Vec<String> = seen.keys.iter().cloned().collect();
-        for k in rows::keys_by_id(&tx, &keys, true).await? {
-            fresh.insert_api_key(k);
+        if !seen.keys.is_empty() {
+            let keys: Vec<String> = seen.keys.iter().cloned().collect();
+            rows::keys_by_id(&tx, &keys, true).await?.into_iter().for_each(|k| fresh.insert_api_key(k));
         }
         let targets: Vec<Uuid> = cmds
             .iter()
@@ -677,37 +738,72 @@ impl Writer {
         owners.extend(locked_accounts.iter().map(|a| a.owner));
         locked_accounts.into_iter().for_each(|a| fresh.insert_account(a));
 
-        // 3. Read afresh under the locks.
+        // 3. Read afresh under the locks, and take the entry numbers, in one round trip.
         let idem: Vec<(OwnerId, String)> = seen.idempotency.iter().cloned().collect();
         let (owner_ids, hold_ids, incoming_ids) =
             (uuids(&owners, |o| o.0), uuids(&seen.holds, |h| h.0), uuids(&seen.incomings, |i| i.0));
         let seqs: Vec<i64> = seen.entries.iter().map(|v| *v as i64).collect();
-        let (owners, holds, incomings, entries, idem) = futures_util::try_join!(
+        let moves = cmds.iter().filter(|c| matches!(c, Command::Move(_))).count() as i64;
+        let numbers = async {
+            if moves == 0 {
+                return Ok(Vec::new());
+            }
+            let st =
+                tx.prepare_cached("SELECT nextval('entry_seq') FROM generate_series(1::bigint, $1::bigint)").await?;
+            tx.query(&st, &[&moves]).await?.iter().map(|r| r.try_get::<_, i64>(0)).collect::<Result<Vec<_>, _>>()
+        };
+        let (owners, holds, incomings, entries, idem, mut seqs) = futures_util::try_join!(
             rows::owners_by_id(&tx, &owner_ids),
-            rows::holds_by_id(&tx, &hold_ids),
-            rows::incomings_by_id(&tx, &incoming_ids),
-            rows::entry_refs(&tx, &seqs),
-            rows::idempotency(&tx, &idem),
+            async {
+                if hold_ids.is_empty() {
+                    Ok(Vec::new())
+                } else {
+                    rows::holds_by_id(&tx, &hold_ids).await
+                }
+            },
+            async {
+                if incoming_ids.is_empty() {
+                    Ok(Vec::new())
+                } else {
+                    rows::incomings_by_id(&tx, &incoming_ids).await
+                }
+            },
+            async {
+                if seqs.is_empty() {
+                    Ok(Vec::new())
+                } else {
+                    rows::entry_refs(&tx, &seqs).await
+                }
+            },
+            async {
+                if idem.is_empty() {
+                    Ok(Vec::new())
+                } else {
+                    rows::idempotency(&tx, &idem).await
+                }
+            },
+            async { numbers.await.map_err(StoreError::from) },
         )?;
         owners.into_iter().for_each(|o| fresh.insert_owner(o));
         holds.into_iter().for_each(|h| fresh.insert_hold(h));
         incomings.into_iter().for_each(|i| fresh.insert_incoming(i));
         entries.into_iter().for_each(|e| fresh.insert_entry_ref(e));
         idem.into_iter().for_each(|(k, r)| fresh.insert_idempotency(k.0, k.1, r));
-        // What changed between discovery and the locks may name something not locked.
-        if !seen.add(&fresh, &cmds).is_empty() {
-            return Err(Failure::Retry("what the batch names changed while it was being locked".into()));
+        // Owners that only show now (an opened wallet's platform) are read; a wallet that only
+        // shows now was not locked: run the batch again, locking it with the others.
+        for _ in 0..MAX_ROUNDS {
+            let new = seen.add(&fresh, &cmds);
+            if new.is_empty() {
+                break;
+            }
+            if !new.accounts.is_empty() || !new.keyed.is_empty() || !new.holds.is_empty() || !new.incomings.is_empty() {
+                return Err(Failure::Retry("the batch names a wallet it had not locked".into()));
+            }
+            let ids = uuids(&new.owners, |o| o.0);
+            rows::owners_by_id(&tx, &ids).await?.into_iter().for_each(|o| fresh.insert_owner(o));
         }
 
         // 4. Number, execute, write, commit.
-        let moves = cmds.iter().filter(|c| matches!(c, Command::Move(_))).count() as i64;
-        let mut seqs: Vec<i64> = if moves == 0 {
-            Vec::new()
-        } else {
-            let st =
-                tx.prepare_cached("SELECT nextval('entry_seq') FROM generate_series(1::bigint, $1::bigint)").await?;
-            tx.query(&st, &[&moves]).await?.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?
-        };
         seqs.sort_unstable();
         let mut seqs = seqs.into_iter();
         let t = now();
@@ -742,6 +838,7 @@ impl Writer {
             self.nonces_pruned_at = t;
         }
         tx.commit().await?;
+        self.remember(fresh.accounts());
         Ok(Done { results, changes, working: fresh })
     }
 
