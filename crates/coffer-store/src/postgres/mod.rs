@@ -52,7 +52,9 @@ use crate::{Receipt, Stats, Store, StoreError};
 const NONCE_PRUNE_EVERY_MICROS: i64 = 60_000_000;
 /// Longest wait between two looks for due holds.
 const EXPIRY_SCAN_MICROS: i64 = 1_000_000;
-/// Due holds expired per batch at most.
+/// Shortest wait between two looks for due holds.
+const EXPIRY_RESCAN_MICROS: i64 = 50_000;
+/// Due holds queued per look at most.
 const EXPIRY_BATCH: i64 = 1024;
 /// Times a batch is run again after a collision with another node before it is refused.
 const MAX_RETRIES: usize = 8;
@@ -69,13 +71,16 @@ pub struct Options {
     pub max_batch: usize,
     /// Commands that may wait in the queue; callers wait (backpressure) beyond it.
     pub queue: usize,
-    /// Connections for reads (the writer takes one more while it commits).
+    /// Connections for reads (each writer takes one more while it commits).
     pub pool_size: usize,
+    /// Batches a node commits at once (writers), each in its own transaction. Batches of
+    /// different writers touching one wallet take turns at its lock.
+    pub writers: usize,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { currencies: CurrencyTable::default(), max_batch: 4096, queue: 65536, pool_size: 16 }
+        Options { currencies: CurrencyTable::default(), max_batch: 4096, queue: 65536, pool_size: 16, writers: 4 }
     }
 }
 
@@ -87,7 +92,8 @@ fn now() -> Timestamp {
 type Reply = oneshot::Sender<Result<Receipt, StoreError>>;
 
 enum Job {
-    Cmd(Box<Command>, Reply),
+    /// A command; expiries issued by the node's scanner have no caller to answer.
+    Cmd(Box<Command>, Option<Reply>),
     Side(Side),
     Shutdown(oneshot::Sender<()>),
 }
@@ -195,7 +201,8 @@ pub struct PgStore {
     pool: Pool,
     currencies: CurrencyTable,
     counters: Arc<Counters>,
-    writer: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    writers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    scanner: tokio::task::JoinHandle<()>,
 }
 
 fn pool(url: &str, size: usize) -> Result<Pool, StoreError> {
@@ -216,25 +223,32 @@ impl PgStore {
     /// Connect, apply the schema's migrations (refusing a newer schema) and start the writer.
     /// Must be called inside a Tokio runtime, which the writer then runs on.
     pub async fn open(url: &str, opts: Options) -> Result<Self, StoreError> {
-        let pool = pool(url, opts.pool_size + 1)?;
+        let pool = pool(url, opts.pool_size + opts.writers.max(1))?;
         let mut c = connect(&pool).await?;
         schema::migrate(&mut c).await?;
         drop(c);
         let counters = Arc::new(Counters::default());
         let (tx, rx) = mpsc::channel(opts.queue);
-        let writer = Writer {
-            pool: pool.clone(),
-            currencies: opts.currencies.clone(),
-            counters: counters.clone(),
-            max_batch: opts.max_batch.max(1),
-            numbers: 0..0,
-            nonces_pruned_at: Timestamp(0),
-            next_scan: Timestamp(0),
-            known: HashMap::new(),
-            keyed: HashMap::new(),
-        };
-        let handle = tokio::spawn(writer.run(rx));
-        Ok(PgStore { tx, pool, currencies: opts.currencies, counters, writer: Mutex::new(Some(handle)) })
+        let queue = Arc::new(tokio::sync::Mutex::new(rx));
+        let deadlines = Arc::new(Deadlines::default());
+        let scanner = tokio::spawn(scan_expiries(pool.clone(), tx.clone(), deadlines.clone()));
+        let writers = (0..opts.writers.max(1))
+            .map(|_| {
+                let w = Writer {
+                    pool: pool.clone(),
+                    currencies: opts.currencies.clone(),
+                    counters: counters.clone(),
+                    max_batch: opts.max_batch.max(1),
+                    numbers: 0..0,
+                    nonces_pruned_at: Timestamp(0),
+                    deadlines: deadlines.clone(),
+                    known: HashMap::new(),
+                    keyed: HashMap::new(),
+                };
+                tokio::spawn(w.run(queue.clone()))
+            })
+            .collect();
+        Ok(PgStore { tx, pool, currencies: opts.currencies, counters, writers: Mutex::new(writers), scanner })
     }
 
     /// Apply the schema's migrations and nothing else (`coffer migrate`). Returns the version.
@@ -453,6 +467,65 @@ fn uuids<T>(set: &HashSet<T>, f: impl Fn(&T) -> Uuid) -> Vec<Uuid> {
     set.iter().map(f).collect()
 }
 
+/// The earliest deadline a node knows of, and a bell for the scanner when it moves earlier.
+#[derive(Default)]
+struct Deadlines {
+    next: std::sync::atomic::AtomicI64,
+    bell: tokio::sync::Notify,
+}
+
+impl Deadlines {
+    fn add(&self, t: Timestamp) {
+        if self.next.fetch_min(t.0, Ordering::Relaxed) > t.0 {
+            self.bell.notify_one();
+        }
+    }
+}
+
+/// Looks for due holds (any node's) at the earliest known deadline and at least once a
+/// second, and queues their expiry as commands. Every node runs one; the writers' locks and
+/// the reserved idempotency key make a hold expire once however many nodes see it due.
+async fn scan_expiries(pool: Pool, tx: mpsc::Sender<Job>, deadlines: Arc<Deadlines>) {
+    loop {
+        let t = now();
+        let found = async {
+            let c = pool.get().await?;
+            let due = rows::due_holds(&c, t, EXPIRY_BATCH).await?;
+            let next = rows::next_deadline(&c).await?;
+            Ok::<_, StoreError>((due, next))
+        }
+        .await;
+        let mut next = Timestamp(t.0 + EXPIRY_SCAN_MICROS);
+        match found {
+            Ok((due, upcoming)) => {
+                for (p, h) in due {
+                    if tx.send(Job::Cmd(Box::new(Command::Move(expiry_movement(p, h))), None)).await.is_err() {
+                        return; // the store is shutting down
+                    }
+                }
+                // Due ones just queued are not looked for again before they had time to run.
+                let soonest = Timestamp(t.0 + EXPIRY_RESCAN_MICROS);
+                if let Some(u) = upcoming {
+                    next = next.min(u.max(soonest));
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot look for due holds; will retry"),
+        }
+        deadlines.next.store(next.0, Ordering::Relaxed);
+        let wait = Duration::from_micros((next.0 - now().0).max(0) as u64);
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = deadlines.bell.notified() => {
+                let at = deadlines.next.load(Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_micros((at - now().0).max(0) as u64)).await;
+            }
+        }
+        if tx.is_closed() {
+            return;
+        }
+    }
+}
+
 struct Writer {
     pool: Pool,
     currencies: CurrencyTable,
@@ -461,8 +534,8 @@ struct Writer {
     /// Account numbers this node may hand out (a block taken from `account_number_blocks`).
     numbers: std::ops::Range<u64>,
     nonces_pruned_at: Timestamp,
-    /// When to look for due holds next.
-    next_scan: Timestamp,
+    /// Told of the deadlines of holds this node creates.
+    deadlines: Arc<Deadlines>,
     /// Wallets this node has seen, for what never changes in them (owner, platform, kind,
     /// currency, number): discovery needs no database read for them. Balances here are stale
     /// and never used; execution reads wallets afresh under their locks.
@@ -558,17 +631,16 @@ impl Writer {
         Ok(())
     }
 
-    async fn run(mut self, mut rx: mpsc::Receiver<Job>) {
+    /// Take batches from the shared queue until it closes. The node's writers take turns at
+    /// the queue: one gathers the next batch while the others commit theirs.
+    async fn run(mut self, queue: Arc<tokio::sync::Mutex<mpsc::Receiver<Job>>>) {
         let mut running = true;
         while running {
-            let wait = Duration::from_micros((self.next_scan.0 - now().0).clamp(0, EXPIRY_SCAN_MICROS) as u64);
             let mut jobs = Vec::new();
-            tokio::select! {
-                j = rx.recv() => match j {
-                    Some(j) => jobs.push(j),
-                    None => running = false,
-                },
-                _ = tokio::time::sleep(wait) => {}
+            let mut rx = queue.lock().await;
+            match rx.recv().await {
+                Some(j) => jobs.push(j),
+                None => running = false,
             }
             while jobs.len() < self.max_batch {
                 match rx.try_recv() {
@@ -584,19 +656,18 @@ impl Writer {
                 }
                 running = false;
             }
+            drop(rx);
             let (mut cmds, mut sides, mut acks) = (Vec::new(), Vec::new(), Vec::new());
             for j in jobs {
                 match j {
-                    Job::Cmd(c, r) => cmds.push((*c, Some(r))),
+                    Job::Cmd(c, r) => cmds.push((*c, r)),
                     Job::Side(x) => sides.push(x),
                     Job::Shutdown(ack) => acks.push(ack),
                 }
             }
-            let mut expiries = if now() >= self.next_scan { self.due_holds().await } else { Vec::new() };
             let mut queue = cmds.into_iter().peekable();
-            while queue.peek().is_some() || !expiries.is_empty() || !sides.is_empty() {
-                let mut work: Vec<(Command, Option<Reply>)> = std::mem::take(&mut expiries);
-                work.extend(queue.by_ref().take(self.max_batch));
+            while queue.peek().is_some() || !sides.is_empty() {
+                let work: Vec<(Command, Option<Reply>)> = queue.by_ref().take(self.max_batch).collect();
                 self.batch(work, std::mem::take(&mut sides)).await;
             }
             for ack in acks {
@@ -605,35 +676,6 @@ impl Writer {
         }
         self.counters.stopped.store(true, Ordering::Relaxed);
         tracing::debug!("writer stopped");
-    }
-
-    /// Due holds as expiry commands; sets when to look again.
-    async fn due_holds(&mut self) -> Vec<(Command, Option<Reply>)> {
-        let t = now();
-        let found = async {
-            let c = self.pool.get().await?;
-            let due = rows::due_holds(&c, t, EXPIRY_BATCH).await?;
-            let next = rows::next_deadline(&c).await?;
-            Ok::<_, StoreError>((due, next))
-        }
-        .await;
-        let later = Timestamp(t.0 + EXPIRY_SCAN_MICROS);
-        match found {
-            Ok((due, next)) => {
-                // More due than one batch takes: look again at once.
-                self.next_scan = if due.len() as i64 == EXPIRY_BATCH {
-                    t
-                } else {
-                    next.filter(|n| *n > t).map_or(later, |n| n.min(later))
-                };
-                due.into_iter().map(|(p, h)| (Command::Move(expiry_movement(p, h)), None)).collect()
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot look for due holds; will retry");
-                self.next_scan = later;
-                Vec::new()
-            }
-        }
     }
 
     /// Apply one group of commands in one transaction (run again after a collision with
@@ -662,7 +704,7 @@ impl Writer {
                     if let Some(t) =
                         done.working.hold(*h).filter(|h| h.status == HoldStatus::Open).and_then(|h| h.expires_at)
                     {
-                        self.next_scan = self.next_scan.min(t);
+                        self.deadlines.add(t);
                     }
                 }
                 sides.into_iter().for_each(|x| x.deliver(false));
@@ -865,7 +907,7 @@ impl Writer {
 impl Store for PgStore {
     async fn execute(&self, cmd: Command) -> Result<Receipt, StoreError> {
         let (tx, rx) = oneshot::channel();
-        self.tx.send(Job::Cmd(Box::new(cmd), tx)).await.map_err(|_| StoreError::Closed)?;
+        self.tx.send(Job::Cmd(Box::new(cmd), Some(tx))).await.map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
     async fn owner(&self, id: OwnerId) -> Result<Option<Owner>, StoreError> {
@@ -982,8 +1024,9 @@ impl Store for PgStore {
         if self.tx.send(Job::Shutdown(ack)).await.is_ok() {
             let _ = done.await;
         }
-        let handle = self.writer.lock().take();
-        if let Some(h) = handle {
+        self.scanner.abort();
+        let handles = std::mem::take(&mut *self.writers.lock());
+        for h in handles {
             let _ = h.await;
         }
         self.pool.close();
