@@ -131,7 +131,7 @@ impl From<StoreError> for ApiError {
                 "unavailable",
                 "the service is shutting down",
             ),
-            StoreError::Storage(m) | StoreError::Open(m) => {
+            StoreError::Storage(m) | StoreError::Open(m) | StoreError::Conflict(m) => {
                 tracing::error!(error = %m, "storage failure");
                 ApiError::internal()
             }

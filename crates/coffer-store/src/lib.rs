@@ -31,6 +31,11 @@ pub enum StoreError {
     /// Opening refused: the data directory is not usable as it is.
     #[error("{0}")]
     Open(String),
+    /// The database refused a write because a concurrent one (another node's) got there first:
+    /// a unique key taken, a serialization failure or a deadlock. Nothing was applied; the
+    /// PostgreSQL store runs the batch again, so callers only see it if that keeps failing.
+    #[error("write conflict: {0}")]
+    Conflict(String),
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -41,7 +46,16 @@ impl From<rusqlite::Error> for StoreError {
 
 impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> Self {
-        StoreError::Storage(e.to_string())
+        use tokio_postgres::error::SqlState;
+        let conflict =
+            [SqlState::UNIQUE_VIOLATION, SqlState::T_R_SERIALIZATION_FAILURE, SqlState::T_R_DEADLOCK_DETECTED];
+        match e.as_db_error() {
+            Some(db) if conflict.contains(db.code()) => {
+                StoreError::Conflict(format!("{}: {}", db.code().code(), db.message()))
+            }
+            Some(db) => StoreError::Storage(format!("database error {}: {}", db.code().code(), db.message())),
+            None => StoreError::Storage(e.to_string()),
+        }
     }
 }
 

@@ -92,7 +92,7 @@ impl Drop for TestDatabase {
         })
         .join();
         if let Ok(Err(e)) = done {
-            eprintln!("could not drop test schema {}: {e}", self.schema);
+            eprintln!("could not drop test schema {}: {}", self.schema, crate::StoreError::from(e));
         }
     }
 }

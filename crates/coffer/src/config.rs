@@ -4,6 +4,7 @@
 //! ```toml
 //! data = "/var/lib/coffer"
 //! # database = "postgres://coffer@db.internal/coffer"   # instead of `data`: several nodes, one ledger
+//! # database_writers = 2     # batches a node commits at once on PostgreSQL (COFFER_DATABASE_WRITERS)
 //! listen = "0.0.0.0:8080"
 //! rate_limit = 1000  # HTTP requests per second per API key (bursts of twice that)
 //!
@@ -34,6 +35,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 struct File {
     data: Option<PathBuf>,
     database: Option<String>,
+    /// Batches a node commits at once on PostgreSQL.
+    database_writers: Option<usize>,
     listen: Option<String>,
     /// Sustained HTTP requests per second per API key (bursts of twice that).
     rate_limit: Option<u32>,
@@ -55,6 +58,7 @@ pub struct Config {
     pub data: PathBuf,
     /// A PostgreSQL connection string or URL: when set, the ledger lives there, not in `data`.
     pub database: Option<String>,
+    database_writers: Option<usize>,
     listen: Option<String>,
     rate_limit: Option<u32>,
     pub currencies: CurrencyTable,
@@ -88,6 +92,12 @@ impl Config {
         Ok(Config {
             data: data.or(f.data).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA)),
             database: database.or(f.database).filter(|d| !d.is_empty()),
+            database_writers: std::env::var("COFFER_DATABASE_WRITERS")
+                .ok()
+                .map(|v| v.parse().with_context(|| format!("COFFER_DATABASE_WRITERS={v:?}")))
+                .transpose()?
+                .or(f.database_writers)
+                .filter(|n| *n > 0),
             listen: f.listen,
             rate_limit: f.rate_limit,
             currencies: CurrencyTable::with_extras(extras),
@@ -130,7 +140,12 @@ impl Config {
     }
 
     pub fn pg_options(&self) -> coffer_store::postgres::Options {
-        coffer_store::postgres::Options { currencies: self.currencies.clone(), ..Default::default() }
+        let d = coffer_store::postgres::Options::default();
+        coffer_store::postgres::Options {
+            currencies: self.currencies.clone(),
+            writers: self.database_writers.unwrap_or(d.writers),
+            ..d
+        }
     }
 
     /// Where the ledger is, for messages (a database URL without its password).

@@ -42,7 +42,6 @@ use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMe
 use futures_util::TryStreamExt;
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, oneshot};
-use tokio_postgres::error::SqlState;
 use tokio_postgres::{IsolationLevel, NoTls};
 use uuid::Uuid;
 
@@ -369,17 +368,16 @@ enum Failure {
 
 impl From<tokio_postgres::Error> for Failure {
     fn from(e: tokio_postgres::Error) -> Self {
-        let retry = [SqlState::UNIQUE_VIOLATION, SqlState::T_R_SERIALIZATION_FAILURE, SqlState::T_R_DEADLOCK_DETECTED];
-        match e.code() {
-            Some(code) if retry.contains(code) => Failure::Retry(e.to_string()),
-            _ => Failure::Fatal(e.into()),
-        }
+        StoreError::from(e).into()
     }
 }
 
 impl From<StoreError> for Failure {
     fn from(e: StoreError) -> Self {
-        Failure::Fatal(e)
+        match e {
+            StoreError::Conflict(why) => Failure::Retry(why),
+            e => Failure::Fatal(e),
+        }
     }
 }
 
