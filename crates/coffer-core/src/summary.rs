@@ -62,12 +62,13 @@ fn sum(v: impl IntoIterator<Item = i64>) -> Result<i64, MoneyError> {
     v.into_iter().try_fold(0i64, |acc, x| acc.checked_add(x).ok_or(MoneyError::Overflow))
 }
 
-/// An owner's wallets grouped by currency, currencies in the order of their first wallet.
-/// System accounts are left out.
+/// An owner's wallets grouped by currency, currencies in the order of their first wallet
+/// (creation order: time, then number; with several nodes numbers alone are not in creation
+/// order). System accounts are left out.
 pub fn by_currency(accounts: &[Account]) -> Vec<CurrencySummary> {
     let mut out: Vec<CurrencySummary> = Vec::new();
     let mut sorted: Vec<&Account> = accounts.iter().filter(|a| a.is_wallet()).collect();
-    sorted.sort_by_key(|a| a.number);
+    sorted.sort_by_key(|a| (a.created_at, a.number));
     for a in sorted {
         match out.iter_mut().find(|s| s.currency == a.currency) {
             Some(s) => s.wallets.push(a.clone()),

@@ -198,7 +198,7 @@ async fn balance_query(
                         continue;
                     }
                     rows.push((
-                        a.number,
+                        (a.created_at, a.number),
                         json!({
                             "accountNo": a.id.0.simple().to_string(),
                             "accountType": name,

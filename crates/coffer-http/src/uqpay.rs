@@ -154,7 +154,7 @@ fn balance(c: &CurrencySummary) -> Option<Value> {
     use WalletType::*;
     let shown = [Operating, Prepaid, Reserve];
     let wallets: Vec<&Account> = shown.iter().filter_map(|t| c.wallet(*t)).collect();
-    let first = c.wallet(Operating).or_else(|| wallets.iter().min_by_key(|a| a.number).copied())?;
+    let first = c.wallet(Operating).or_else(|| wallets.iter().min_by_key(|a| (a.created_at, a.number)).copied())?;
     let created = wallets.iter().map(|a| a.created_at).min()?;
     let traded = wallets.iter().filter_map(|a| a.last_trade_at).max().unwrap_or(created);
     let status = match c.status() {

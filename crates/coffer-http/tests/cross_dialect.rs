@@ -3,13 +3,14 @@
 //! product.md's mapping table. The expected dialect figures are computed here from the native
 //! API's wallets, independently of `coffer_core::summary`.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use base64::Engine;
 use coffer_core::money::{format_minor, format_minor_trimmed};
 use coffer_core::*;
-use coffer_store::sqlite::{Options, SqliteStore};
 use coffer_store::Store;
 use proptest::prelude::*;
 use rsa::pkcs8::EncodePublicKey;
@@ -66,7 +67,7 @@ struct Env {
     p: OwnerId,
     rsa: rsa::RsaPrivateKey,
     http: reqwest::Client,
-    _dir: tempfile::TempDir,
+    _dir: support::Backing,
 }
 
 async fn exec(s: &dyn Store, c: Command) -> Result<Outcome, coffer_store::StoreError> {
@@ -74,8 +75,7 @@ async fn exec(s: &dyn Store, c: Command) -> Result<Outcome, coffer_store::StoreE
 }
 
 async fn env() -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("data"), Options::default()).unwrap());
+    let (store, dir) = support::open("cross").await;
     let c = Command::CreatePlatform {
         name: "P".into(),
         default_currency: "USD".parse().unwrap(),

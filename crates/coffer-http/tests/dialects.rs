@@ -3,11 +3,12 @@
 //! its dialect's envelope (snapshots). The seed examples themselves are reproduced end to end by
 //! `crates/coffer/tests/seeds.rs`.
 
+mod support;
+
 use std::sync::Arc;
 
 use base64::Engine;
 use coffer_core::*;
-use coffer_store::sqlite::{Options, SqliteStore};
 use coffer_store::Store;
 use rsa::pkcs8::EncodePublicKey;
 use rsa::signature::{SignatureEncoding, Signer};
@@ -47,7 +48,7 @@ struct Env {
     /// `m`'s RSA key pair (registered on `m_key`).
     m_rsa: rsa::RsaPrivateKey,
     http: reqwest::Client,
-    _dir: tempfile::TempDir,
+    _dir: support::Backing,
 }
 
 async fn owner(s: &dyn Store, parent: Option<OwnerId>, name: &str) -> OwnerId {
@@ -106,8 +107,7 @@ fn public_b64(k: &rsa::RsaPrivateKey) -> String {
 }
 
 async fn env() -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("data"), Options::default()).unwrap());
+    let (store, dir) = support::open("dialects").await;
     let st = &*store;
     let p = owner(st, None, "P").await;
     let m = owner(st, Some(p), "M").await;

@@ -1,11 +1,12 @@
 //! The EngageLab dialect over real HTTP: the seed example reproduced from a ledger state, and
 //! every refusal, as snapshots.
 
+mod support;
+
 use std::sync::Arc;
 
 use base64::Engine;
 use coffer_core::*;
-use coffer_store::sqlite::{Options, SqliteStore};
 use coffer_store::Store;
 use serde_json::Value;
 
@@ -15,7 +16,7 @@ struct Env {
     merchant: OwnerId,
     dev_key: String,
     dev_secret: String,
-    _dir: tempfile::TempDir,
+    _dir: support::Backing,
 }
 
 async fn exec(s: &dyn Store, c: Command) -> Outcome {
@@ -25,8 +26,7 @@ async fn exec(s: &dyn Store, c: Command) -> Outcome {
 /// The seed's state: a platform keeping USD to 4 decimals, a merchant whose OPERATING wallet has
 /// 12.3456 available and whose GIFT wallet has 2.0000.
 async fn env() -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("data"), Options::default()).unwrap());
+    let (store, dir) = support::open("engagelab").await;
     let usd: CurrencyCode = "USD".parse().unwrap();
     let Outcome::Owner(p) = exec(
         &*store,

@@ -704,7 +704,7 @@ async fn every_refusal_has_its_code() {
             "reversing a reversal",
             "/reversals".into(),
             Some("rv3"),
-            json!({"transaction": dep + 3}),
+            json!({"transaction": "<the reversal>"}),
             StatusCode::UNPROCESSABLE_ENTITY,
             "not_reversible",
         ),
@@ -767,8 +767,16 @@ async fn every_refusal_has_its_code() {
             "invalid_argument",
         ),
     ];
-    for (what, path, idem, body, status, want) in cases {
+    // Entry numbers may have gaps (on PostgreSQL): the reversal's is taken from its answer.
+    let mut reversal = Value::Null;
+    for (what, path, idem, mut body, status, want) in cases {
+        if body["transaction"] == "<the reversal>" {
+            body["transaction"] = reversal.clone();
+        }
         let (st, v) = s.post(&path, &key, idem, body).await;
+        if what == "reversing a deposit" {
+            reversal = v["transaction"]["seq"].clone();
+        }
         assert_eq!(st, status, "{what}: {v}");
         if !want.is_empty() {
             assert_eq!(code(&v), want, "{what}: {v}");
