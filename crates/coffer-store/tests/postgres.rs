@@ -46,6 +46,24 @@ suite_tests!(
     check_entries_at,
 );
 
+/// Several writers in one node: their batches run at once, taking turns at shared wallets.
+struct PgWriters(TestDatabase);
+
+#[async_trait::async_trait]
+impl Backend for PgWriters {
+    async fn open(&self) -> Arc<dyn Store> {
+        Arc::new(PgStore::open(&self.0.url(), Options { writers: 4, ..Options::default() }).await.unwrap())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_writers_in_one_node() {
+    let Some(db) = TestDatabase::create("writers").await else { return };
+    suite::check_concurrent_writers(&PgWriters(db)).await;
+    let Some(db) = TestDatabase::create("writers_expiry").await else { return };
+    suite::check_hold_expiry(&PgWriters(db)).await;
+}
+
 async fn sql(db: &TestDatabase, q: &str) {
     let (c, conn) = tokio_postgres::connect(&db.url(), tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(conn);

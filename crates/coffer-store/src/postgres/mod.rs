@@ -73,13 +73,15 @@ pub struct Options {
     /// Connections for reads (each writer takes one more while it commits).
     pub pool_size: usize,
     /// Batches a node commits at once (writers), each in its own transaction. Batches of
-    /// different writers touching one wallet take turns at its lock.
+    /// different writers touching one wallet take turns at its lock. One is the default: on
+    /// the machines measured, more writers made smaller batches and fewer transfers per second
+    /// (see docs/ARCHITECTURE.md, "PostgreSQL performance").
     pub writers: usize,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { currencies: CurrencyTable::default(), max_batch: 4096, queue: 65536, pool_size: 16, writers: 4 }
+        Options { currencies: CurrencyTable::default(), max_batch: 4096, queue: 65536, pool_size: 16, writers: 1 }
     }
 }
 
