@@ -12,6 +12,7 @@ use coffer_core::*;
 
 mod cols;
 pub mod postgres;
+mod side;
 pub mod sqlite;
 pub mod testdb;
 

@@ -45,6 +45,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::{IsolationLevel, NoTls};
 use uuid::Uuid;
 
+use crate::side::Side;
 use crate::{Receipt, Stats, Store, StoreError};
 
 /// How often (at most) the writer deletes request ids whose replay window has passed.
@@ -99,94 +100,63 @@ enum Job {
     Shutdown(oneshot::Sender<()>),
 }
 
-/// A write beside the ledger, committed in a batch's transaction and answered after it.
-enum Side {
-    Nonce {
-        scope: String,
-        nonce: String,
-        expires_at: Timestamp,
-        fresh: bool,
-        reply: oneshot::Sender<Result<bool, StoreError>>,
-    },
-    Setting {
-        name: String,
-        value: String,
-        reply: oneshot::Sender<Result<String, StoreError>>,
-    },
-    Rates {
-        platform: OwnerId,
-        rates: Vec<RateQuote>,
-        reply: oneshot::Sender<Result<Vec<RateQuote>, StoreError>>,
-    },
-}
-
-impl Side {
-    async fn apply(&mut self, c: &impl GenericClient, now: Timestamp) -> Result<(), tokio_postgres::Error> {
-        match self {
-            Side::Nonce { scope, nonce, expires_at, fresh, .. } => {
-                let st = c
-                    .prepare_cached(
-                        "INSERT INTO nonces (scope, nonce, expires_at) VALUES ($1, $2, $3)
+/// Run a side write inside the batch's transaction, keeping its answer in it.
+async fn apply_side(side: &mut Side, c: &impl GenericClient, now: Timestamp) -> Result<(), tokio_postgres::Error> {
+    match side {
+        Side::Nonce { scope, nonce, expires_at, fresh, .. } => {
+            let st = c
+                .prepare_cached(
+                    "INSERT INTO nonces (scope, nonce, expires_at) VALUES ($1, $2, $3)
                          ON CONFLICT (scope, nonce) DO UPDATE SET expires_at = excluded.expires_at
                          WHERE nonces.expires_at < $4",
-                    )
-                    .await?;
-                *fresh = c.execute(&st, &[&*scope, &*nonce, &expires_at.0, &now.0]).await? == 1;
-            }
-            Side::Setting { name, value, .. } => {
-                let st = c
-                    .prepare_cached("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
-                    .await?;
-                c.execute(&st, &[&*name, &*value]).await?;
-                *value = c.query_one("SELECT value FROM settings WHERE name = $1", &[&*name]).await?.try_get(0)?;
-            }
-            Side::Rates { platform, rates, .. } => {
-                let st = c
-                    .prepare_cached(
-                        "INSERT INTO rates (platform_id, base, quote, effective_at, recorded_at, rate, source)
+                )
+                .await?;
+            *fresh = c.execute(&st, &[&*scope, &*nonce, &expires_at.0, &now.0]).await? == 1;
+        }
+        Side::Setting { name, value, .. } => {
+            let st = c
+                .prepare_cached("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+                .await?;
+            c.execute(&st, &[&*name, &*value]).await?;
+            *value = c.query_one("SELECT value FROM settings WHERE name = $1", &[&*name]).await?.try_get(0)?;
+        }
+        Side::Rates { platform, rates, .. } => {
+            let st = c
+                .prepare_cached(
+                    "INSERT INTO rates (platform_id, base, quote, effective_at, recorded_at, rate, source)
                          VALUES ($1, $2, $3, $4, $5, $6, $7)
                          ON CONFLICT (platform_id, base, quote, effective_at, recorded_at)
                          DO UPDATE SET rate = excluded.rate, source = excluded.source",
-                    )
-                    .await?;
-                for q in rates.iter_mut() {
-                    q.recorded_at = now;
-                }
-                let platform = *platform;
-                let texts: Vec<String> = rates.iter().map(|q| q.rate.to_string()).collect();
-                let mut writes = Vec::with_capacity(rates.len());
-                for (q, rate) in rates.iter().zip(&texts) {
-                    let st = &st;
-                    writes.push(async move {
-                        c.execute(
-                            st,
-                            &[
-                                &platform.0,
-                                &q.base.as_str(),
-                                &q.quote.as_str(),
-                                &q.effective_at.0,
-                                &q.recorded_at.0,
-                                rate,
-                                &q.source,
-                            ],
-                        )
-                        .await
-                    });
-                }
-                futures_util::future::try_join_all(writes).await?;
+                )
+                .await?;
+            for q in rates.iter_mut() {
+                q.recorded_at = now;
             }
+            let platform = *platform;
+            let texts: Vec<String> = rates.iter().map(|q| q.rate.to_string()).collect();
+            let mut writes = Vec::with_capacity(rates.len());
+            for (q, rate) in rates.iter().zip(&texts) {
+                let st = &st;
+                writes.push(async move {
+                    c.execute(
+                        st,
+                        &[
+                            &platform.0,
+                            &q.base.as_str(),
+                            &q.quote.as_str(),
+                            &q.effective_at.0,
+                            &q.recorded_at.0,
+                            rate,
+                            &q.source,
+                        ],
+                    )
+                    .await
+                });
+            }
+            futures_util::future::try_join_all(writes).await?;
         }
-        Ok(())
     }
-
-    fn deliver(self, failed: bool) {
-        let lost = || StoreError::Storage("the write could not be made durable".into());
-        match self {
-            Side::Nonce { fresh, reply, .. } => drop(reply.send(if failed { Err(lost()) } else { Ok(fresh) })),
-            Side::Setting { value, reply, .. } => drop(reply.send(if failed { Err(lost()) } else { Ok(value) })),
-            Side::Rates { rates, reply, .. } => drop(reply.send(if failed { Err(lost()) } else { Ok(rates) })),
-        }
-    }
+    Ok(())
 }
 
 #[derive(Default)]
@@ -873,7 +843,7 @@ impl Writer {
         // The working set holds only locked wallets and the ones created here.
         rows::persist(&tx, &fresh, &changes, &locked).await?;
         for x in sides.iter_mut() {
-            x.apply(&tx, t).await?;
+            apply_side(x, &tx, t).await?;
         }
         if !sides.is_empty() && t.0 - self.nonces_pruned_at.0 > NONCE_PRUNE_EVERY_MICROS {
             tx.execute("DELETE FROM nonces WHERE expires_at < $1", &[&t.0]).await?;

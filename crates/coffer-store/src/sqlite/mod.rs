@@ -37,6 +37,7 @@ use parking_lot::{Mutex, RwLock};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::side::Side;
 use crate::{Receipt, Stats, Store, StoreError};
 
 pub const DB_FILE: &str = "coffer.db";
@@ -76,79 +77,46 @@ enum Job {
     Shutdown(oneshot::Sender<()>),
 }
 
-/// A write that is not a ledger command: request-id claims and server settings. `apply` runs
-/// inside a batch's transaction and keeps its answer; `deliver` sends it once the batch is
-/// durable (or the batch's failure instead).
-enum Side {
-    Nonce {
-        scope: String,
-        nonce: String,
-        expires_at: Timestamp,
-        fresh: bool,
-        reply: oneshot::Sender<Result<bool, StoreError>>,
-    },
-    Setting {
-        name: String,
-        value: String,
-        reply: oneshot::Sender<Result<String, StoreError>>,
-    },
-    Rates {
-        platform: OwnerId,
-        rates: Vec<RateQuote>,
-        reply: oneshot::Sender<Result<Vec<RateQuote>, StoreError>>,
-    },
-}
-
-impl Side {
-    fn apply(&mut self, c: &Connection, now: Timestamp) -> Result<(), StoreError> {
-        match self {
-            Side::Nonce { scope, nonce, expires_at, fresh, .. } => {
-                let n = c
-                    .prepare_cached(
-                        "INSERT INTO nonces (scope, nonce, expires_at) VALUES (?1, ?2, ?3)
+/// Run a side write inside the batch's transaction, keeping its answer in it.
+fn apply_side(side: &mut Side, c: &Connection, now: Timestamp) -> Result<(), StoreError> {
+    match side {
+        Side::Nonce { scope, nonce, expires_at, fresh, .. } => {
+            let n = c
+                .prepare_cached(
+                    "INSERT INTO nonces (scope, nonce, expires_at) VALUES (?1, ?2, ?3)
                          ON CONFLICT (scope, nonce) DO UPDATE SET expires_at = excluded.expires_at
                          WHERE nonces.expires_at < ?4",
-                    )?
-                    .execute(rusqlite::params![&*scope, &*nonce, expires_at.0, now.0])?;
-                *fresh = n == 1;
-            }
-            Side::Setting { name, value, .. } => {
-                let key = format!("setting:{name}");
-                c.prepare_cached("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING")?
-                    .execute(rusqlite::params![key, &*value])?;
-                *value = c.prepare_cached("SELECT value FROM meta WHERE key = ?1")?.query_row([key], |r| r.get(0))?;
-            }
-            Side::Rates { platform, rates, .. } => {
-                let mut st = c.prepare_cached(
-                    "INSERT INTO rates (platform_id, base, quote, effective_at, recorded_at, rate, source)
+                )?
+                .execute(rusqlite::params![&*scope, &*nonce, expires_at.0, now.0])?;
+            *fresh = n == 1;
+        }
+        Side::Setting { name, value, .. } => {
+            let key = format!("setting:{name}");
+            c.prepare_cached("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING")?
+                .execute(rusqlite::params![key, &*value])?;
+            *value = c.prepare_cached("SELECT value FROM meta WHERE key = ?1")?.query_row([key], |r| r.get(0))?;
+        }
+        Side::Rates { platform, rates, .. } => {
+            let mut st = c.prepare_cached(
+                "INSERT INTO rates (platform_id, base, quote, effective_at, recorded_at, rate, source)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
                      ON CONFLICT DO UPDATE SET rate = excluded.rate, source = excluded.source",
-                )?;
-                for q in rates.iter_mut() {
-                    q.recorded_at = now;
-                    st.execute(rusqlite::params![
-                        platform.0.as_bytes().as_slice(),
-                        q.base.as_str(),
-                        q.quote.as_str(),
-                        q.effective_at.0,
-                        q.recorded_at.0,
-                        q.rate.to_string(),
-                        q.source
-                    ])?;
-                }
+            )?;
+            for q in rates.iter_mut() {
+                q.recorded_at = now;
+                st.execute(rusqlite::params![
+                    platform.0.as_bytes().as_slice(),
+                    q.base.as_str(),
+                    q.quote.as_str(),
+                    q.effective_at.0,
+                    q.recorded_at.0,
+                    q.rate.to_string(),
+                    q.source
+                ])?;
             }
         }
-        Ok(())
     }
-
-    fn deliver(self, failed: bool) {
-        let lost = || StoreError::Storage("the write could not be made durable".into());
-        match self {
-            Side::Nonce { fresh, reply, .. } => drop(reply.send(if failed { Err(lost()) } else { Ok(fresh) })),
-            Side::Setting { value, reply, .. } => drop(reply.send(if failed { Err(lost()) } else { Ok(value) })),
-            Side::Rates { rates, reply, .. } => drop(reply.send(if failed { Err(lost()) } else { Ok(rates) })),
-        }
-    }
+    Ok(())
 }
 
 /// Owners and accounts as of the last durable commit.
@@ -637,7 +605,7 @@ impl Writer {
         let changes = self.ledger.take_changes();
         rows::persist(&self.conn, &self.ledger, &changes)?;
         for x in sides.iter_mut() {
-            x.apply(&self.conn, t)?;
+            apply_side(x, &self.conn, t)?;
         }
         if !sides.is_empty() && t.0 - self.nonces_pruned_at.0 > NONCE_PRUNE_EVERY_MICROS {
             self.conn.prepare_cached("DELETE FROM nonces WHERE expires_at < ?1")?.execute([t.0])?;
