@@ -5,42 +5,12 @@
 //! `COFFER_REQUIRE_POSTGRES=1`.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
+
+mod common;
 
 use coffer_store::testdb::TestDatabase;
 use serde_json::{json, Value};
-
-struct Node {
-    child: Child,
-    root: String,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn node(url: &str) -> Node {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_coffer"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--database", url])
-        .env("COFFER_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("listening") {
-        line.clear();
-        assert!(err.read_line(&mut line).unwrap() > 0, "serve exited early");
-    }
-    let addr = line.split("addr=").nth(1).unwrap().split_whitespace().next().unwrap().to_string();
-    std::thread::spawn(move || for _ in err.lines() {});
-    Node { child, root: format!("http://{addr}/coffer/v1") }
-}
 
 fn admin(url: &str, args: &[&str]) -> Value {
     let out = Command::new(env!("CARGO_BIN_EXE_coffer"))
@@ -78,8 +48,8 @@ async fn three_nodes_race_payouts_on_one_database() {
     admin(&url, &["tx", "deposit", "--wallet", &wallet, "--amount", "1000.00"]);
     let key = admin(&url, &["key", "create", "--owner", &platform])["key"].as_str().unwrap().to_string();
 
-    let nodes: Vec<Node> = (0..3).map(|_| node(&url)).collect();
-    let roots: Vec<String> = nodes.iter().map(|n| n.root.clone()).collect();
+    let nodes: Vec<common::Server> = (0..3).map(|_| common::serve(&["--database".as_ref(), url.as_ref()])).collect();
+    let roots: Vec<String> = nodes.iter().map(|n| format!("{}/coffer/v1", n.root)).collect();
     // 24 clients (8 per node); each sends 15 payouts of 7.00 under 30 keys that every client
     // reuses: 30 payouts would need 210.00 of the 900.00 withdrawable, so every key succeeds
     // once; then each client drains with payouts of its own until refused.

@@ -4,45 +4,13 @@
 //! private key from the credentials file; Coffer's response signature is checked with `openssl`,
 //! independently of Coffer's code).
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use base64::Engine;
 use serde_json::{json, Value};
-
-struct Server {
-    child: Child,
-    root: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve(data: &Path) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_coffer"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(data)
-        .env("COFFER_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("listening") {
-        line.clear();
-        assert!(err.read_line(&mut line).unwrap() > 0, "serve exited early");
-    }
-    let addr = line.split("addr=").nth(1).unwrap().split_whitespace().next().unwrap().to_string();
-    // Keep draining the log so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in err.lines() {});
-    Server { child, root: format!("http://{addr}") }
-}
 
 fn credentials(creds: &Value, dialect: &str) -> Value {
     creds["merchants"].as_array().unwrap().iter().find(|c| c["dialect"] == dialect).unwrap().clone()
@@ -72,7 +40,7 @@ async fn every_seed_example_is_reproduced_by_the_demo() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let creds: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
-    let server = serve(&data);
+    let server = common::serve(&["--data".as_ref(), data.as_os_str()]);
     let http = reqwest::Client::new();
     let root = &server.root;
 

@@ -1,12 +1,14 @@
 //! The PostgreSQL store: several stateless Coffer nodes on one database.
 //!
 //! - **Nothing shared lives in a node.** Owners, wallets, holds, keys, request ids, settings
-//!   and rates are read from the database on every call; a node keeps only a connection pool
-//!   and a block of account numbers.
-//! - **Writes** are group-committed per node: a writer task takes everything queued (up to
-//!   [`Options::max_batch`]) and applies it in one transaction:
-//!   1. *discover*: read (without locks) what the commands name, asking the core
-//!      ([`Ledger::refs`]) until nothing new appears (a hold's wallet shows once the hold is read);
+//!   and rates are read from the database on every call; a node keeps a connection pool, a
+//!   block of account numbers, and (to find wallets without a query) what never changes in the
+//!   wallets it has seen: owner, kind, currency, number.
+//! - **Writes** are group-committed per node: a writer task ([`Options::writers`], one by
+//!   default) takes everything queued (up to [`Options::max_batch`]) and applies it in one
+//!   transaction:
+//!   1. *discover* what the commands name, asking the core ([`Ledger::refs`]) until nothing new
+//!      appears (a hold's wallet shows once the hold is read);
 //!   2. *lock*: the API keys and owners the batch changes, then every wallet it names, each once,
 //!      in account-number order (`SELECT .. ORDER BY number FOR UPDATE`): batches of different
 //!      nodes never deadlock and never see each other half done;
@@ -19,9 +21,9 @@
 //!   A unique-key collision (two nodes creating the same system account, or the same
 //!   idempotency key with different wallets), a serialization failure or a deadlock rolls the
 //!   batch back and runs it again from step 1; the second run sees the other node's commit.
-//! - **Hold expiry** runs on every node: the writer looks for due holds at the earliest known
-//!   deadline and at least once a second, and expires them as ordinary commands under the
-//!   reserved idempotency key, so a hold two nodes expire at once expires once.
+//! - **Hold expiry** runs on every node: a scanner task looks for due holds at the earliest
+//!   known deadline and at least once a second, and queues their expiry as ordinary commands
+//!   under the reserved idempotency key, so a hold two nodes expire at once expires once.
 //! - **Reads** go straight to the database (a pooled connection), so a caller never reads
 //!   older than a write it saw acknowledged, whichever node acknowledged it.
 
@@ -375,49 +377,25 @@ struct Seen {
 impl Seen {
     /// Add what `l` says the commands name; returns what was not seen before.
     fn add(&mut self, l: &Ledger, cmds: &[&Command]) -> Seen {
+        /// Move into `new` the items `seen` did not hold yet, remembering them.
+        fn fresh<T: Clone + Eq + std::hash::Hash>(
+            seen: &mut HashSet<T>,
+            new: &mut HashSet<T>,
+            items: impl IntoIterator<Item = T>,
+        ) {
+            new.extend(items.into_iter().filter(|x| seen.insert(x.clone())));
+        }
         let mut new = Seen::default();
         for c in cmds {
             let r = l.refs(c);
-            for x in r.owners {
-                if self.owners.insert(x) {
-                    new.owners.insert(x);
-                }
-            }
-            for x in r.accounts {
-                if self.accounts.insert(x) {
-                    new.accounts.insert(x);
-                }
-            }
-            for x in r.keyed {
-                if self.keyed.insert(x) {
-                    new.keyed.insert(x);
-                }
-            }
-            for x in r.holds {
-                if self.holds.insert(x) {
-                    new.holds.insert(x);
-                }
-            }
-            for x in r.incomings {
-                if self.incomings.insert(x) {
-                    new.incomings.insert(x);
-                }
-            }
-            for x in r.entries {
-                if self.entries.insert(x) {
-                    new.entries.insert(x);
-                }
-            }
-            for x in r.keys {
-                if self.keys.insert(x.clone()) {
-                    new.keys.insert(x);
-                }
-            }
-            if let Some(x) = r.idempotency {
-                if self.idempotency.insert(x.clone()) {
-                    new.idempotency.insert(x);
-                }
-            }
+            fresh(&mut self.owners, &mut new.owners, r.owners);
+            fresh(&mut self.accounts, &mut new.accounts, r.accounts);
+            fresh(&mut self.keyed, &mut new.keyed, r.keyed);
+            fresh(&mut self.holds, &mut new.holds, r.holds);
+            fresh(&mut self.incomings, &mut new.incomings, r.incomings);
+            fresh(&mut self.entries, &mut new.entries, r.entries);
+            fresh(&mut self.keys, &mut new.keys, r.keys);
+            fresh(&mut self.idempotency, &mut new.idempotency, r.idempotency);
         }
         new
     }

@@ -420,25 +420,23 @@ pub async fn seq_at(c: &impl GenericClient, t: Timestamp) -> Res<Seq> {
     u64_at(&c.query_one(&st, &[&t.0]).await?, 0)
 }
 
-/// Balances of accounts (by number; `None` for unknown ones) just after `seq`.
+/// Balances of accounts (by number; `None` for unknown ones) just after `seq`, in the order
+/// given, in one query (each account's last line at or before `seq`).
 pub async fn balances_at(c: &impl GenericClient, numbers: &[Option<i64>], seq: Seq) -> Res<Vec<(i64, i64, i64)>> {
     let st = c
         .prepare_cached(
-            "SELECT posted_after, held_after, incoming_after FROM lines WHERE account_no = $1 AND seq <= $2
-             ORDER BY seq DESC LIMIT 1",
+            "SELECT a.i, l.posted_after, l.held_after, l.incoming_after
+             FROM unnest($1::bigint[]) WITH ORDINALITY AS a(no, i)
+             JOIN LATERAL (SELECT posted_after, held_after, incoming_after FROM lines
+                           WHERE account_no = a.no AND seq <= $2 ORDER BY seq DESC LIMIT 1) l ON true",
         )
         .await?;
+    let known: Vec<i64> = numbers.iter().map(|n| n.unwrap_or(-1)).collect();
     let seq = seq.min(i64::MAX as u64) as i64;
-    let mut out = Vec::with_capacity(numbers.len());
-    for n in numbers {
-        let v = match n {
-            Some(n) => match c.query_opt(&st, &[n, &seq]).await? {
-                Some(r) => (get(&r, 0)?, get(&r, 1)?, get(&r, 2)?),
-                None => (0, 0, 0),
-            },
-            None => (0, 0, 0),
-        };
-        out.push(v);
+    let mut out = vec![(0, 0, 0); numbers.len()];
+    for r in c.query(&st, &[&known, &seq]).await? {
+        let i = get::<i64>(&r, 0)? as usize - 1;
+        out[i] = (get(&r, 1)?, get(&r, 2)?, get(&r, 3)?);
     }
     Ok(out)
 }

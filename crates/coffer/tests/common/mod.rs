@@ -1,0 +1,40 @@
+//! A `coffer serve` child process for end-to-end tests, killed when dropped.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+pub struct Server {
+    child: Child,
+    /// `http://ADDR` of the running server.
+    pub root: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Start `coffer serve --listen 127.0.0.1:0` with `args` (where the ledger is) and wait until
+/// it announces its address.
+pub fn serve(args: &[&std::ffi::OsStr]) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_coffer"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(args)
+        .env("COFFER_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("listening") {
+        line.clear();
+        assert!(err.read_line(&mut line).unwrap() > 0, "serve exited early");
+    }
+    let addr = line.split("addr=").nth(1).unwrap().split_whitespace().next().unwrap().to_string();
+    // Keep draining the log so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in err.lines() {});
+    Server { child, root: format!("http://{addr}") }
+}
