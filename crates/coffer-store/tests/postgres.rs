@@ -188,6 +188,68 @@ async fn several_nodes_share_one_ledger() {
     }
 }
 
+/// Two nodes using one idempotency key for transfers between different wallets at the same instant:
+/// neither holds the other's lock, both find the key unused, and the second insert collides
+/// with the first. The colliding batch (its writes and COMMIT sent in one pipeline) rolls back,
+/// runs again, and sees the key taken. Each key has one effect, and the nodes' connections are
+/// left clean (later batches on them commit).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_collision_rolls_back_and_runs_again() {
+    let Some(db) = TestDatabase::create("collide").await else { return };
+    let a = Arc::new(PgStore::open(&db.url(), Options::default()).await.unwrap());
+    let b = Arc::new(PgStore::open(&db.url(), Options::default()).await.unwrap());
+    let f = suite::fixture(&*a).await;
+    let (w3, w4) =
+        (suite::wallet(&*a, f.m, WalletType::Reserve, 0).await, suite::wallet(&*a, f.s, WalletType::Reserve, 0).await);
+    for (w, k) in [(f.sub, "fund-sub"), (w3, "fund-w3")] {
+        let dep = MoneyOp::Deposit { account: w, amount: suite::usd(100_000), source: SystemAccount::External };
+        a.execute(suite::mv(f.p, k, dep)).await.unwrap();
+    }
+    let mut rounds = 0;
+    while a.retries() + b.retries() < 5 && rounds < 500 {
+        let key = format!("same-{rounds}");
+        // No wallet in common: the two batches take no lock in common.
+        let pay = |from, to| suite::mv(f.p, &key, MoneyOp::Transfer { from, to, amount: suite::usd(1) });
+        let (x, y) = tokio::join!(a.execute(pay(f.sub, f.op)), b.execute(pay(w3, w4)));
+        let ok = [x, y]
+            .into_iter()
+            .filter(|r| match r {
+                Ok(_) => true,
+                Err(StoreError::Rejected(LedgerError::IdempotencyConflict { .. })) => false,
+                Err(e) => panic!("round {rounds}: {e}"),
+            })
+            .count();
+        assert_eq!(ok, 1, "round {rounds}: one transfer under the key");
+        rounds += 1;
+    }
+    assert!(a.retries() + b.retries() > 0, "no collision in {rounds} rounds");
+    // Every pooled connection still works: many batches on both nodes commit.
+    let mut tasks = Vec::new();
+    for (n, s) in [a.clone(), b.clone()].into_iter().enumerate() {
+        for c in 0..8 {
+            let s = s.clone();
+            tasks.push(tokio::spawn(async move {
+                for i in 0..10 {
+                    let t = MoneyOp::Transfer { from: f.sub, to: f.op, amount: suite::usd(1) };
+                    s.execute(suite::mv(f.p, &format!("after-{n}-{c}-{i}"), t)).await.unwrap();
+                }
+            }));
+        }
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let mut total = 0;
+    for w in [f.sub, f.op, w3, w4] {
+        total += a.account(w).await.unwrap().unwrap().posted;
+    }
+    assert_eq!(total, 200_000, "transfers conserve money");
+    let r = b.verify().await.unwrap();
+    assert!(r.is_ok(), "{:#?}", r.problems);
+    a.shutdown().await;
+    b.shutdown().await;
+}
+
 fn dial_now() -> Timestamp {
     Timestamp(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64)
 }

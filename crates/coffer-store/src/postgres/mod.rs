@@ -4,19 +4,23 @@
 //!   and rates are read from the database on every call; a node keeps a connection pool, a
 //!   block of account numbers, and (to find wallets without a query) what never changes in the
 //!   wallets it has seen: owner, kind, currency, number.
-//! - **Writes** are group-committed per node: a writer task ([`Options::writers`], one by
+//! - **Writes** are group-committed per node: a writer task ([`Options::writers`], two by
 //!   default) takes everything queued (up to [`Options::max_batch`]) and applies it in one
 //!   transaction:
 //!   1. *discover* what the commands name, asking the core ([`Ledger::refs`]) until nothing new
-//!      appears (a hold's wallet shows once the hold is read);
+//!      appears (a hold's wallet shows once the hold is read); what it finds never changes, so
+//!      this runs before the transaction and costs no query for wallets the node has seen;
 //!   2. *lock*: the API keys and owners the batch changes, then every wallet it names, each once,
 //!      in account-number order (`SELECT .. ORDER BY number FOR UPDATE`): batches of different
 //!      nodes never deadlock and never see each other half done;
 //!   3. *read afresh*, under those locks, into a new working set: wallets, owners, holds,
-//!      incoming credits, reversed entries and idempotency records. Every change to a hold or an
+//!      incoming credits, reversed entries and idempotency records, and take entry numbers from
+//!      `entry_seq` (after the locks: along each wallet, seq order is commit order). `BEGIN`,
+//!      the locks and these reads go out in one pipeline (one round trip): the server runs
+//!      them in order, so every read runs under the locks. Every change to a hold or an
 //!      incoming credit also changes its wallet, so a locked wallet's holds are current;
-//!   4. take entry numbers from `entry_seq` (after the locks: along each wallet, seq order is
-//!      commit order), run each command through the core on its own, write, commit (one fsync).
+//!   4. run each command through the core on its own, then send the writes and `COMMIT` in one
+//!      pipeline (one round trip, one fsync; after a failed write the COMMIT rolls back).
 //!
 //!   A unique-key collision (two nodes creating the same system account, or the same
 //!   idempotency key with different wallets), a serialization failure or a deadlock rolls the
@@ -56,6 +60,12 @@ const NONCE_PRUNE_EVERY_MICROS: i64 = 60_000_000;
 const EXPIRY_SCAN_MICROS: i64 = 1_000_000;
 /// Shortest wait between two looks for due holds.
 const EXPIRY_RESCAN_MICROS: i64 = 50_000;
+/// First wait before the node's prepared statements are planned again; it doubles up to
+/// [`REPLAN_MAX`].
+const REPLAN_FIRST: Duration = Duration::from_secs(1);
+const REPLAN_MAX: Duration = Duration::from_secs(600);
+/// Longest a writer waits to gather a batch while other writers are busy.
+const GATHER_MAX: Duration = Duration::from_millis(1);
 /// Due holds queued per look at most.
 const EXPIRY_BATCH: i64 = 1024;
 /// Times a batch is run again after a collision with another node before it is refused.
@@ -76,15 +86,17 @@ pub struct Options {
     /// Connections for reads (each writer takes one more while it commits).
     pub pool_size: usize,
     /// Batches a node commits at once (writers), each in its own transaction. Batches of
-    /// different writers touching one wallet take turns at its lock. One is the default: on
-    /// the machines measured, more writers made smaller batches and fewer transfers per second
-    /// (see docs/ARCHITECTURE.md, "PostgreSQL performance").
+    /// different writers touching one wallet take turns at its lock. A writer that finds the
+    /// others busy gathers about as many commands as they hold (1 ms at most) before it starts.
+    /// Two is the default: on the machine measured, two overlapped one batch's commit with the
+    /// next one's reads, and more made smaller batches (see docs/ARCHITECTURE.md,
+    /// "PostgreSQL performance").
     pub writers: usize,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { currencies: CurrencyTable::default(), max_batch: 4096, queue: 65536, pool_size: 16, writers: 1 }
+        Options { currencies: CurrencyTable::default(), max_batch: 4096, queue: 65536, pool_size: 16, writers: 2 }
     }
 }
 
@@ -163,9 +175,15 @@ async fn apply_side(side: &mut Side, c: &impl GenericClient, now: Timestamp) -> 
 
 #[derive(Default)]
 struct Counters {
+    /// Commands in the batches writers are applying now.
+    in_flight: AtomicU64,
+    /// Rung when a writer is done with a batch.
+    finished: tokio::sync::Notify,
     commits: AtomicU64,
     commands: AtomicU64,
     expired: AtomicU64,
+    /// Batches run again after a collision with another node's.
+    retries: AtomicU64,
     stopped: AtomicBool,
 }
 
@@ -176,6 +194,7 @@ pub struct PgStore {
     counters: Arc<Counters>,
     writers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     scanner: tokio::task::JoinHandle<()>,
+    replanner: tokio::task::JoinHandle<()>,
 }
 
 fn pool(url: &str, size: usize) -> Result<Pool, StoreError> {
@@ -205,6 +224,7 @@ impl PgStore {
         let queue = Arc::new(tokio::sync::Mutex::new(rx));
         let deadlines = Arc::new(Deadlines::default());
         let scanner = tokio::spawn(scan_expiries(pool.clone(), tx.clone(), deadlines.clone()));
+        let replanner = tokio::spawn(replan(pool.clone()));
         let writers = (0..opts.writers.max(1))
             .map(|_| {
                 let w = Writer {
@@ -221,7 +241,15 @@ impl PgStore {
                 tokio::spawn(w.run(queue.clone()))
             })
             .collect();
-        Ok(PgStore { tx, pool, currencies: opts.currencies, counters, writers: Mutex::new(writers), scanner })
+        Ok(PgStore {
+            tx,
+            pool,
+            currencies: opts.currencies,
+            counters,
+            writers: Mutex::new(writers),
+            scanner,
+            replanner,
+        })
     }
 
     /// Apply the schema's migrations and nothing else (`coffer migrate`). Returns the version.
@@ -239,6 +267,12 @@ impl PgStore {
             return Err(StoreError::Open("the database holds no Coffer ledger".into()));
         }
         verify(&mut c).await
+    }
+
+    /// Batches this node ran again after a collision with another node's (for tests and
+    /// diagnostics).
+    pub fn retries(&self) -> u64 {
+        self.counters.retries.load(Ordering::Relaxed)
     }
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
@@ -474,6 +508,21 @@ async fn scan_expiries(pool: Pool, tx: mpsc::Sender<Job>, deadlines: Arc<Deadlin
     }
 }
 
+/// Forget the node's prepared statements from time to time (after 1 s, 2 s, 4 s, ... then
+/// every 10 minutes), so that they are planned again for the tables as they are now.
+/// PostgreSQL keeps a prepared statement's generic plan for the connection's life, until the
+/// table's statistics change; a plan made while a table was nearly empty (a hash join over a
+/// sequential scan of `entries`, say) would otherwise stay in use as the table grows, until
+/// autovacuum analyzes it. The next use of each statement prepares it again.
+async fn replan(pool: Pool) {
+    let mut every = REPLAN_FIRST;
+    loop {
+        tokio::time::sleep(every).await;
+        pool.manager().statement_caches.clear();
+        every = (every * 2).min(REPLAN_MAX);
+    }
+}
+
 struct Writer {
     pool: Pool,
     currencies: CurrencyTable,
@@ -590,12 +639,38 @@ impl Writer {
                 Some(j) => jobs.push(j),
                 None => running = false,
             }
-            while jobs.len() < self.max_batch {
-                match rx.try_recv() {
-                    Ok(j) => jobs.push(j),
-                    Err(_) => break,
+            // While other writers are busy, gather about as many commands as they hold (for a
+            // short while at most) rather than leaving with the first one.
+            let others = self.counters.in_flight.load(Ordering::Relaxed) as usize;
+            let target = others.clamp(1, self.max_batch);
+            let since = std::time::Instant::now();
+            loop {
+                while jobs.len() < self.max_batch {
+                    match rx.try_recv() {
+                        Ok(j) => jobs.push(j),
+                        Err(_) => break,
+                    }
+                }
+                let finished = self.counters.finished.notified();
+                let left = GATHER_MAX.saturating_sub(since.elapsed());
+                if jobs.len() >= target
+                    || left.is_zero()
+                    || self.counters.in_flight.load(Ordering::Relaxed) == 0
+                    || !running
+                {
+                    break;
+                }
+                tokio::select! {
+                    j = rx.recv() => match j {
+                        Some(j) => jobs.push(j),
+                        None => running = false,
+                    },
+                    _ = finished => {}
+                    _ = tokio::time::sleep(left) => break,
                 }
             }
+            let held = jobs.len() as u64;
+            self.counters.in_flight.fetch_add(held, Ordering::Relaxed);
             if jobs.iter().any(|j| matches!(j, Job::Shutdown(_))) {
                 // Refuse new work, then finish everything already queued.
                 rx.close();
@@ -618,6 +693,8 @@ impl Writer {
                 let work: Vec<(Command, Option<Reply>)> = queue.by_ref().take(self.max_batch).collect();
                 self.batch(work, std::mem::take(&mut sides)).await;
             }
+            self.counters.in_flight.fetch_sub(held, Ordering::Relaxed);
+            self.counters.finished.notify_waiters();
             for ack in acks {
                 let _ = ack.send(());
             }
@@ -634,6 +711,7 @@ impl Writer {
             match self.attempt(&work, &mut sides).await {
                 Err(Failure::Retry(why)) if attempt < MAX_RETRIES => {
                     attempt += 1;
+                    self.counters.retries.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(attempt, reason = %why, "batch collided with another node's; running it again");
                 }
                 Err(Failure::Retry(why)) => {
@@ -689,12 +767,28 @@ impl Writer {
     }
 
     async fn attempt(&mut self, work: &[(Command, Option<Reply>)], sides: &mut [Side]) -> Result<Done, Failure> {
-        let mut client = self.pool.get().await?;
-        let tx = client.transaction().await?;
+        let client = self.pool.get().await?;
+        let done = self.apply(&client, work, sides).await;
+        if done.is_err() {
+            // The transaction may be open or aborted: end it, or give the connection up.
+            if client.batch_execute("ROLLBACK").await.is_err() {
+                drop(deadpool_postgres::Object::take(client));
+            }
+        }
+        done
+    }
+
+    async fn apply(
+        &mut self,
+        c: &deadpool_postgres::Object,
+        work: &[(Command, Option<Reply>)],
+        sides: &mut [Side],
+    ) -> Result<Done, Failure> {
         let cmds: Vec<&Command> = work.iter().map(|(c, _)| c).collect();
 
-        // 1. Discover what the batch names. Which wallet an id, a key or a hold names never
-        //    changes, so the node remembers it; only what it has not seen yet is read here.
+        // 1. Discover what the batch names (before the transaction: what it finds never
+        //    changes). Which wallet an id, a key or a hold names never changes, so the node
+        //    remembers it; only what it has not seen yet is read here.
         let mut l = Ledger::new(self.currencies.clone());
         let mut seen = Seen::default();
         for _ in 0..MAX_ROUNDS {
@@ -702,83 +796,44 @@ impl Writer {
             if new.is_empty() {
                 break;
             }
-            self.discover(&tx, &mut l, &new).await?;
+            self.discover(c, &mut l, &new).await?;
         }
 
-        // 2. Lock: keys, then owners the batch changes, then wallets in number order.
-        let mut fresh = Ledger::new(self.currencies.clone());
-        if !seen.keys.is_empty() {
-            let keys: Vec<String> = seen.keys.iter().cloned().collect();
-            rows::keys_by_id(&tx, &keys, true).await?.into_iter().for_each(|k| fresh.insert_api_key(k));
-        }
-        let targets: Vec<Uuid> = cmds
-            .iter()
-            .filter_map(|c| match c {
-                Command::SetOwnerStatus { owner, .. } => Some(owner.0),
-                _ => None,
-            })
-            .collect();
-        if !targets.is_empty() {
-            rows::lock_owners(&tx, &targets).await?;
-        }
-        let ids: Vec<Uuid> = l.accounts().map(|a| a.id.0).collect();
-        let locked_accounts = if ids.is_empty() { Vec::new() } else { rows::lock_accounts(&tx, &ids).await? };
-        let locked: HashSet<AccountId> = locked_accounts.iter().map(|a| a.id).collect();
+        // 2, 3. Begin; lock keys, then owners the batch changes, then wallets in number order;
+        //    read afresh under the locks and take the entry numbers: one round trip.
         let mut owners = seen.owners.clone();
-        owners.extend(locked_accounts.iter().map(|a| a.owner));
-        locked_accounts.into_iter().for_each(|a| fresh.insert_account(a));
-
-        // 3. Read afresh under the locks, and take the entry numbers, in one round trip.
-        let idem: Vec<(OwnerId, String)> = seen.idempotency.iter().cloned().collect();
-        let (owner_ids, hold_ids, incoming_ids) =
-            (uuids(&owners, |o| o.0), uuids(&seen.holds, |h| h.0), uuids(&seen.incomings, |i| i.0));
-        let seqs: Vec<i64> = seen.entries.iter().map(|v| *v as i64).collect();
-        let moves = cmds.iter().filter(|c| matches!(c, Command::Move(_))).count() as i64;
-        let numbers = async {
-            if moves == 0 {
-                return Ok(Vec::new());
-            }
-            let st =
-                tx.prepare_cached("SELECT nextval('entry_seq') FROM generate_series(1::bigint, $1::bigint)").await?;
-            tx.query(&st, &[&moves]).await?.iter().map(|r| r.try_get::<_, i64>(0)).collect::<Result<Vec<_>, _>>()
+        owners.extend(l.accounts().map(|a| a.owner)); // a wallet's owner never changes
+        let wanted = rows::Wanted {
+            keys: seen.keys.iter().cloned().collect(),
+            lock_owners: cmds
+                .iter()
+                .filter_map(|c| match c {
+                    Command::SetOwnerStatus { owner, .. } => Some(owner.0),
+                    _ => None,
+                })
+                .collect(),
+            accounts: l.accounts().map(|a| a.id.0).collect(),
+            owners: uuids(&owners, |o| o.0),
+            holds: uuids(&seen.holds, |h| h.0),
+            incomings: uuids(&seen.incomings, |i| i.0),
+            idempotency: seen.idempotency.iter().cloned().collect(),
+            numbers: cmds.iter().filter(|c| matches!(c, Command::Move(_))).count() as i64,
         };
-        let (owners, holds, incomings, entries, idem, mut seqs) = futures_util::try_join!(
-            rows::owners_by_id(&tx, &owner_ids),
-            async {
-                if hold_ids.is_empty() {
-                    Ok(Vec::new())
-                } else {
-                    rows::holds_by_id(&tx, &hold_ids).await
-                }
-            },
-            async {
-                if incoming_ids.is_empty() {
-                    Ok(Vec::new())
-                } else {
-                    rows::incomings_by_id(&tx, &incoming_ids).await
-                }
-            },
-            async {
-                if seqs.is_empty() {
-                    Ok(Vec::new())
-                } else {
-                    rows::entry_refs(&tx, &seqs).await
-                }
-            },
-            async {
-                if idem.is_empty() {
-                    Ok(Vec::new())
-                } else {
-                    rows::idempotency(&tx, &idem).await
-                }
-            },
-            async { numbers.await.map_err(StoreError::from) },
-        )?;
-        owners.into_iter().for_each(|o| fresh.insert_owner(o));
-        holds.into_iter().for_each(|h| fresh.insert_hold(h));
-        incomings.into_iter().for_each(|i| fresh.insert_incoming(i));
-        entries.into_iter().for_each(|e| fresh.insert_entry_ref(e));
-        idem.into_iter().for_each(|(k, r)| fresh.insert_idempotency(k.0, k.1, r));
+        let got = rows::lock_and_read(c, &wanted).await?;
+        let mut fresh = Ledger::new(self.currencies.clone());
+        let locked: HashSet<AccountId> = got.accounts.iter().map(|a| a.id).collect();
+        got.keys.into_iter().for_each(|k| fresh.insert_api_key(k));
+        got.accounts.into_iter().for_each(|a| fresh.insert_account(a));
+        got.owners.into_iter().for_each(|o| fresh.insert_owner(o));
+        got.holds.into_iter().for_each(|h| fresh.insert_hold(h));
+        got.incomings.into_iter().for_each(|i| fresh.insert_incoming(i));
+        got.idempotency.into_iter().for_each(|(k, r)| fresh.insert_idempotency(k.0, k.1, r));
+        let mut seqs = got.numbers;
+        if !seen.entries.is_empty() {
+            // Reversals (rare): the reversed entries, read under their wallets' locks.
+            let numbers: Vec<i64> = seen.entries.iter().map(|v| *v as i64).collect();
+            rows::entry_refs(c, &numbers).await?.into_iter().for_each(|e| fresh.insert_entry_ref(e));
+        }
         // Owners that only show now (an opened wallet's platform) are read; a wallet that only
         // shows now was not locked: run the batch again, locking it with the others.
         for _ in 0..MAX_ROUNDS {
@@ -790,7 +845,7 @@ impl Writer {
                 return Err(Failure::Retry("the batch names a wallet it had not locked".into()));
             }
             let ids = uuids(&new.owners, |o| o.0);
-            rows::owners_by_id(&tx, &ids).await?.into_iter().for_each(|o| fresh.insert_owner(o));
+            rows::owners_by_id(c, &ids).await?.into_iter().for_each(|o| fresh.insert_owner(o));
         }
 
         // 4. Number, execute, write, commit.
@@ -801,8 +856,8 @@ impl Writer {
         let mut results = Vec::with_capacity(cmds.len());
         for cmd in &cmds {
             if self.numbers.end - self.numbers.start < MAX_NEW_ACCOUNTS {
-                let st = tx.prepare_cached("SELECT nextval('account_number_blocks')").await?;
-                let block: i64 = tx.query_one(&st, &[]).await?.try_get(0)?;
+                let st = c.prepare_cached("SELECT nextval('account_number_blocks')").await?;
+                let block: i64 = c.query_one(&st, &[]).await?.try_get(0)?;
                 let first = block as u64 * schema::ACCOUNT_BLOCK;
                 self.numbers = first..first + schema::ACCOUNT_BLOCK;
             }
@@ -818,16 +873,19 @@ impl Writer {
             self.numbers.start = fresh.counters().next_account_number.max(self.numbers.start);
         }
         let changes = fresh.take_changes();
-        // The working set holds only locked wallets and the ones created here.
-        rows::persist(&tx, &fresh, &changes, &locked).await?;
-        for x in sides.iter_mut() {
-            apply_side(x, &tx, t).await?;
+        // The working set holds only locked wallets and the ones created here. Without side
+        // writes, COMMIT goes out with the writes (one round trip).
+        rows::persist(c, &fresh, &changes, &locked, sides.is_empty()).await?;
+        if !sides.is_empty() {
+            for x in sides.iter_mut() {
+                apply_side(x, c, t).await?;
+            }
+            if t.0 - self.nonces_pruned_at.0 > NONCE_PRUNE_EVERY_MICROS {
+                c.execute("DELETE FROM nonces WHERE expires_at < $1", &[&t.0]).await?;
+                self.nonces_pruned_at = t;
+            }
+            c.batch_execute("COMMIT").await?;
         }
-        if !sides.is_empty() && t.0 - self.nonces_pruned_at.0 > NONCE_PRUNE_EVERY_MICROS {
-            tx.execute("DELETE FROM nonces WHERE expires_at < $1", &[&t.0]).await?;
-            self.nonces_pruned_at = t;
-        }
-        tx.commit().await?;
         self.remember(fresh.accounts());
         Ok(Done { results, changes, working: fresh })
     }
@@ -875,7 +933,7 @@ impl Store for PgStore {
         Ok(rows::accounts_by_id(&self.client().await?, &[id.0]).await?.pop())
     }
     async fn api_key(&self, id: &str) -> Result<Option<ApiKey>, StoreError> {
-        Ok(rows::keys_by_id(&self.client().await?, &[id.to_string()], false).await?.pop())
+        Ok(rows::keys_by_id(&self.client().await?, &[id.to_string()]).await?.pop())
     }
     async fn accounts_of(&self, owner: OwnerId) -> Result<Vec<Account>, StoreError> {
         rows::accounts_of(&self.client().await?, owner).await
@@ -973,6 +1031,7 @@ impl Store for PgStore {
             let _ = done.await;
         }
         self.scanner.abort();
+        self.replanner.abort();
         let handles = std::mem::take(&mut *self.writers.lock());
         for h in handles {
             let _ = h.await;

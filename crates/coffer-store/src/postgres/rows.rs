@@ -128,15 +128,26 @@ fn all<T>(rows: Vec<Row>, f: fn(&Row) -> Res<T>) -> Res<Vec<T>> {
     rows.iter().map(f).collect()
 }
 
-pub async fn owners_by_id(c: &impl GenericClient, ids: &[Uuid]) -> Res<Vec<Owner>> {
-    let st = c.prepare_cached(&format!("SELECT {OWNER_COLS} FROM owners WHERE id = ANY($1)")).await?;
-    all(c.query(&st, &[&ids]).await?, owner_row)
+fn sql_owners_by_id() -> String {
+    format!("SELECT {OWNER_COLS} FROM owners WHERE id = ANY($1)")
 }
+fn sql_accounts_by_id() -> String {
+    format!("SELECT {ACCOUNT_COLS} FROM accounts WHERE id = ANY($1)")
+}
+fn sql_holds_by_id() -> String {
+    format!("SELECT {HOLD_COLS} FROM holds WHERE id = ANY($1)")
+}
+fn sql_incomings_by_id() -> String {
+    format!("SELECT {INCOMING_COLS} FROM incomings WHERE id = ANY($1)")
+}
+fn sql_keys_by_id() -> String {
+    format!("SELECT {KEY_COLS} FROM api_keys WHERE id = ANY($1)")
+}
+const SQL_IDEMPOTENCY: &str = "SELECT platform_id, idem_key, seq, request_hash FROM entries
+    WHERE (platform_id, idem_key) IN (SELECT * FROM unnest($1::uuid[], $2::text[]))";
 
-/// Lock owners (those a batch changes) in id order.
-pub async fn lock_owners(c: &impl GenericClient, ids: &[Uuid]) -> Res<Vec<Owner>> {
-    let st =
-        c.prepare_cached(&format!("SELECT {OWNER_COLS} FROM owners WHERE id = ANY($1) ORDER BY id FOR UPDATE")).await?;
+pub async fn owners_by_id(c: &impl GenericClient, ids: &[Uuid]) -> Res<Vec<Owner>> {
+    let st = c.prepare_cached(&sql_owners_by_id()).await?;
     all(c.query(&st, &[&ids]).await?, owner_row)
 }
 
@@ -159,16 +170,7 @@ pub async fn platforms(c: &impl GenericClient) -> Res<Vec<Owner>> {
 }
 
 pub async fn accounts_by_id(c: &impl GenericClient, ids: &[Uuid]) -> Res<Vec<Account>> {
-    let st = c.prepare_cached(&format!("SELECT {ACCOUNT_COLS} FROM accounts WHERE id = ANY($1)")).await?;
-    all(c.query(&st, &[&ids]).await?, account_row)
-}
-
-/// Lock accounts in account-number order (the one order every batch takes its wallets in, so
-/// that batches never deadlock) and read them as they are now.
-pub async fn lock_accounts(c: &impl GenericClient, ids: &[Uuid]) -> Res<Vec<Account>> {
-    let st = c
-        .prepare_cached(&format!("SELECT {ACCOUNT_COLS} FROM accounts WHERE id = ANY($1) ORDER BY number FOR UPDATE"))
-        .await?;
+    let st = c.prepare_cached(&sql_accounts_by_id()).await?;
     all(c.query(&st, &[&ids]).await?, account_row)
 }
 
@@ -197,7 +199,7 @@ pub async fn accounts_of(c: &impl GenericClient, owner: OwnerId) -> Res<Vec<Acco
 }
 
 pub async fn holds_by_id(c: &impl GenericClient, ids: &[Uuid]) -> Res<Vec<Hold>> {
-    let st = c.prepare_cached(&format!("SELECT {HOLD_COLS} FROM holds WHERE id = ANY($1)")).await?;
+    let st = c.prepare_cached(&sql_holds_by_id()).await?;
     all(c.query(&st, &[&ids]).await?, hold_row)
 }
 
@@ -227,43 +229,92 @@ pub async fn next_deadline(c: &impl GenericClient) -> Res<Option<Timestamp>> {
 }
 
 pub async fn incomings_by_id(c: &impl GenericClient, ids: &[Uuid]) -> Res<Vec<Incoming>> {
-    let st = c.prepare_cached(&format!("SELECT {INCOMING_COLS} FROM incomings WHERE id = ANY($1)")).await?;
+    let st = c.prepare_cached(&sql_incomings_by_id()).await?;
     all(c.query(&st, &[&ids]).await?, incoming_row)
 }
 
-pub async fn keys_by_id(c: &impl GenericClient, ids: &[String], lock: bool) -> Res<Vec<ApiKey>> {
-    let sql = if lock {
-        format!("SELECT {KEY_COLS} FROM api_keys WHERE id = ANY($1) ORDER BY id FOR UPDATE")
-    } else {
-        format!("SELECT {KEY_COLS} FROM api_keys WHERE id = ANY($1)")
-    };
-    let st = c.prepare_cached(&sql).await?;
+pub async fn keys_by_id(c: &impl GenericClient, ids: &[String]) -> Res<Vec<ApiKey>> {
+    let st = c.prepare_cached(&sql_keys_by_id()).await?;
     all(c.query(&st, &[&ids]).await?, key_row)
 }
 
-/// First uses of idempotency keys, by (platform, key).
-pub async fn idempotency(
-    c: &impl GenericClient,
-    keys: &[(OwnerId, String)],
-) -> Res<Vec<((OwnerId, String), IdemRecord)>> {
-    let platforms: Vec<Uuid> = keys.iter().map(|k| k.0 .0).collect();
-    let names: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
-    let st = c
-        .prepare_cached(
-            "SELECT platform_id, idem_key, seq, request_hash FROM entries WHERE (platform_id, idem_key) IN
-               (SELECT * FROM unnest($1::uuid[], $2::text[]))",
-        )
-        .await?;
-    c.query(&st, &[&platforms, &names])
-        .await?
-        .iter()
-        .map(|r| {
-            Ok((
-                (OwnerId(get(r, 0)?), get::<String>(r, 1)?),
-                IdemRecord { seq: u64_at(r, 2)?, request_hash: get(r, 3)? },
-            ))
-        })
-        .collect()
+fn idem_row(r: &Row) -> Res<((OwnerId, String), IdemRecord)> {
+    Ok(((OwnerId(get(r, 0)?), get::<String>(r, 1)?), IdemRecord { seq: u64_at(r, 2)?, request_hash: get(r, 3)? }))
+}
+
+/// What a batch locks and reads under its locks (see [`lock_and_read`]).
+#[derive(Default)]
+pub struct Wanted {
+    /// API keys the batch changes.
+    pub keys: Vec<String>,
+    /// Owners whose status the batch changes.
+    pub lock_owners: Vec<Uuid>,
+    /// Every wallet the batch names.
+    pub accounts: Vec<Uuid>,
+    pub owners: Vec<Uuid>,
+    pub holds: Vec<Uuid>,
+    pub incomings: Vec<Uuid>,
+    pub idempotency: Vec<(OwnerId, String)>,
+    /// Entry numbers to take from `entry_seq`.
+    pub numbers: i64,
+}
+
+/// What [`lock_and_read`] found.
+pub struct Locked {
+    pub keys: Vec<ApiKey>,
+    pub accounts: Vec<Account>,
+    pub owners: Vec<Owner>,
+    pub holds: Vec<Hold>,
+    pub incomings: Vec<Incoming>,
+    pub idempotency: Vec<((OwnerId, String), IdemRecord)>,
+    pub numbers: Vec<i64>,
+}
+
+/// Open the batch's transaction, lock (API keys, then owners, then wallets in account-number
+/// order: the one order every batch takes them in, so batches never deadlock) and read afresh
+/// what the batch needs, in one round trip. The server runs the statements in the order they
+/// are sent, so every read runs after the locks are held and sees the rows as the last batch
+/// that held them left them. Every statement is prepared first: one prepared while the others
+/// were being sent would reach the server after those behind it.
+pub async fn lock_and_read(c: &impl GenericClient, w: &Wanted) -> Res<Locked> {
+    let lock_keys = c.prepare_cached(&format!("{} ORDER BY id FOR UPDATE", sql_keys_by_id())).await?;
+    let lock_owners = c.prepare_cached(&format!("{} ORDER BY id FOR UPDATE", sql_owners_by_id())).await?;
+    let lock_accounts = c.prepare_cached(&format!("{} ORDER BY number FOR UPDATE", sql_accounts_by_id())).await?;
+    let owners = c.prepare_cached(&sql_owners_by_id()).await?;
+    let holds = c.prepare_cached(&sql_holds_by_id()).await?;
+    let incomings = c.prepare_cached(&sql_incomings_by_id()).await?;
+    let idem = c.prepare_cached(SQL_IDEMPOTENCY).await?;
+    let numbers = c.prepare_cached("SELECT nextval('entry_seq') FROM generate_series(1::bigint, $1::bigint)").await?;
+    let (platforms, names): (Vec<Uuid>, Vec<&str>) = w.idempotency.iter().map(|(p, k)| (p.0, k.as_str())).unzip();
+    /// Run `st` unless there is nothing to ask for; the query is sent when first polled.
+    async fn ask<T>(
+        c: &impl GenericClient,
+        skip: bool,
+        st: &tokio_postgres::Statement,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+        f: fn(&Row) -> Res<T>,
+    ) -> Res<Vec<T>> {
+        if skip {
+            return Ok(Vec::new());
+        }
+        all(c.query(st, params).await?, f)
+    }
+    type P<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
+    let (p_keys, p_lock, p_accounts): ([P; 1], [P; 1], [P; 1]) = ([&w.keys], [&w.lock_owners], [&w.accounts]);
+    let (p_owners, p_holds, p_incomings): ([P; 1], [P; 1], [P; 1]) = ([&w.owners], [&w.holds], [&w.incomings]);
+    let (p_idem, p_numbers): ([P; 2], [P; 1]) = ([&platforms, &names], [&w.numbers]);
+    let ((), keys, _, accounts, owners, holds, incomings, idempotency, numbers) = futures_util::try_join!(
+        async { c.batch_execute("BEGIN").await.map_err(StoreError::from) },
+        ask(c, w.keys.is_empty(), &lock_keys, &p_keys, key_row),
+        ask(c, w.lock_owners.is_empty(), &lock_owners, &p_lock, owner_row),
+        ask(c, w.accounts.is_empty(), &lock_accounts, &p_accounts, account_row),
+        ask(c, w.owners.is_empty(), &owners, &p_owners, owner_row),
+        ask(c, w.holds.is_empty(), &holds, &p_holds, hold_row),
+        ask(c, w.incomings.is_empty(), &incomings, &p_incomings, incoming_row),
+        ask(c, w.idempotency.is_empty(), &idem, &p_idem, idem_row),
+        ask(c, w.numbers == 0, &numbers, &p_numbers, |r| get::<i64>(r, 0)),
+    )?;
+    Ok(Locked { keys, accounts, owners, holds, incomings, idempotency, numbers })
 }
 
 /// The account numbers an entry's `account_nos` column lists, in line order (8 bytes
@@ -443,15 +494,16 @@ pub async fn balances_at(c: &impl GenericClient, numbers: &[Option<i64>], seq: S
 
 /// Write everything `changes` names, as the working set `l` now holds it. `existing` are the
 /// accounts that were read (and locked) from the database; other changed accounts are new.
+/// One statement of a batch's writes, sent when first polled.
+type Write<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a>>;
+
 pub async fn persist(
     c: &impl GenericClient,
     l: &Ledger,
     changes: &Changes,
     existing: &std::collections::HashSet<AccountId>,
+    commit: bool,
 ) -> Res<()> {
-    use futures_util::future::try_join_all;
-    type Write<'a> =
-        std::pin::Pin<Box<dyn std::future::Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a>>;
     let owner_st = c
         .prepare_cached(&format!(
             "INSERT INTO owners ({OWNER_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
@@ -689,9 +741,56 @@ pub async fn persist(
         let st = &ins_lines;
         writes.push(Box::pin(async move { c.execute(st, &[b0, b1, b2, b3, b4, b5, b6, b7]).await }));
     }
-    // All statements go out together (pipelined on the one connection).
-    try_join_all(writes).await?;
+    pipeline(c, writes, commit).await?;
     Ok(())
+}
+
+/// Send every statement of `writes` (pipelined on the one connection), then `COMMIT` behind
+/// them when asked for, and wait for every answer. The server runs them in order; after a
+/// failed one the transaction is aborted, so the `COMMIT` behind it rolls back (and the caller,
+/// seeing the failure, rolls back too).
+///
+/// A statement goes out when its future is first polled. Each is polled once, in order,
+/// before the `COMMIT` is created: a join over many futures may poll some of them late, and a
+/// write sent after the `COMMIT` would run outside the transaction.
+async fn pipeline<'a>(
+    c: &'a impl GenericClient,
+    writes: Vec<Write<'a>>,
+    commit: bool,
+) -> Result<(), tokio_postgres::Error> {
+    use futures_util::future::{maybe_done, poll_fn, MaybeDone};
+    use std::future::Future;
+    use std::task::Poll;
+    let mut all: Vec<MaybeDone<Write<'a>>> = writes.into_iter().map(maybe_done).collect();
+    poll_fn(|cx| {
+        for w in all.iter_mut() {
+            let _ = std::pin::Pin::new(w).poll(cx);
+        }
+        Poll::Ready(())
+    })
+    .await;
+    let answers = poll_fn(|cx| {
+        let mut done = true;
+        for w in all.iter_mut() {
+            done &= std::pin::Pin::new(w).poll(cx).is_ready();
+        }
+        if done {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    });
+    let commit = async {
+        match commit {
+            true => c.batch_execute("COMMIT").await,
+            false => Ok(()),
+        }
+    };
+    let ((), committed) = futures_util::join!(answers, commit);
+    for w in all.iter_mut() {
+        std::pin::Pin::new(w).take_output().expect("every write answered")?;
+    }
+    committed
 }
 
 /// For each pair, the platform's quote at `at`: the latest effective one among those recorded
