@@ -84,7 +84,10 @@ async fn run(base: &str, sql: &str) -> Result<(), tokio_postgres::Error> {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        let (base, sql) = (self.base.clone(), format!("DROP SCHEMA IF EXISTS {} CASCADE", self.schema));
+        // A failed test may leave a connection holding locks in the schema: give up after a
+        // while (the schema stays behind, named in the message) rather than wait forever.
+        let (base, sql) =
+            (self.base.clone(), format!("SET lock_timeout = '5s'; DROP SCHEMA IF EXISTS {} CASCADE", self.schema));
         // Drop may run inside or outside a runtime: do it on a thread of its own.
         let done = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");

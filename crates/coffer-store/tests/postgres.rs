@@ -250,6 +250,38 @@ async fn a_collision_rolls_back_and_runs_again() {
     b.shutdown().await;
 }
 
+/// A batch that fails after its transaction began (here: a locked wallet's row cannot be read)
+/// is rolled back at once: its connection goes back to the pool outside any transaction, so
+/// the wallet's lock is free for others and later batches commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_failing_inside_its_transaction_releases_its_locks() {
+    let Some(db) = TestDatabase::create("midfail").await else { return };
+    let s = PgStore::open(&db.url(), Options::default()).await.unwrap();
+    let f = suite::fixture(&s).await;
+    let dep = MoneyOp::Deposit { account: f.sub, amount: suite::usd(1_000), source: SystemAccount::External };
+    s.execute(suite::mv(f.p, "fund", dep)).await.unwrap(); // the node now knows both wallets
+    sql(&db, &format!("UPDATE accounts SET status = 'BOGUS' WHERE id = '{}'", f.sub.0)).await;
+    let t = || MoneyOp::Transfer { from: f.sub, to: f.op, amount: suite::usd(1) };
+    let wait = std::time::Duration::from_secs(10);
+    for i in 0..4 {
+        // Were a failed batch's transaction left open, the next would wait for its lock forever.
+        match tokio::time::timeout(wait, s.execute(suite::mv(f.p, &format!("bad-{i}"), t()))).await {
+            Ok(Err(StoreError::Storage(_))) => {}
+            Ok(other) => panic!("expected a storage error, got {other:?}"),
+            Err(_) => panic!("batch {i} waited for a lock a failed batch still holds"),
+        }
+    }
+    let fix = format!("UPDATE accounts SET status = 'ACTIVE' WHERE id = '{}'", f.sub.0);
+    tokio::time::timeout(wait, sql(&db, &fix)).await.expect("the wallet's lock was released");
+    for i in 0..20 {
+        s.execute(suite::mv(f.p, &format!("good-{i}"), t())).await.unwrap();
+    }
+    assert_eq!(s.account(f.op).await.unwrap().unwrap().posted, 20);
+    let r = s.verify().await.unwrap();
+    assert!(r.is_ok(), "{:#?}", r.problems);
+    s.shutdown().await;
+}
+
 fn dial_now() -> Timestamp {
     Timestamp(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64)
 }
