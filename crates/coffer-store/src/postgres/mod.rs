@@ -445,6 +445,18 @@ impl Seen {
     }
 }
 
+/// The rows `query` finds, or none without asking when there is nothing to ask for (a future
+/// sends its query only when polled).
+async fn unless<T>(
+    nothing: bool,
+    query: impl std::future::Future<Output = Result<Vec<T>, StoreError>>,
+) -> Result<Vec<T>, StoreError> {
+    if nothing {
+        return Ok(Vec::new());
+    }
+    query.await
+}
+
 fn uuids<T>(set: &HashSet<T>, f: impl Fn(&T) -> Uuid) -> Vec<Uuid> {
     set.iter().map(f).collect()
 }
@@ -584,41 +596,11 @@ impl Writer {
         let (hold_ids, incoming_ids) = (uuids(&s.holds, |h| h.0), uuids(&s.incomings, |i| i.0));
         let seqs: Vec<i64> = s.entries.iter().map(|v| *v as i64).collect();
         let (by_id, by_key, holds, incomings, entries) = futures_util::try_join!(
-            async {
-                if ids.is_empty() {
-                    Ok(Vec::new())
-                } else {
-                    rows::accounts_by_id(c, &ids).await
-                }
-            },
-            async {
-                if keys.is_empty() {
-                    Ok(Vec::new())
-                } else {
-                    rows::accounts_by_key(c, &keys).await
-                }
-            },
-            async {
-                if hold_ids.is_empty() {
-                    Ok(Vec::new())
-                } else {
-                    rows::holds_by_id(c, &hold_ids).await
-                }
-            },
-            async {
-                if incoming_ids.is_empty() {
-                    Ok(Vec::new())
-                } else {
-                    rows::incomings_by_id(c, &incoming_ids).await
-                }
-            },
-            async {
-                if seqs.is_empty() {
-                    Ok(Vec::new())
-                } else {
-                    rows::entry_refs(c, &seqs).await
-                }
-            },
+            unless(ids.is_empty(), rows::accounts_by_id(c, &ids)),
+            unless(keys.is_empty(), rows::accounts_by_key(c, &keys)),
+            unless(hold_ids.is_empty(), rows::holds_by_id(c, &hold_ids)),
+            unless(incoming_ids.is_empty(), rows::incomings_by_id(c, &incoming_ids)),
+            unless(seqs.is_empty(), rows::entry_refs(c, &seqs)),
         )?;
         self.remember(by_id.iter().chain(&by_key));
         by_id.into_iter().chain(by_key).for_each(|a| l.insert_account(a));
