@@ -59,27 +59,6 @@ impl Caller {
         }
         Ok(())
     }
-
-    /// Whether `owner` is the acting owner or one of its descendants.
-    pub async fn reaches(&self, store: &dyn Store, owner: OwnerId) -> Result<bool, ApiError> {
-        Ok(ancestry(store, owner, self.acting.id).await?.is_some())
-    }
-
-    /// The owner, if the caller reaches it; "not found" otherwise.
-    pub async fn owner(&self, store: &dyn Store, id: OwnerId) -> Result<Owner, ApiError> {
-        match store.owner(id).await? {
-            Some(o) if self.reaches(store, id).await? => Ok(o),
-            _ => Err(ApiError::from(LedgerError::OwnerNotFound(id))),
-        }
-    }
-
-    /// The account, if it is a wallet the caller reaches; "not found" otherwise.
-    pub async fn wallet(&self, store: &dyn Store, id: AccountId) -> Result<Account, ApiError> {
-        match store.account(id).await? {
-            Some(a) if a.is_wallet() && self.reaches(store, a.owner).await? => Ok(a),
-            _ => Err(ApiError::from(LedgerError::AccountNotFound(id))),
-        }
-    }
 }
 
 /// `target`, if it is `acting` or one of its descendants and it and every owner between them
@@ -102,7 +81,11 @@ pub async fn on_behalf_of(
 }
 
 /// The chain from `owner` up to `ancestor` (inclusive), if `ancestor` is `owner` or above it.
-async fn ancestry(store: &dyn Store, owner: OwnerId, ancestor: OwnerId) -> Result<Option<Vec<Owner>>, ApiError> {
+pub(crate) async fn ancestry(
+    store: &dyn Store,
+    owner: OwnerId,
+    ancestor: OwnerId,
+) -> Result<Option<Vec<Owner>>, ApiError> {
     let mut chain = Vec::new();
     let mut cur = Some(owner);
     while let Some(id) = cur {

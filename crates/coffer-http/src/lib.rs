@@ -11,6 +11,7 @@ pub mod neox;
 pub mod onerway;
 pub mod payermax;
 pub mod rates;
+pub mod reach;
 pub mod render;
 pub mod secrets;
 pub mod token;

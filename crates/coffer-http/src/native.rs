@@ -225,11 +225,17 @@ async fn run_wallet(s: &AppState, cmd: Command) -> Result<Response, ApiError> {
     }
 }
 
-/// A movement's answer: 201 the first time; 200 and `Idempotent-Replayed: true` for a replay.
-async fn movement_response(s: &AppState, r: coffer_store::Receipt) -> Result<(StatusCode, MovementView), ApiError> {
+/// A movement's answer as the caller sees it: 201 the first time; 200 and
+/// `Idempotent-Replayed: true` for a replay.
+async fn movement_response(
+    s: &AppState,
+    caller: &Caller,
+    r: coffer_store::Receipt,
+) -> Result<(StatusCode, MovementView), ApiError> {
     match &r.outcome {
         Outcome::Entry { entry, hold, incoming } => {
-            let v = render::movement(&*s.store, entry, hold.as_ref(), incoming.as_ref(), r.replayed).await?;
+            let reach = caller.entry_reach(&*s.store, entry).await?;
+            let v = render::movement(&*s.store, entry, hold.as_ref(), incoming.as_ref(), r.replayed, &reach).await?;
             Ok((if r.replayed { StatusCode::OK } else { StatusCode::CREATED }, v))
         }
         _ => Err(internal("movement")),
@@ -250,7 +256,7 @@ async fn movement(
         metadata: metadata.unwrap_or_default(),
         op,
     };
-    let (status, v) = movement_response(s, run(s, Command::Move(m)).await?).await?;
+    let (status, v) = movement_response(s, caller, run(s, Command::Move(m)).await?).await?;
     let mut resp = (status, Json(v)).into_response();
     if status == StatusCode::OK {
         resp.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
@@ -876,7 +882,7 @@ async fn batch_command(s: &AppState, caller: &Caller, t: BatchTransfer) -> Resul
 
 async fn batch_item(s: AppState, caller: Caller, t: BatchTransfer) -> Result<MovementView, ApiError> {
     let cmd = batch_command(&s, &caller, t).await?;
-    Ok(movement_response(&s, run(&s, cmd).await?).await?.1)
+    Ok(movement_response(&s, &caller, run(&s, cmd).await?).await?.1)
 }
 
 #[utoipa::path(post, path = "/transfers/batch", context_path = "/coffer/v1", tag = "movements", request_body = Batch,
@@ -982,25 +988,6 @@ pub struct TransactionsView {
     pub next_cursor: Option<String>,
 }
 
-/// Whether the caller may see (or reverse) a journal entry: it is in the caller's platform, and
-/// the caller is the platform or reaches one of the wallets it touched.
-async fn entry_visible(s: &AppState, caller: &Caller, e: &Entry) -> Result<bool, ApiError> {
-    if e.platform != caller.acting.platform {
-        return Ok(false);
-    }
-    if caller.acting.id == caller.acting.platform {
-        return Ok(true);
-    }
-    for l in &e.lines {
-        if let Some(a) = s.store.account(l.account).await? {
-            if a.is_wallet() && caller.reaches(&*s.store, a.owner).await? {
-                return Ok(true);
-            }
-        }
-    }
-    Ok(false)
-}
-
 #[utoipa::path(get, path = "/transactions", context_path = "/coffer/v1", tag = "movements",
     description = "Journal entries, newest first: of one wallet, or (platform keys) of the whole platform.",
     params(ListQuery), responses((status = 200, body = TransactionsView), ReadErrors))]
@@ -1059,7 +1046,8 @@ async fn list_transactions(
     let next_cursor = if exhausted && out.len() < limit { None } else { last.map(|s| format!("s{s}")) };
     let mut data = Vec::with_capacity(out.len());
     for e in &out {
-        data.push(render::entry(&*s.store, e).await?);
+        let reach = caller.entry_reach(&*s.store, e).await?;
+        data.push(render::entry(&*s.store, e, &reach).await?);
     }
     Ok(Json(TransactionsView { data, next_cursor }))
 }
@@ -1073,10 +1061,8 @@ async fn transaction(
     Path(seq): Path<String>,
 ) -> Result<Json<TransactionView>, ApiError> {
     let seq: u64 = path_id("transaction", &seq)?;
-    match s.store.entry(seq).await? {
-        Some(e) if entry_visible(&s, &caller, &e).await? => Ok(Json(render::entry(&*s.store, &e).await?)),
-        _ => Err(LedgerError::EntryNotFound(seq).into()),
-    }
+    let (e, reach) = caller.entry(&*s.store, seq).await?;
+    Ok(Json(render::entry(&*s.store, &e, &reach).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -1096,10 +1082,7 @@ async fn reversal(
     headers: HeaderMap,
     Body(b): Body<NewReversal>,
 ) -> Result<Response, ApiError> {
-    match s.store.entry(b.transaction).await? {
-        Some(e) if entry_visible(&s, &caller, &e).await? => {}
-        _ => return Err(LedgerError::EntryNotFound(b.transaction).into()),
-    }
+    caller.entry_to_change(&*s.store, b.transaction).await?;
     movement(&s, &caller, &headers, b.metadata, MoneyOp::Reverse { seq: b.transaction }).await
 }
 
@@ -1178,21 +1161,10 @@ async fn create_hold(
     movement(&s, &caller, &headers, b.metadata, op).await
 }
 
-/// The hold and its wallet, if the caller reaches the wallet.
-async fn reachable_hold(s: &AppState, caller: &Caller, raw: &str) -> Result<(Hold, Account), ApiError> {
-    let id: HoldId = path_id("hold", raw)?;
-    if let Some(h) = s.store.hold(id).await? {
-        if let Ok(a) = caller.wallet(&*s.store, h.account).await {
-            return Ok((h, a));
-        }
-    }
-    Err(LedgerError::HoldNotFound(id).into())
-}
-
 #[utoipa::path(get, path = "/holds/{id}", context_path = "/coffer/v1", tag = "holds",
     params(("id" = String, Path, description = "hold id")), responses((status = 200, body = HoldView), ReadErrors))]
 async fn hold(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<HoldView>, ApiError> {
-    let (h, a) = reachable_hold(&s, &caller, &id).await?;
+    let (h, a) = caller.hold(&*s.store, path_id("hold", &id)?).await?;
     Ok(Json(render::hold(&h, a.exponent)))
 }
 
@@ -1217,7 +1189,7 @@ async fn capture_hold(
     Path(id): Path<String>,
     Body(b): Body<Capture>,
 ) -> Result<Response, ApiError> {
-    let (h, a) = reachable_hold(&s, &caller, &id).await?;
+    let (h, a) = caller.hold(&*s.store, path_id("hold", &id)?).await?;
     let dest = caller.wallet(&*s.store, path_id("account", &b.destination)?).await?;
     let amount = match b.amount {
         Some(x) => Some(money(&s, &a, &x, None).await?),
@@ -1243,7 +1215,7 @@ async fn release_hold(
     Path(id): Path<String>,
     Body(b): Body<Plain>,
 ) -> Result<Response, ApiError> {
-    let (h, _) = reachable_hold(&s, &caller, &id).await?;
+    let (h, _) = caller.hold(&*s.store, path_id("hold", &id)?).await?;
     movement(&s, &caller, &headers, b.metadata, MoneyOp::HoldRelease { hold: h.id }).await
 }
 
@@ -1261,16 +1233,6 @@ async fn create_incoming(
     movement(&s, &caller, &headers, b.metadata, MoneyOp::IncomingCreate { account: a.id, amount }).await
 }
 
-async fn reachable_incoming(s: &AppState, caller: &Caller, raw: &str) -> Result<Incoming, ApiError> {
-    let id: IncomingId = path_id("incoming credit", raw)?;
-    if let Some(i) = s.store.incoming(id).await? {
-        if caller.wallet(&*s.store, i.account).await.is_ok() {
-            return Ok(i);
-        }
-    }
-    Err(LedgerError::IncomingNotFound(id).into())
-}
-
 #[utoipa::path(post, path = "/incoming/{id}/settle", context_path = "/coffer/v1", tag = "holds", request_body = Plain,
     params(("id" = String, Path, description = "incoming credit id"), IdempotencyHeader),
     responses(MovementResponses, WriteErrors))]
@@ -1281,7 +1243,7 @@ async fn settle_incoming(
     Path(id): Path<String>,
     Body(b): Body<Plain>,
 ) -> Result<Response, ApiError> {
-    let i = reachable_incoming(&s, &caller, &id).await?;
+    let i = caller.incoming(&*s.store, path_id("incoming credit", &id)?).await?;
     movement(&s, &caller, &headers, b.metadata, MoneyOp::IncomingSettle { incoming: i.id }).await
 }
 
@@ -1295,7 +1257,7 @@ async fn cancel_incoming(
     Path(id): Path<String>,
     Body(b): Body<Plain>,
 ) -> Result<Response, ApiError> {
-    let i = reachable_incoming(&s, &caller, &id).await?;
+    let i = caller.incoming(&*s.store, path_id("incoming credit", &id)?).await?;
     movement(&s, &caller, &headers, b.metadata, MoneyOp::IncomingCancel { incoming: i.id }).await
 }
 

@@ -11,6 +11,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::reach::EntryReach;
+
 pub fn time(t: Timestamp) -> String {
     chrono::DateTime::from_timestamp_micros(t.0)
         .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
@@ -171,17 +173,29 @@ pub fn incoming(i: &Incoming, exponent: u8) -> IncomingView {
     }
 }
 
-/// One account's part in a transaction: deltas and the balances after it.
-#[derive(Debug, Clone, Serialize, ToSchema)]
+/// One account's part in a transaction: deltas and the balances after it. A line of an
+/// account outside the caller's reach is redacted: only its currency is shown.
+#[derive(Debug, Clone, Default, Serialize, ToSchema)]
 pub struct LineView {
-    pub account: Uuid,
+    /// Absent on a redacted line, like every figure below.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<Uuid>,
     pub currency: String,
-    pub posted: String,
-    pub held: String,
-    pub incoming: String,
-    pub posted_after: String,
-    pub held_after: String,
-    pub incoming_after: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub posted: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incoming: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub posted_after: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub held_after: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub incoming_after: Option<String>,
+    /// Present (and true) only on a redacted line.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub redacted: bool,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -216,13 +230,18 @@ async fn exponent(store: &dyn Store, a: AccountId) -> Result<u8, StoreError> {
     Ok(store.account(a).await?.map(|a| a.exponent).unwrap_or(0))
 }
 
-pub async fn entry(store: &dyn Store, e: &Entry) -> Result<TransactionView, StoreError> {
+/// A journal entry as a caller sees it: the lines outside `reach` redacted.
+pub async fn entry(store: &dyn Store, e: &Entry, reach: &EntryReach) -> Result<TransactionView, StoreError> {
     let mut lines = Vec::with_capacity(e.lines.len());
-    for l in &e.lines {
+    for (l, &seen) in e.lines.iter().zip(&reach.0) {
+        if !seen {
+            lines.push(LineView { currency: l.currency.to_string(), redacted: true, ..Default::default() });
+            continue;
+        }
         let x = exponent(store, l.account).await?;
-        let f = |v: i64| format_minor(v, x);
+        let f = |v: i64| Some(format_minor(v, x));
         lines.push(LineView {
-            account: l.account.0,
+            account: Some(l.account.0),
             currency: l.currency.to_string(),
             posted: f(l.posted),
             held: f(l.held),
@@ -230,6 +249,7 @@ pub async fn entry(store: &dyn Store, e: &Entry) -> Result<TransactionView, Stor
             posted_after: f(l.posted_after),
             held_after: f(l.held_after),
             incoming_after: f(l.incoming_after),
+            redacted: false,
         });
     }
     let fx = match &e.fx {
@@ -287,9 +307,10 @@ pub async fn movement(
     h: Option<&Hold>,
     i: Option<&Incoming>,
     replayed: bool,
+    reach: &EntryReach,
 ) -> Result<MovementView, StoreError> {
     Ok(MovementView {
-        transaction: entry(store, e).await?,
+        transaction: entry(store, e, reach).await?,
         replayed,
         hold: match h {
             Some(h) => Some(hold(h, exponent(store, h.account).await?)),
@@ -309,7 +330,7 @@ pub async fn outcome(store: &dyn Store, o: &Outcome, replayed: bool) -> Result<s
         Outcome::ApiKey(k) => serde_json::to_value(api_key(k)),
         Outcome::Account(a) => serde_json::to_value(account(a)),
         Outcome::Entry { entry: e, hold: h, incoming: i } => {
-            serde_json::to_value(movement(store, e, h.as_ref(), i.as_ref(), replayed).await?)
+            serde_json::to_value(movement(store, e, h.as_ref(), i.as_ref(), replayed, &EntryReach::whole(e)).await?)
         }
         Outcome::Replay { seq } => Ok(serde_json::json!({ "replay_of": seq })),
     };

@@ -168,6 +168,8 @@ pub trait Store: Send + Sync {
     ) -> Result<Vec<RateQuote>, StoreError>;
     /// Recompute every balance from the journal and compare (see `coffer verify`).
     async fn verify(&self) -> Result<Report, StoreError>;
+    /// Which backend this is: `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
     /// The currencies this store knows (ISO 4217 and configured extras).
     fn currency_table(&self) -> CurrencyTable;
     fn stats(&self) -> Stats;

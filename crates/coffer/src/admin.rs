@@ -519,7 +519,7 @@ pub async fn run(store: &dyn Store, cmd: AdminCmd) -> anyhow::Result<Value> {
         }
         AdminCmd::Tx(TxCmd::Show { seq }) => {
             let e = store.entry(seq).await?.ok_or_else(|| anyhow!("transaction {seq} not found"))?;
-            Ok(json(render::entry(store, &e).await?))
+            Ok(json(render::entry(store, &e, &coffer_http::reach::EntryReach::whole(&e)).await?))
         }
         AdminCmd::Hold(HoldCmd::Create { wallet, amount, expires_at, expires_in, opts }) => {
             let a = account(store, wallet).await?;

@@ -2,6 +2,8 @@
 //! with `COFFER_TEST_BACKEND=postgres`, a PostgreSQL store in a schema of its own (see
 //! `coffer_store::testdb`; CI runs these suites both ways).
 
+pub mod server;
+
 use std::sync::Arc;
 
 use coffer_store::testdb::TestDatabase;
@@ -13,14 +15,29 @@ pub enum Backing {
     Db(#[allow(dead_code)] TestDatabase),
 }
 
-pub async fn open(label: &str) -> (Arc<dyn Store>, Backing) {
-    if std::env::var("COFFER_TEST_BACKEND").is_ok_and(|b| b == "postgres") {
-        if let Some(db) = TestDatabase::create(label).await {
-            let store = coffer_store::postgres::PgStore::open(&db.url(), Default::default()).await.unwrap();
-            return (Arc::new(store), Backing::Db(db));
-        }
+/// The backend `COFFER_TEST_BACKEND` asks for: `postgres` or (unset) `sqlite`.
+pub fn wanted() -> &'static str {
+    match std::env::var("COFFER_TEST_BACKEND").as_deref() {
+        Ok("postgres") => "postgres",
+        Ok("sqlite") | Err(_) => "sqlite",
+        Ok(other) => panic!("COFFER_TEST_BACKEND={other}: expected postgres or sqlite"),
     }
-    let dir = tempfile::tempdir().unwrap();
-    let store = coffer_store::sqlite::SqliteStore::open(&dir.path().join("data"), Default::default()).unwrap();
-    (Arc::new(store), Backing::Dir(dir))
+}
+
+/// A store of the backend asked for; never another one in its place (a suite said to run on
+/// PostgreSQL fails rather than quietly run on SQLite).
+pub async fn open(label: &str) -> (Arc<dyn Store>, Backing) {
+    let (store, backing): (Arc<dyn Store>, Backing) = if wanted() == "postgres" {
+        let db = TestDatabase::create(label)
+            .await
+            .unwrap_or_else(|| panic!("COFFER_TEST_BACKEND=postgres but no PostgreSQL server is reachable"));
+        let store = coffer_store::postgres::PgStore::open(&db.url(), Default::default()).await.unwrap();
+        (Arc::new(store), Backing::Db(db))
+    } else {
+        let dir = tempfile::tempdir().unwrap();
+        let store = coffer_store::sqlite::SqliteStore::open(&dir.path().join("data"), Default::default()).unwrap();
+        (Arc::new(store), Backing::Dir(dir))
+    };
+    assert_eq!(store.backend(), wanted(), "the suite runs on the backend it was asked to");
+    (store, backing)
 }

@@ -1004,6 +1004,9 @@ impl Store for PgStore {
             expired: self.counters.expired.load(Ordering::Relaxed),
         }
     }
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
     fn is_ready(&self) -> bool {
         !self.tx.is_closed() && !self.counters.stopped.load(Ordering::Relaxed)
     }

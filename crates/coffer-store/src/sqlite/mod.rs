@@ -823,6 +823,9 @@ impl Store for SqliteStore {
             expired: self.counters.expired.load(Ordering::Relaxed),
         }
     }
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
     fn is_ready(&self) -> bool {
         !self.tx.is_closed() && !self.counters.failed.load(Ordering::Relaxed)
     }
