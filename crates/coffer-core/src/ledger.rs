@@ -14,6 +14,7 @@ use crate::command::{limits, AccountRef, Command, MoneyOp, Movement, Needs, Post
 use crate::error::{invalid, LedgerError};
 use crate::model::*;
 use crate::money::{format_minor, CurrencyCode, CurrencyTable, Money, MAX_AMOUNT, MAX_EXPONENT};
+use crate::text::{check_idempotency_key, check_key_id, check_metadata, check_name, check_public_key};
 
 /// Where fresh ids come from (random v7 UUIDs in a store, a counter in tests).
 pub trait IdSource {
@@ -196,17 +197,6 @@ fn bounded(v: Option<i64>) -> Result<i64, LedgerError> {
     }
 }
 
-fn check_name(field: &'static str, name: &str) -> Result<(), LedgerError> {
-    let n = name.chars().count();
-    if n == 0 || n > limits::MAX_NAME_LEN {
-        return Err(invalid(field, format!("must be 1 to {} characters", limits::MAX_NAME_LEN)));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(invalid(field, "must not contain control characters"));
-    }
-    Ok(())
-}
-
 fn check_limit(field: &'static str, v: i64) -> Result<(), LedgerError> {
     if !(0..=MAX_AMOUNT).contains(&v) {
         return Err(invalid(field, "must be zero or positive and within range"));
@@ -216,8 +206,6 @@ fn check_limit(field: &'static str, v: i64) -> Result<(), LedgerError> {
 
 /// Prefix of the idempotency keys the store uses for hold expiry (see [`expiry_movement`]).
 pub const RESERVED_KEY_PREFIX: &str = "coffer:";
-/// Longest registered public key (base64): RSA-4096 SubjectPublicKeyInfo is about 740.
-pub const MAX_PUBLIC_KEY: usize = 4096;
 
 /// The movement a store issues when `hold`'s deadline has passed.
 pub fn expiry_movement(platform: OwnerId, hold: HoldId) -> Movement {
@@ -227,34 +215,6 @@ pub fn expiry_movement(platform: OwnerId, hold: HoldId) -> Movement {
         metadata: Default::default(),
         op: MoneyOp::HoldExpire { hold },
     }
-}
-
-fn check_key(key: &str) -> Result<(), LedgerError> {
-    if key.is_empty() || key.len() > limits::MAX_KEY_LEN {
-        return Err(invalid("idempotency_key", format!("must be 1 to {} characters", limits::MAX_KEY_LEN)));
-    }
-    if !key.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(invalid("idempotency_key", "must be printable ASCII without spaces"));
-    }
-    Ok(())
-}
-
-fn check_metadata(m: &std::collections::BTreeMap<String, String>) -> Result<(), LedgerError> {
-    if m.len() > limits::MAX_METADATA_KEYS {
-        return Err(invalid("metadata", format!("at most {} keys", limits::MAX_METADATA_KEYS)));
-    }
-    for (k, v) in m {
-        if k.is_empty() || k.len() > limits::MAX_METADATA_KEY_LEN {
-            return Err(invalid("metadata", format!("keys must be 1 to {} bytes", limits::MAX_METADATA_KEY_LEN)));
-        }
-        if v.len() > limits::MAX_METADATA_VALUE_LEN {
-            return Err(invalid(
-                "metadata",
-                format!("values must be at most {} bytes", limits::MAX_METADATA_VALUE_LEN),
-            ));
-        }
-    }
-    Ok(())
 }
 
 fn positive(m: Money) -> Result<i64, LedgerError> {
@@ -640,9 +600,7 @@ impl Ledger {
                 if o.status == OwnerStatus::Deleted {
                     return Err(LedgerError::OwnerNotActive { owner: o.id, status: o.status });
                 }
-                if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-                    return Err(invalid("id", "1 to 64 letters, digits or underscores"));
-                }
+                check_key_id(id)?;
                 if secret_hash.len() != 64 || !secret_hash.bytes().all(|b| b.is_ascii_hexdigit()) {
                     return Err(invalid("secret_hash", "a hex SHA-256"));
                 }
@@ -675,10 +633,7 @@ impl Ledger {
             }
             Command::SetKeyPublicKey { id, public_key } => {
                 if let Some(pk) = public_key {
-                    let b64 = |b: u8| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=';
-                    if pk.is_empty() || pk.len() > MAX_PUBLIC_KEY || !pk.bytes().all(b64) {
-                        return Err(invalid("public_key", "base64 of a DER public key, at most 4096 characters"));
-                    }
+                    check_public_key(pk)?;
                 }
                 let k = self.keys.get_mut(id).ok_or_else(|| LedgerError::ApiKeyNotFound(id.clone()))?;
                 if k.status != KeyStatus::Active {
@@ -1078,7 +1033,7 @@ impl Ledger {
     }
 
     fn execute_movement(&mut self, m: &Movement, ctx: &mut Ctx<'_>, now: Timestamp) -> Result<Outcome, LedgerError> {
-        check_key(&m.idempotency_key)?;
+        check_idempotency_key(&m.idempotency_key)?;
         // Expiries are issued by the store under a reserved key, which callers cannot take.
         let expiry = matches!(m.op, MoneyOp::HoldExpire { .. });
         if expiry != m.idempotency_key.starts_with(RESERVED_KEY_PREFIX) {

@@ -10,6 +10,7 @@ pub mod ledger;
 pub mod model;
 pub mod money;
 pub mod summary;
+pub mod text;
 pub mod verify;
 
 pub use command::{AccountRef, Command, MoneyOp, Movement, Needs, Posting};

@@ -10,7 +10,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::StatusCode;
 use coffer_core::*;
-use coffer_store::Store;
+use coffer_store::{Store, StoreError};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -72,7 +72,7 @@ pub async fn on_behalf_of(
     let chain = match ancestry(store, target, acting).await {
         Ok(Some(c)) => c,
         Ok(None) => return Ok(None),
-        Err(_) => return Err(AuthFailure::Internal),
+        Err(e) => return Err(e.into()),
     };
     if let Some(o) = chain.iter().find(|o| o.status != OwnerStatus::Active) {
         return Ok(Some(Err(o.clone())));
@@ -85,7 +85,7 @@ pub(crate) async fn ancestry(
     store: &dyn Store,
     owner: OwnerId,
     ancestor: OwnerId,
-) -> Result<Option<Vec<Owner>>, ApiError> {
+) -> Result<Option<Vec<Owner>>, StoreError> {
     let mut chain = Vec::new();
     let mut cur = Some(owner);
     while let Some(id) = cur {
@@ -126,21 +126,33 @@ pub enum AuthFailure {
     Deleted(OwnerId),
     /// The store failed; logged.
     Internal,
+    /// The store is away, full or too slow (503): retry shortly.
+    Unavailable,
+}
+
+impl From<StoreError> for AuthFailure {
+    /// Logged (at most once per interval for a repeated error).
+    fn from(e: StoreError) -> Self {
+        if e.is_unavailable() {
+            coffer_store::logs::error("store unavailable while authenticating", &e);
+            AuthFailure::Unavailable
+        } else {
+            coffer_store::logs::error("credential lookup failed", &e);
+            AuthFailure::Internal
+        }
+    }
 }
 
 /// Check a key's id and secret: the key exists, the secret matches (constant time), the key is
 /// active, and its owner and every owner above it are active. Returns the key and its owner.
 pub async fn verify_key(store: &dyn Store, id: &str, secret: &str) -> Result<(ApiKey, Owner), AuthFailure> {
-    if id.is_empty() || id.len() > 64 || secret.len() > 128 {
+    if !coffer_core::text::is_key_id(id) || secret.len() > 128 {
         return Err(AuthFailure::Invalid);
     }
     let key = match store.api_key(id).await {
         Ok(Some(k)) => k,
         Ok(None) => return Err(AuthFailure::Invalid),
-        Err(e) => {
-            tracing::error!(error = %e, "key lookup failed");
-            return Err(AuthFailure::Internal);
-        }
+        Err(e) => return Err(e.into()),
     };
     let hash = hex::encode(Sha256::digest(secret.as_bytes()));
     if !bool::from(hash.as_bytes().ct_eq(key.secret_hash.as_bytes())) {
@@ -153,13 +165,13 @@ pub async fn verify_key(store: &dyn Store, id: &str, secret: &str) -> Result<(Ap
 /// its owner and every owner above it are active. Checked on every request, so revoking a key
 /// or suspending an owner takes effect at once, also for tokens already issued.
 pub async fn key_standing(store: &dyn Store, id: &str) -> Result<(ApiKey, Owner), AuthFailure> {
+    if !coffer_core::text::is_key_id(id) {
+        return Err(AuthFailure::Invalid);
+    }
     match store.api_key(id).await {
         Ok(Some(k)) => standing(store, k).await,
         Ok(None) => Err(AuthFailure::Invalid),
-        Err(e) => {
-            tracing::error!(error = %e, "key lookup failed");
-            Err(AuthFailure::Internal)
-        }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -170,7 +182,7 @@ async fn standing(store: &dyn Store, key: ApiKey) -> Result<(ApiKey, Owner), Aut
     let chain = match ancestry(store, key.owner, key.platform).await {
         Ok(Some(c)) => c,
         Ok(None) => return Err(AuthFailure::Invalid),
-        Err(_) => return Err(AuthFailure::Internal),
+        Err(e) => return Err(e.into()),
     };
     if let Some(o) = chain.iter().find(|o| o.status == OwnerStatus::Deleted) {
         return Err(AuthFailure::Deleted(o.id));
@@ -191,6 +203,7 @@ impl From<AuthFailure> for ApiError {
             AuthFailure::Suspended(o) => ApiError::unauthenticated(format!("owner {o} is SUSPENDED")),
             AuthFailure::Deleted(o) => ApiError::unauthenticated(format!("owner {o} is DELETED")),
             AuthFailure::Internal => ApiError::internal(),
+            AuthFailure::Unavailable => ApiError::unavailable("the ledger's store is unavailable; retry shortly"),
         }
     }
 }

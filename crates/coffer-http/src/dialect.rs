@@ -8,6 +8,7 @@ use coffer_core::summary::{by_currency, CurrencySummary};
 use coffer_core::*;
 use coffer_store::StoreError;
 
+use crate::auth::AuthFailure;
 use crate::AppState;
 
 /// Why a dialect request was refused, before the dialect names it in its own words.
@@ -19,6 +20,18 @@ pub enum Problem {
     RateLimited(u64),
     /// A store failure or an amount out of the wire format's range; already logged.
     Internal,
+    /// The store is away, full or too slow: retry shortly (503 where the dialect has statuses).
+    Unavailable,
+}
+
+impl From<StoreError> for Problem {
+    /// Logged (at most once per interval for a repeated error).
+    fn from(e: StoreError) -> Self {
+        match AuthFailure::from(e) {
+            AuthFailure::Unavailable => Problem::Unavailable,
+            _ => Problem::Internal,
+        }
+    }
 }
 
 /// Log a store failure and answer "internal".
@@ -29,7 +42,7 @@ pub fn internal(what: &str, e: impl std::fmt::Display) -> Problem {
 
 /// Every wallet of `owner`, grouped by currency in the order of their first wallet.
 pub async fn balances(s: &AppState, owner: OwnerId) -> Result<Vec<CurrencySummary>, Problem> {
-    let accounts = s.store.accounts_of(owner).await.map_err(|e| internal("dialect balances", e))?;
+    let accounts = s.store.accounts_of(owner).await?;
     Ok(by_currency(&accounts))
 }
 
@@ -40,7 +53,7 @@ pub async fn currency(s: &AppState, platform: OwnerId, text: &str) -> Result<Cur
     match s.store.exponent(platform, c).await {
         Ok(_) => Ok(c),
         Err(StoreError::Rejected(_)) => Err(unknown()),
-        Err(e) => Err(internal("currency lookup", e)),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -47,12 +47,24 @@ impl From<AuthFailure> for Refusal {
             AuthFailure::Suspended(_) => Refusal(2002, StatusCode::UNAUTHORIZED, "merchant has been disabled"),
             AuthFailure::Deleted(_) => Refusal(2002, StatusCode::FORBIDDEN, "merchant has been deleted"),
             AuthFailure::Internal => internal(),
+            AuthFailure::Unavailable => unavailable(),
         }
     }
 }
 
 fn internal() -> Refusal {
     Refusal(1000, StatusCode::INTERNAL_SERVER_ERROR, "internal error, please try again later")
+}
+
+fn unavailable() -> Refusal {
+    Refusal(1000, StatusCode::SERVICE_UNAVAILABLE, "service unavailable, please try again later")
+}
+
+/// A refusal made before the request reached EngageLab's handler (route, method, size, time):
+/// EngageLab documents no code for these, so its generic 1000 with the HTTP status that says
+/// what went wrong.
+pub(crate) fn fault(status: StatusCode, message: &str) -> Response {
+    (status, Json(json!({ "code": 1000, "message": message }))).into_response()
 }
 
 /// `dev_key` and `dev_secret` from `Authorization: Basic ...`.

@@ -10,7 +10,8 @@
 //! | `conflict` | 409 | idempotency key reused with another request; wallet or key exists |
 //! | `refused` | 422 | a ledger rule refused it (insufficient funds, frozen wallet, ...) |
 //! | `rate_limit_error` | 429 | the key's request rate is exceeded; `Retry-After` says when to retry |
-//! | `api_error` | 500/503 | Coffer failed; details are logged, never returned |
+//! | `api_error` | 500 | Coffer failed (`internal`); details are logged, never returned |
+//! | `api_error` | 503 | `unavailable`: the store is away, full or too slow; `Retry-After` |
 
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -66,6 +67,12 @@ impl ApiError {
     }
     pub fn not_found(what: &str, id: impl std::fmt::Display) -> Self {
         Self::new(StatusCode::NOT_FOUND, "not_found", "not_found", format!("{what} {id} not found"))
+    }
+    /// 503 with `Retry-After: 1`: a passing condition (the store is away or full).
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        let mut e = Self::new(StatusCode::SERVICE_UNAVAILABLE, "api_error", "unavailable", message);
+        e.retry_after = Some(1);
+        e
     }
     pub fn internal() -> Self {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "api_error", "internal", "internal error; it has been logged")
@@ -125,14 +132,13 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Rejected(e) => e.into(),
-            StoreError::Closed => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "api_error",
-                "unavailable",
-                "the service is shutting down",
-            ),
+            StoreError::Closed => ApiError::unavailable("the service is shutting down; retry on another node"),
+            StoreError::Unavailable(m) => {
+                coffer_store::logs::error("store unavailable", &m);
+                ApiError::unavailable("the ledger's store is unavailable; nothing was changed, retry shortly")
+            }
             StoreError::Storage(m) | StoreError::Open(m) | StoreError::Conflict(m) => {
-                tracing::error!(error = %m, "storage failure");
+                coffer_store::logs::error("storage failure", &m);
                 ApiError::internal()
             }
         }

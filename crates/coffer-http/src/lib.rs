@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod dialect;
+pub mod edge;
 pub mod engagelab;
 pub mod error;
 pub mod native;
@@ -43,6 +44,7 @@ pub struct Limits {
     /// Requests a key may make at once above the sustained rate.
     pub burst: NonZeroU32,
     pub fx: FxSettings,
+    pub http: edge::HttpLimits,
 }
 
 /// How overviews and stored-rate conversions use rates.
@@ -70,6 +72,7 @@ impl Default for Limits {
             requests_per_second: NonZeroU32::new(1000).expect("non-zero"),
             burst: NonZeroU32::new(2000).expect("non-zero"),
             fx: FxSettings::default(),
+            http: edge::HttpLimits::default(),
         }
     }
 }
@@ -80,6 +83,7 @@ pub struct AppState {
     pub limiter: Arc<governor::DefaultKeyedRateLimiter<String>>,
     pub secrets: Arc<secrets::Secrets>,
     pub fx: FxSettings,
+    pub http: edge::HttpLimits,
 }
 
 impl AppState {
@@ -98,6 +102,7 @@ impl AppState {
             limiter: Arc::new(governor::RateLimiter::keyed(quota)),
             secrets: Default::default(),
             fx: limits.fx,
+            http: limits.http,
         }
     }
 
@@ -128,8 +133,11 @@ fn router_with(state: AppState) -> Router {
         .merge(neox::routes())
         .merge(onerway::routes())
         .merge(payermax::routes())
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no_such_route", "no such route") })
+        .fallback(|uri: axum::http::Uri| async move {
+            edge::Api::of(uri.path()).refusal(StatusCode::NOT_FOUND, "no such route")
+        })
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), edge::edge))
         .layer(axum::middleware::from_fn(request_id))
         .with_state(state)
 }
@@ -145,11 +153,13 @@ async fn openapi() -> axum::Json<utoipa::openapi::OpenApi> {
 }
 
 async fn ready(State(s): State<AppState>) -> Response {
-    if s.store.is_ready() {
-        "ready".into_response()
-    } else {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "api_error", "unavailable", "the store takes no writes")
-            .into_response()
+    match s.store.ready().await {
+        Ok(()) => "ready".into_response(),
+        Err(why) => {
+            let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "api_error", "unavailable", why);
+            e.retry_after = Some(1);
+            e.into_response()
+        }
     }
 }
 
@@ -173,13 +183,52 @@ async fn request_id(req: Request, next: Next) -> Response {
 
 /// Serve until `shutdown` resolves, then stop accepting, finish in-flight requests, and return.
 /// The caller then shuts the store down (flushing queued commands).
+///
+/// At most `limits.http.max_connections` connections are open at once (more wait in the
+/// listen backlog); a client gets `limits.http.header_timeout` to send a request's headers and
+/// as long between requests on a kept-alive connection, then the connection is closed.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     store: Arc<dyn Store>,
     limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
     let state = AppState::new(store, limits);
     state.warm_up().await.map_err(std::io::Error::other)?;
-    axum::serve(listener, router_with(state)).with_graceful_shutdown(shutdown).await
+    let app = hyper_util::service::TowerToHyperService::new(router_with(state));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new()).header_read_timeout(limits.http.header_timeout).keep_alive(true);
+    let open = Arc::new(tokio::sync::Semaphore::new(limits.http.max_connections.max(1)));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let permit = tokio::select! {
+            p = open.clone().acquire_owned() => p.map_err(std::io::Error::other)?,
+            _ = &mut shutdown => break,
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: pass, rather than spin.
+                    coffer_store::logs::error("accept failed", &e);
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), app.clone()));
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "connection closed");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }

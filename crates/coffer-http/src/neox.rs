@@ -57,12 +57,24 @@ const VALIDATION_ERROR: Refusal = Refusal(StatusCode::BAD_REQUEST, "3", "VALIDAT
 const NOT_FOUND: Refusal = Refusal(StatusCode::NOT_FOUND, "4", "RESOURCE_NOT_FOUND");
 const NOT_ACTIVATED: Refusal = Refusal(StatusCode::FORBIDDEN, "5", "SUB_MERCHANT_NOT_ACTIVATED");
 const SYSTEM_ERROR: Refusal = Refusal(StatusCode::INTERNAL_SERVER_ERROR, "9", "SYSTEM_ERROR");
+const UNAVAILABLE: Refusal = Refusal(StatusCode::SERVICE_UNAVAILABLE, "9", "SYSTEM_ERROR");
+
+/// A refusal made before the request reached NeoX's handlers (route, method, size, time).
+pub(crate) fn fault(status: StatusCode) -> Response {
+    let r = match status.as_u16() {
+        404 | 405 => NOT_FOUND,
+        400..=499 => VALIDATION_ERROR,
+        _ => SYSTEM_ERROR,
+    };
+    Refusal(status, r.1, r.2).into_response()
+}
 
 /// The one table from Coffer's reasons to NeoX's errors.
 impl From<AuthFailure> for Refusal {
     fn from(f: AuthFailure) -> Self {
         match f {
             AuthFailure::Internal => SYSTEM_ERROR,
+            AuthFailure::Unavailable => UNAVAILABLE,
             _ => INVALID_TOKEN,
         }
     }
@@ -83,6 +95,7 @@ impl From<Problem> for Refusal {
             Problem::UnknownCurrency(_) => VALIDATION_ERROR,
             Problem::RateLimited(_) => Refusal(StatusCode::TOO_MANY_REQUESTS, "6", "TOO_MANY_REQUESTS"),
             Problem::Internal => SYSTEM_ERROR,
+            Problem::Unavailable => UNAVAILABLE,
         }
     }
 }

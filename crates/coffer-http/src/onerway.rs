@@ -64,6 +64,21 @@ fn failed() -> Refusal {
     Refusal(StatusCode::INTERNAL_SERVER_ERROR, "40005", "request failed".into())
 }
 
+fn unavailable() -> Refusal {
+    Refusal(StatusCode::SERVICE_UNAVAILABLE, "40005", "service temporarily unavailable; retry shortly".into())
+}
+
+/// A refusal made before the request reached Onerway's handlers (route, method, size, time).
+pub(crate) fn fault(status: StatusCode, message: &str) -> Response {
+    let code = match status.as_u16() {
+        401 | 403 => "40003",
+        404 | 405 => "40004",
+        400..=499 => "40001",
+        _ => "40005",
+    };
+    Refusal(status, code, message.into()).into_response()
+}
+
 /// The one table from Coffer's reasons to Onerway's codes.
 impl From<AuthFailure> for Refusal {
     fn from(f: AuthFailure) -> Self {
@@ -75,6 +90,7 @@ impl From<AuthFailure> for Refusal {
             AuthFailure::Suspended(_) => unauthorized("merchant is suspended"),
             AuthFailure::Deleted(_) => unauthorized("merchant is deleted"),
             AuthFailure::Internal => failed(),
+            AuthFailure::Unavailable => unavailable(),
         }
     }
 }
@@ -87,6 +103,7 @@ impl From<Problem> for Refusal {
                 Refusal(StatusCode::TOO_MANY_REQUESTS, "40005", format!("too many requests; retry in {s} s"))
             }
             Problem::Internal => failed(),
+            Problem::Unavailable => unavailable(),
         }
     }
 }
@@ -111,8 +128,14 @@ async fn caller(s: &AppState, headers: &HeaderMap) -> Result<(ApiKey, Owner), Re
 /// it may be forgotten.
 fn replay_guard(body: &Value) -> Result<(String, Timestamp), Refusal> {
     let id = match body.get("requestId") {
-        Some(Value::String(s)) if !s.is_empty() && s.len() <= MAX_REQUEST_ID => s.clone(),
-        Some(_) => return Err(invalid(format!("requestId must be a string of 1 to {MAX_REQUEST_ID} characters"))),
+        Some(Value::String(s)) if !s.is_empty() && s.len() <= MAX_REQUEST_ID && !s.chars().any(char::is_control) => {
+            s.clone()
+        }
+        Some(_) => {
+            return Err(invalid(format!(
+                "requestId must be a string of 1 to {MAX_REQUEST_ID} characters, none of them a control character"
+            )))
+        }
         None => return Err(invalid("requestId is required")),
     };
     let ms = match body.get("requestTime") {
@@ -138,7 +161,8 @@ async fn claim(s: &AppState, owner: &Owner, id: &str, until: Timestamp) -> Resul
     match s.store.claim_nonce(&format!("onerway:{}", owner.id), id, until).await {
         Ok(true) => Ok(()),
         Ok(false) => Err(Refusal(StatusCode::CONFLICT, "40006", "duplicate requestId".into())),
-        Err(e) => Err(dialect::internal("onerway request id", e).into()),
+        Err(coffer_store::StoreError::Rejected(_)) => Err(invalid("requestId is not one Coffer can keep")),
+        Err(e) => Err(Problem::from(e).into()),
     }
 }
 

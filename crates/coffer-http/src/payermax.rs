@@ -26,10 +26,10 @@
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::Router;
+use axum::{Json, Router};
 use base64::Engine;
 use coffer_core::money::format_minor_trimmed;
 use coffer_core::summary::CurrencySummary;
@@ -67,6 +67,8 @@ enum Code {
     CurrencyInvalid,
     TooManyRequest,
     SystemError,
+    /// The store is away: SYSTEM_ERROR, answered 503 with Retry-After.
+    Unavailable,
 }
 
 impl Code {
@@ -81,6 +83,7 @@ impl Code {
             Code::CurrencyInvalid => ("CURRENCY_INVALID", "Currency is invalid."),
             Code::TooManyRequest => ("TOO_MANY_REQUEST", "Too many requests."),
             Code::SystemError => ("SYSTEM_ERROR", "System error."),
+            Code::Unavailable => ("SYSTEM_ERROR", "System busy, please retry later."),
         }
     }
 }
@@ -91,6 +94,7 @@ impl From<AuthFailure> for Code {
             AuthFailure::Missing | AuthFailure::Invalid | AuthFailure::Revoked => Code::MerchantAppInvalid,
             AuthFailure::Suspended(_) | AuthFailure::Deleted(_) => Code::MerchantInvalid,
             AuthFailure::Internal => Code::SystemError,
+            AuthFailure::Unavailable => Code::Unavailable,
         }
     }
 }
@@ -101,6 +105,7 @@ impl From<Problem> for Code {
             Problem::UnknownCurrency(_) => Code::CurrencyInvalid,
             Problem::RateLimited(_) => Code::TooManyRequest,
             Problem::Internal => Code::SystemError,
+            Problem::Unavailable => Code::Unavailable,
         }
     }
 }
@@ -173,6 +178,7 @@ fn account(c: &CurrencySummary, name: &str) -> Result<Option<i64>, MoneyError> {
 /// The answer's body and, once the key is known, the platform that signs it.
 async fn query(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
     let (platform, result) = answer(&s, &headers, &body).await;
+    let busy = matches!(result, Err(Code::Unavailable));
     let text = match result {
         Ok(v) => serde_json::to_vec(&v),
         Err(code) => {
@@ -181,7 +187,8 @@ async fn query(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Re
         }
     }
     .unwrap_or_else(|_| br#"{"code":"SYSTEM_ERROR","msg":"System error."}"#.to_vec());
-    let mut resp = ([(axum::http::header::CONTENT_TYPE, "application/json")], text.clone()).into_response();
+    let status = if busy { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+    let mut resp = (status, [(axum::http::header::CONTENT_TYPE, "application/json")], text.clone()).into_response();
     if let Some(p) = platform {
         match s.secrets.signing_key(&*s.store, p).await {
             Ok(key) => {
@@ -195,6 +202,19 @@ async fn query(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Re
         }
     }
     resp
+}
+
+/// A refusal made before the request reached the handler (route, method, size, time): PayerMax's
+/// way, HTTP 200 and `PARAMS_INVALID`, unsigned since no key is known yet; a fault of Coffer's
+/// is `SYSTEM_ERROR` with its HTTP status (503 with Retry-After when the store is away).
+pub(crate) fn fault(status: StatusCode) -> Response {
+    let (code, status) = if status.is_server_error() {
+        (if status == StatusCode::SERVICE_UNAVAILABLE { Code::Unavailable } else { Code::SystemError }, status)
+    } else {
+        (Code::ParamsInvalid, StatusCode::OK)
+    };
+    let (code, msg) = code.wire();
+    (status, Json(Failure { code, msg })).into_response()
 }
 
 async fn answer(s: &AppState, headers: &HeaderMap, body: &[u8]) -> (Option<OwnerId>, Result<Success, Code>) {

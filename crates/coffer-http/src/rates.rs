@@ -38,13 +38,13 @@ const MAX_SUBTREE: usize = 10_000;
 /// Decimals of a derived (inverse or cross) rate shown or recorded on a conversion.
 pub const DERIVED_RATE_PLACES: u32 = 10;
 
+/// Largest rates file import body: the CSV limit and a little room.
+pub const MAX_IMPORT_BODY: usize = fx::MAX_CSV_BYTES + 1024;
+
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/fx/rates", post(set_rate).get(get_rate))
-        .route(
-            "/fx/rates/import",
-            post(import_rates).layer(axum::extract::DefaultBodyLimit::max(fx::MAX_CSV_BYTES + 1024)),
-        )
+        .route("/fx/rates/import", post(import_rates).layer(axum::extract::DefaultBodyLimit::max(MAX_IMPORT_BODY)))
         .route("/owners/{id}/overview", get(overview))
 }
 

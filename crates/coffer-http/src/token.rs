@@ -58,10 +58,7 @@ fn unix_now() -> i64 {
 
 /// A token for `key` (owned by `owner`) and the unix time it expires at.
 pub async fn issue(s: &AppState, key: &ApiKey, owner: &Owner, audience: &str) -> Result<(String, i64), AuthFailure> {
-    let secret = s.secrets.token_key(&*s.store).await.map_err(|e| {
-        tracing::error!(error = %e, "token key");
-        AuthFailure::Internal
-    })?;
+    let secret = s.secrets.token_key(&*s.store).await.map_err(AuthFailure::from)?;
     let iat = unix_now();
     let claims = Claims {
         sub: key.id.clone(),
@@ -84,10 +81,7 @@ pub async fn check(s: &AppState, token: &str, audience: &str) -> Result<(ApiKey,
     if token.is_empty() || token.len() > MAX_TOKEN {
         return Err(TokenFailure::Invalid);
     }
-    let secret = s.secrets.token_key(&*s.store).await.map_err(|e| {
-        tracing::error!(error = %e, "token key");
-        TokenFailure::Credential(AuthFailure::Internal)
-    })?;
+    let secret = s.secrets.token_key(&*s.store).await.map_err(|e| TokenFailure::Credential(AuthFailure::from(e)))?;
     let mut v = Validation::new(Algorithm::HS256);
     v.leeway = 0;
     v.set_audience(&[audience]);

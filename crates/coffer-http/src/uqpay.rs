@@ -63,6 +63,30 @@ fn internal() -> Refusal {
     Refusal(StatusCode::INTERNAL_SERVER_ERROR, "api_error", "internal_error", "internal error".into())
 }
 
+fn unavailable() -> Refusal {
+    Refusal(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "api_error",
+        "service_unavailable",
+        "service unavailable; retry shortly".into(),
+    )
+}
+
+/// A refusal made before the request reached UQPay's handlers (route, method, size, time).
+pub(crate) fn fault(status: StatusCode, message: &str) -> Response {
+    let (kind, code) = match status.as_u16() {
+        404 => ("not_found", "not_found"),
+        405 => ("invalid_request_error", "method_not_allowed"),
+        408 => ("invalid_request_error", "request_timeout"),
+        413 => ("invalid_request_error", "body_too_large"),
+        415 => ("invalid_request_error", "unsupported_media_type"),
+        400..=499 => ("invalid_request_error", "invalid_request"),
+        503 => ("api_error", "service_unavailable"),
+        _ => ("api_error", "internal_error"),
+    };
+    Refusal(status, kind, code, message.into()).into_response()
+}
+
 /// The one table from Coffer's reasons to UQPay's errors.
 impl From<AuthFailure> for Refusal {
     fn from(f: AuthFailure) -> Self {
@@ -73,6 +97,7 @@ impl From<AuthFailure> for Refusal {
             AuthFailure::Suspended(_) => unauthorized("account_inactive", "the account is suspended"),
             AuthFailure::Deleted(_) => unauthorized("account_inactive", "the account is deleted"),
             AuthFailure::Internal => internal(),
+            AuthFailure::Unavailable => unavailable(),
         }
     }
 }
@@ -98,6 +123,7 @@ impl From<Problem> for Refusal {
                 format!("too many requests; retry in {secs} s"),
             ),
             Problem::Internal => internal(),
+            Problem::Unavailable => unavailable(),
         }
     }
 }

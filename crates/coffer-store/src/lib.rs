@@ -11,14 +11,15 @@ use coffer_core::verify::Report;
 use coffer_core::*;
 
 mod cols;
+pub mod logs;
 pub mod postgres;
 mod side;
 pub mod sqlite;
 pub mod testdb;
 
 /// Errors of the storage layer. `Rejected` carries the ledger's reason for refusing a command
-/// (nothing was changed); the others are failures of the store itself, to be logged and
-/// reported to callers as internal errors.
+/// (nothing was changed); `Unavailable` and `Closed` are passing conditions callers may retry
+/// (503); the others are failures of the store itself, logged and reported as internal errors.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error(transparent)]
@@ -26,6 +27,12 @@ pub enum StoreError {
     /// The store could not read or write; the command was not applied.
     #[error("storage failure: {0}")]
     Storage(String),
+    /// The store cannot read or write now: disk full, an I/O error, the database down,
+    /// unreachable or slower than the deadline. Nothing was applied, except that a commit cut
+    /// off in flight has an unknown outcome: a movement is safe to retry under its idempotency
+    /// key.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
     /// The store is shutting down or has stopped.
     #[error("the store is closed")]
     Closed,
@@ -39,9 +46,31 @@ pub enum StoreError {
     Conflict(String),
 }
 
+impl StoreError {
+    /// A passing condition: answered 503 with Retry-After rather than 500.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_) | StoreError::Closed)
+    }
+
+    /// What each caller of a batch that failed with `self` is told.
+    pub(crate) fn for_batch(&self) -> StoreError {
+        match self {
+            StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+            StoreError::Closed => StoreError::Closed,
+            e => StoreError::Storage(format!("the batch was not committed: {e}")),
+        }
+    }
+}
+
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Storage(e.to_string())
+        use rusqlite::ErrorCode::*;
+        match e.sqlite_error_code() {
+            Some(DiskFull | SystemIoFailure | CannotOpen | DatabaseBusy | DatabaseLocked | OutOfMemory) => {
+                StoreError::Unavailable(e.to_string())
+            }
+            _ => StoreError::Storage(e.to_string()),
+        }
     }
 }
 
@@ -54,15 +83,21 @@ impl From<tokio_postgres::Error> for StoreError {
             Some(db) if conflict.contains(db.code()) => {
                 StoreError::Conflict(format!("{}: {}", db.code().code(), db.message()))
             }
+            // 08 connection, 53 insufficient resources (disk full), 57 operator intervention
+            // (statement timeout, shutdown), 58 system (I/O) errors: the database, not the
+            // request, is at fault.
+            Some(db) if ["08", "53", "57", "58"].iter().any(|c| db.code().code().starts_with(c)) => {
+                StoreError::Unavailable(format!("database error {}: {}", db.code().code(), db.message()))
+            }
             Some(db) => StoreError::Storage(format!("database error {}: {}", db.code().code(), db.message())),
-            None => StoreError::Storage(e.to_string()),
+            None => StoreError::Unavailable(e.to_string()),
         }
     }
 }
 
 impl From<deadpool_postgres::PoolError> for StoreError {
     fn from(e: deadpool_postgres::PoolError) -> Self {
-        StoreError::Storage(format!("no database connection: {e}"))
+        StoreError::Unavailable(format!("no database connection: {e}"))
     }
 }
 
@@ -173,8 +208,10 @@ pub trait Store: Send + Sync {
     /// The currencies this store knows (ISO 4217 and configured extras).
     fn currency_table(&self) -> CurrencyTable;
     fn stats(&self) -> Stats;
-    /// Whether the store takes writes: false once it has failed or been shut down.
-    fn is_ready(&self) -> bool;
+    /// Whether the store can commit now, and if not, why: it has been shut down or has
+    /// failed, its disk refuses writes, or (PostgreSQL) the database does not answer within
+    /// the deadline. Cheap enough for a load balancer's frequent probe.
+    async fn ready(&self) -> Result<(), String>;
     /// Stop accepting commands, finish the ones already queued, flush, and stop.
     async fn shutdown(&self);
 }

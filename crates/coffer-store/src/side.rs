@@ -31,12 +31,15 @@ pub(crate) enum Side {
 }
 
 impl Side {
-    pub(crate) fn deliver(self, failed: bool) {
-        let lost = || StoreError::Storage("the write could not be made durable".into());
+    /// Answer the write: done, or `failure` (the batch's error) when the batch was not committed.
+    pub(crate) fn deliver(self, failure: Option<&StoreError>) {
+        fn answer<T>(v: T, failure: Option<&StoreError>) -> Result<T, StoreError> {
+            failure.map_or(Ok(v), |e| Err(e.for_batch()))
+        }
         match self {
-            Side::Nonce { fresh, reply, .. } => drop(reply.send(if failed { Err(lost()) } else { Ok(fresh) })),
-            Side::Setting { value, reply, .. } => drop(reply.send(if failed { Err(lost()) } else { Ok(value) })),
-            Side::Rates { rates, reply, .. } => drop(reply.send(if failed { Err(lost()) } else { Ok(rates) })),
+            Side::Nonce { fresh, reply, .. } => drop(reply.send(answer(fresh, failure))),
+            Side::Setting { value, reply, .. } => drop(reply.send(answer(value, failure))),
+            Side::Rates { rates, reply, .. } => drop(reply.send(answer(rates, failure))),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! data = "/var/lib/coffer"
 //! # database = "postgres://coffer@db.internal/coffer"   # instead of `data`: several nodes, one ledger
 //! # database_writers = 2     # batches a node commits at once on PostgreSQL (COFFER_DATABASE_WRITERS)
+//! # database_timeout_ms = 5000  # deadline of every database call; past it: 503 (COFFER_DATABASE_TIMEOUT_MS)
 //! listen = "0.0.0.0:8080"
 //! rate_limit = 1000  # HTTP requests per second per API key (bursts of twice that)
 //!
@@ -14,12 +15,18 @@
 //! [fx]
 //! pivot = "EUR"              # cross rates go through it (ECB rates are EUR/x)
 //! max_rate_age_hours = 96    # older rates are refused as stale
+//!
+//! [http]
+//! max_connections = 8192     # open at once (capped by the open-file limit); more wait
+//! header_timeout_secs = 10   # to send a request's headers, and idle between kept-alive requests
+//! body_timeout_secs = 30     # to send a request's body (408 past it)
 //! ```
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use coffer_core::{CurrencyCode, CurrencyTable};
@@ -37,6 +44,8 @@ struct File {
     database: Option<String>,
     /// Batches a node commits at once on PostgreSQL.
     database_writers: Option<usize>,
+    /// Deadline of every database call, in milliseconds.
+    database_timeout_ms: Option<u64>,
     listen: Option<String>,
     /// Sustained HTTP requests per second per API key (bursts of twice that).
     rate_limit: Option<u32>,
@@ -44,6 +53,16 @@ struct File {
     currencies: BTreeMap<String, u8>,
     #[serde(default)]
     fx: FxFile,
+    #[serde(default)]
+    http: HttpFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HttpFile {
+    max_connections: Option<usize>,
+    header_timeout_secs: Option<u64>,
+    body_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -59,10 +78,12 @@ pub struct Config {
     /// A PostgreSQL connection string or URL: when set, the ledger lives there, not in `data`.
     pub database: Option<String>,
     database_writers: Option<usize>,
+    database_timeout: Option<Duration>,
     listen: Option<String>,
     rate_limit: Option<u32>,
     pub currencies: CurrencyTable,
     fx: coffer_http::FxSettings,
+    http: coffer_http::edge::HttpLimits,
 }
 
 impl Config {
@@ -89,6 +110,21 @@ impl Config {
             }
             fx.max_rate_age = std::time::Duration::from_secs(u64::from(h) * 3600);
         }
+        let http = http_limits(&f.http)?;
+        let database_timeout =
+            std::env::var("COFFER_DATABASE_TIMEOUT_MS")
+                .ok()
+                .map(|v| v.parse().with_context(|| format!("COFFER_DATABASE_TIMEOUT_MS={v:?}")))
+                .transpose()?
+                .or(f.database_timeout_ms)
+                .map(|ms| {
+                    if ms == 0 {
+                        bail!("database_timeout_ms must be at least 1")
+                    } else {
+                        Ok(Duration::from_millis(ms))
+                    }
+                })
+                .transpose()?;
         Ok(Config {
             data: data.or(f.data).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA)),
             database: database.or(f.database).filter(|d| !d.is_empty()),
@@ -98,10 +134,12 @@ impl Config {
                 .transpose()?
                 .or(f.database_writers)
                 .filter(|n| *n > 0),
+            database_timeout,
             listen: f.listen,
             rate_limit: f.rate_limit,
             currencies: CurrencyTable::with_extras(extras),
             fx,
+            http,
         })
     }
 
@@ -111,7 +149,7 @@ impl Config {
     }
 
     pub fn limits(&self) -> coffer_http::Limits {
-        let d = coffer_http::Limits { fx: self.fx, ..coffer_http::Limits::default() };
+        let d = coffer_http::Limits { fx: self.fx, http: self.http, ..coffer_http::Limits::default() };
         match self.rate_limit.and_then(std::num::NonZeroU32::new) {
             Some(r) => coffer_http::Limits {
                 requests_per_second: r,
@@ -144,6 +182,7 @@ impl Config {
         coffer_store::postgres::Options {
             currencies: self.currencies.clone(),
             writers: self.database_writers.unwrap_or(d.writers),
+            timeout: self.database_timeout.unwrap_or(d.timeout),
             ..d
         }
     }
@@ -155,6 +194,21 @@ impl Config {
             None => self.data.display().to_string(),
         }
     }
+}
+
+fn http_limits(f: &HttpFile) -> anyhow::Result<coffer_http::edge::HttpLimits> {
+    let mut h = coffer_http::edge::HttpLimits::default();
+    let positive = |name: &str, v: u64| if v == 0 { bail!("config [http] {name} must be at least 1") } else { Ok(v) };
+    if let Some(n) = f.max_connections {
+        h.max_connections = positive("max_connections", n as u64)? as usize;
+    }
+    if let Some(s) = f.header_timeout_secs {
+        h.header_timeout = Duration::from_secs(positive("header_timeout_secs", s)?);
+    }
+    if let Some(s) = f.body_timeout_secs {
+        h.body_timeout = Duration::from_secs(positive("body_timeout_secs", s)?);
+    }
+    Ok(h)
 }
 
 fn load(p: &Path) -> anyhow::Result<File> {

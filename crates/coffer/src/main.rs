@@ -189,8 +189,17 @@ async fn serve(cfg: &config::Config, listen: std::net::SocketAddr) -> anyhow::Re
     // Handlers are installed before anyone can know the address: a signal during start-up (while
     // keys are created) still stops the service cleanly.
     let shutdown = shutdown_signal()?;
-    tracing::info!(ledger = %cfg.location(), %addr, "ledger open; listening");
-    let served = coffer_http::serve(listener, store.clone(), cfg.limits(), shutdown).await;
+    let mut limits = cfg.limits();
+    // Each connection is a file: take the open-file limit the system allows, and keep the
+    // connection limit below it (with room for the store's files and sockets).
+    let files = rlimit::increase_nofile_limit(u64::MAX).unwrap_or(1024);
+    let room = usize::try_from(files.saturating_sub(256)).unwrap_or(usize::MAX).max(64);
+    if limits.http.max_connections > room {
+        tracing::warn!(files, max_connections = room, "the open-file limit caps the connections");
+        limits.http.max_connections = room;
+    }
+    tracing::info!(ledger = %cfg.location(), %addr, max_connections = limits.http.max_connections, "ledger open; listening");
+    let served = coffer_http::serve(listener, store.clone(), limits, shutdown).await;
     tracing::info!("stopping: in-flight requests finished; flushing queued commands");
     store.shutdown().await;
     tracing::info!(stats = ?store.stats(), "stopped");

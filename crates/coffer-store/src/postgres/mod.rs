@@ -35,6 +35,7 @@ mod rows;
 pub mod schema;
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -92,11 +93,23 @@ pub struct Options {
     /// next one's reads, and more made smaller batches (see docs/ARCHITECTURE.md,
     /// "PostgreSQL performance").
     pub writers: usize,
+    /// The deadline of every database call: connecting, waiting for a pooled connection, each
+    /// statement (server side) and each read or batch as a whole (client side, so that a
+    /// database that stopped answering is noticed too). Past it the call fails as
+    /// [`StoreError::Unavailable`].
+    pub timeout: Duration,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { currencies: CurrencyTable::default(), max_batch: 4096, queue: 65536, pool_size: 16, writers: 2 }
+        Options {
+            currencies: CurrencyTable::default(),
+            max_batch: 4096,
+            queue: 65536,
+            pool_size: 16,
+            writers: 2,
+            timeout: Duration::from_secs(5),
+        }
     }
 }
 
@@ -195,16 +208,38 @@ pub struct PgStore {
     writers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     scanner: tokio::task::JoinHandle<()>,
     replanner: tokio::task::JoinHandle<()>,
+    timeout: Duration,
 }
 
-fn pool(url: &str, size: usize) -> Result<Pool, StoreError> {
-    let cfg: tokio_postgres::Config =
+fn pool(url: &str, size: usize, timeout: Duration) -> Result<Pool, StoreError> {
+    let mut cfg: tokio_postgres::Config =
         url.parse().map_err(|e| StoreError::Open(format!("the database URL is not usable: {e}")))?;
+    if cfg.get_connect_timeout().is_none() {
+        cfg.connect_timeout(timeout);
+    }
+    // The server ends a statement past the deadline (the URL's own options are kept).
+    let ms = timeout.as_millis().max(1);
+    let options = format!("{} -c statement_timeout={ms}", cfg.get_options().unwrap_or("")).trim().to_string();
+    cfg.options(&options);
+    cfg.keepalives(true).keepalives_idle(Duration::from_secs(10));
     let mgr = Manager::from_config(cfg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
     Pool::builder(mgr)
         .max_size(size.max(2))
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .wait_timeout(Some(timeout))
+        .create_timeout(Some(timeout))
+        .recycle_timeout(Some(timeout))
         .build()
         .map_err(|e| StoreError::Open(format!("cannot make a connection pool: {e}")))
+}
+
+/// `f`, unless it takes longer than `limit`: then the database is unavailable.
+async fn within<T>(limit: Duration, f: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+    tokio::time::timeout(limit, f).await.unwrap_or_else(|_| Err(late(limit)))
+}
+
+fn late(limit: Duration) -> StoreError {
+    StoreError::Unavailable(format!("the database did not answer within {} ms", limit.as_millis()))
 }
 
 async fn connect(pool: &Pool) -> Result<deadpool_postgres::Object, StoreError> {
@@ -215,7 +250,7 @@ impl PgStore {
     /// Connect, apply the schema's migrations (refusing a newer schema) and start the writer.
     /// Must be called inside a Tokio runtime, which the writer then runs on.
     pub async fn open(url: &str, opts: Options) -> Result<Self, StoreError> {
-        let pool = pool(url, opts.pool_size + opts.writers.max(1))?;
+        let pool = pool(url, opts.pool_size + opts.writers.max(1), opts.timeout)?;
         let mut c = connect(&pool).await?;
         schema::migrate(&mut c).await?;
         drop(c);
@@ -237,6 +272,7 @@ impl PgStore {
                     deadlines: deadlines.clone(),
                     known: HashMap::new(),
                     keyed: HashMap::new(),
+                    timeout: opts.timeout,
                 };
                 tokio::spawn(w.run(queue.clone()))
             })
@@ -249,18 +285,19 @@ impl PgStore {
             writers: Mutex::new(writers),
             scanner,
             replanner,
+            timeout: opts.timeout,
         })
     }
 
     /// Apply the schema's migrations and nothing else (`coffer migrate`). Returns the version.
     pub async fn migrate(url: &str) -> Result<i64, StoreError> {
-        let mut c = connect(&pool(url, 1)?).await?;
+        let mut c = connect(&pool(url, 1, Options::default().timeout)?).await?;
         schema::migrate(&mut c).await
     }
 
     /// Verify the ledger at `url` without starting a writer (other nodes may be running).
     pub async fn verify_url(url: &str) -> Result<Report, StoreError> {
-        let pool = pool(url, 1)?;
+        let pool = pool(url, 1, Options::default().timeout)?;
         let mut c = connect(&pool).await?;
         let v = schema::check_readable(&c).await?;
         if v == 0 {
@@ -277,6 +314,11 @@ impl PgStore {
 
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         Ok(self.pool.get().await?)
+    }
+
+    /// A read, failing as unavailable past the deadline.
+    async fn within<T>(&self, f: impl Future<Output = Result<T, StoreError>>) -> Result<T, StoreError> {
+        within(self.timeout, f).await
     }
 
     async fn send_side(&self, side: Side) -> Result<(), StoreError> {
@@ -551,6 +593,8 @@ struct Writer {
     known: HashMap<AccountId, Account>,
     /// Ids of accounts by (owner, kind, currency), for those that exist.
     keyed: HashMap<(OwnerId, AccountKind, CurrencyCode), AccountId>,
+    /// Deadline of one attempt at a batch (see [`Options::timeout`]).
+    timeout: Duration,
 }
 
 /// Bound on the wallets a node remembers (it forgets all and starts again beyond it).
@@ -715,7 +759,7 @@ impl Writer {
                         self.deadlines.add(t);
                     }
                 }
-                sides.into_iter().for_each(|x| x.deliver(false));
+                sides.into_iter().for_each(|x| x.deliver(None));
                 for ((_, reply), res) in work.into_iter().zip(done.results) {
                     let answer = match res {
                         Ok(Outcome::Replay { seq }) => self.replay(seq).await,
@@ -736,24 +780,41 @@ impl Writer {
                     }
                 }
             }
+            // One command (or side write) the database refuses must not fail the others: run
+            // them one by one, so that only it fails. A database that is away fails them all.
+            Err(e) if !e.is_unavailable() && work.len() + sides.len() > 1 => {
+                crate::logs::error("batch failed; running its commands one at a time", &e);
+                for one in work {
+                    Box::pin(self.batch(vec![one], Vec::new())).await;
+                }
+                for side in sides {
+                    Box::pin(self.batch(Vec::new(), vec![side])).await;
+                }
+            }
             Err(e) => {
-                tracing::error!(error = %e, commands = work.len(), expiring, "batch failed");
+                crate::logs::error("batch failed", &e);
+                tracing::debug!(commands = work.len(), expiring, "batch failed");
                 for (_, reply) in work {
                     if let Some(r) = reply {
-                        let _ = r.send(Err(StoreError::Storage(format!("the batch was not committed: {e}"))));
+                        let _ = r.send(Err(e.for_batch()));
                     }
                 }
-                sides.into_iter().for_each(|x| x.deliver(true));
+                sides.into_iter().for_each(|x| x.deliver(Some(&e)));
             }
         }
     }
 
     async fn attempt(&mut self, work: &[(Command, Option<Reply>)], sides: &mut [Side]) -> Result<Done, Failure> {
         let client = self.pool.get().await?;
-        let done = self.apply(&client, work, sides).await;
+        let limit = self.timeout;
+        let done = match tokio::time::timeout(limit, self.apply(&client, work, sides)).await {
+            Ok(done) => done,
+            Err(_) => Err(Failure::Fatal(late(limit))),
+        };
         if done.is_err() {
-            // The transaction may be open or aborted: end it, or give the connection up.
-            if client.batch_execute("ROLLBACK").await.is_err() {
+            // The transaction may be open or aborted: end it, or give the connection up (the
+            // server rolls back a transaction whose connection is gone).
+            if within(limit, async { Ok(client.batch_execute("ROLLBACK").await?) }).await.is_err() {
                 drop(deadpool_postgres::Object::take(client));
             }
         }
@@ -894,80 +955,103 @@ impl Writer {
 #[async_trait]
 impl Store for PgStore {
     async fn execute(&self, cmd: Command) -> Result<Receipt, StoreError> {
+        // Refused alone, before it could join (and fail) a batch.
+        coffer_core::text::check_command(&cmd)?;
         let (tx, rx) = oneshot::channel();
         self.tx.send(Job::Cmd(Box::new(cmd), Some(tx))).await.map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
     async fn owner(&self, id: OwnerId) -> Result<Option<Owner>, StoreError> {
-        rows::owner(&self.client().await?, id).await
+        self.within(async { rows::owner(&self.client().await?, id).await }).await
     }
     async fn children(&self, parent: OwnerId) -> Result<Vec<Owner>, StoreError> {
-        rows::children(&self.client().await?, parent).await
+        self.within(async { rows::children(&self.client().await?, parent).await }).await
     }
     async fn platforms(&self) -> Result<Vec<Owner>, StoreError> {
-        rows::platforms(&self.client().await?).await
+        self.within(async { rows::platforms(&self.client().await?).await }).await
     }
     async fn exponent(&self, platform: OwnerId, currency: CurrencyCode) -> Result<u8, StoreError> {
         let p = self.owner(platform).await?.ok_or(LedgerError::OwnerNotFound(platform))?;
         Ok(self.currencies.exponent_in(&p.currency_exponents, currency).map_err(LedgerError::from)?)
     }
     async fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
-        Ok(rows::accounts_by_id(&self.client().await?, &[id.0]).await?.pop())
+        self.within(async { Ok(rows::accounts_by_id(&self.client().await?, &[id.0]).await?.pop()) }).await
     }
     async fn api_key(&self, id: &str) -> Result<Option<ApiKey>, StoreError> {
-        Ok(rows::keys_by_id(&self.client().await?, &[id.to_string()]).await?.pop())
+        self.within(async {
+            if !coffer_core::text::is_key_id(id) {
+                return Ok(None); // no key has such an id
+            }
+            Ok(rows::keys_by_id(&self.client().await?, &[id.to_string()]).await?.pop())
+        })
+        .await
     }
     async fn accounts_of(&self, owner: OwnerId) -> Result<Vec<Account>, StoreError> {
-        rows::accounts_of(&self.client().await?, owner).await
+        self.within(async { rows::accounts_of(&self.client().await?, owner).await }).await
     }
     async fn entry(&self, seq: Seq) -> Result<Option<Entry>, StoreError> {
-        Ok(rows::entries(&self.client().await?, &[seq.min(i64::MAX as u64) as i64]).await?.pop())
+        self.within(async { Ok(rows::entries(&self.client().await?, &[seq.min(i64::MAX as u64) as i64]).await?.pop()) })
+            .await
     }
     async fn entries_at(&self, seqs: Vec<Seq>) -> Result<Vec<Entry>, StoreError> {
-        let seqs: Vec<i64> = seqs.iter().map(|s| (*s).min(i64::MAX as u64) as i64).collect();
-        rows::entries(&self.client().await?, &seqs).await
+        self.within(async {
+            let seqs: Vec<i64> = seqs.iter().map(|s| (*s).min(i64::MAX as u64) as i64).collect();
+            rows::entries(&self.client().await?, &seqs).await
+        })
+        .await
     }
     async fn hold(&self, id: HoldId) -> Result<Option<Hold>, StoreError> {
-        Ok(rows::holds_by_id(&self.client().await?, &[id.0]).await?.pop())
+        self.within(async { Ok(rows::holds_by_id(&self.client().await?, &[id.0]).await?.pop()) }).await
     }
     async fn open_holds(&self, account: AccountId) -> Result<Vec<Hold>, StoreError> {
-        rows::open_holds(&self.client().await?, account).await
+        self.within(async { rows::open_holds(&self.client().await?, account).await }).await
     }
     async fn incoming(&self, id: IncomingId) -> Result<Option<Incoming>, StoreError> {
-        Ok(rows::incomings_by_id(&self.client().await?, &[id.0]).await?.pop())
+        self.within(async { Ok(rows::incomings_by_id(&self.client().await?, &[id.0]).await?.pop()) }).await
     }
     async fn history(&self, account: AccountId, page: crate::Page) -> Result<Vec<crate::HistoryItem>, StoreError> {
-        let c = self.client().await?;
-        let Some(a) = rows::accounts_by_id(&c, &[account.0]).await?.pop() else { return Ok(Vec::new()) };
-        rows::history(&c, &a, &page).await
+        self.within(async {
+            let c = self.client().await?;
+            let Some(a) = rows::accounts_by_id(&c, &[account.0]).await?.pop() else { return Ok(Vec::new()) };
+            rows::history(&c, &a, &page).await
+        })
+        .await
     }
     async fn entries(&self, platform: OwnerId, page: crate::Page) -> Result<Vec<Entry>, StoreError> {
-        rows::platform_entries(&self.client().await?, platform, &page).await
+        self.within(async { rows::platform_entries(&self.client().await?, platform, &page).await }).await
     }
     async fn seq_at(&self, t: Timestamp) -> Result<Seq, StoreError> {
-        rows::seq_at(&self.client().await?, t).await
+        self.within(async { rows::seq_at(&self.client().await?, t).await }).await
     }
     async fn balances_at(&self, accounts: Vec<AccountId>, seq: Seq) -> Result<Vec<(i64, i64, i64)>, StoreError> {
-        let mut c = self.client().await?;
-        // One snapshot: every account at the same seq, whatever commits meanwhile.
-        let tx = c.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().await?;
-        let found = rows::accounts_by_id(&tx, &accounts.iter().map(|a| a.0).collect::<Vec<_>>()).await?;
-        let numbers: Vec<Option<i64>> =
-            accounts.iter().map(|id| found.iter().find(|a| a.id == *id).map(|a| a.number as i64)).collect();
-        let r = rows::balances_at(&tx, &numbers, seq).await?;
-        tx.commit().await?;
-        Ok(r)
+        self.within(async {
+            let mut c = self.client().await?;
+            // One snapshot: every account at the same seq, whatever commits meanwhile.
+            let tx =
+                c.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().await?;
+            let found = rows::accounts_by_id(&tx, &accounts.iter().map(|a| a.0).collect::<Vec<_>>()).await?;
+            let numbers: Vec<Option<i64>> =
+                accounts.iter().map(|id| found.iter().find(|a| a.id == *id).map(|a| a.number as i64)).collect();
+            let r = rows::balances_at(&tx, &numbers, seq).await?;
+            tx.commit().await?;
+            Ok(r)
+        })
+        .await
     }
     async fn claim_nonce(&self, scope: &str, nonce: &str, expires_at: Timestamp) -> Result<bool, StoreError> {
+        coffer_core::text::check_nonce(scope, nonce)?;
         let (reply, rx) = oneshot::channel();
         self.send_side(Side::Nonce { scope: scope.into(), nonce: nonce.into(), expires_at, fresh: false, reply })
             .await?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
     async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
-        let c = self.client().await?;
-        let st = c.prepare_cached("SELECT value FROM settings WHERE name = $1").await?;
-        Ok(c.query_opt(&st, &[&name]).await?.map(|r| r.try_get(0)).transpose()?)
+        self.within(async {
+            let c = self.client().await?;
+            let st = c.prepare_cached("SELECT value FROM settings WHERE name = $1").await?;
+            Ok(c.query_opt(&st, &[&name]).await?.map(|r| r.try_get(0)).transpose()?)
+        })
+        .await
     }
     async fn init_setting(&self, name: &str, value: String) -> Result<String, StoreError> {
         let (reply, rx) = oneshot::channel();
@@ -985,14 +1069,18 @@ impl Store for PgStore {
         pairs: Vec<(CurrencyCode, CurrencyCode)>,
         at: Timestamp,
     ) -> Result<Vec<RateQuote>, StoreError> {
-        let mut c = self.client().await?;
-        let tx = c.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().await?;
-        let r = rows::rates_at(&tx, platform, &pairs, at).await?;
-        tx.commit().await?;
-        Ok(r)
+        self.within(async {
+            let mut c = self.client().await?;
+            let tx =
+                c.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().await?;
+            let r = rows::rates_at(&tx, platform, &pairs, at).await?;
+            tx.commit().await?;
+            Ok(r)
+        })
+        .await
     }
     async fn verify(&self) -> Result<Report, StoreError> {
-        verify(&mut self.client().await?).await
+        self.within(async { verify(&mut self.client().await?).await }).await
     }
     fn currency_table(&self) -> CurrencyTable {
         self.currencies.clone()
@@ -1007,8 +1095,13 @@ impl Store for PgStore {
     fn backend(&self) -> &'static str {
         "postgres"
     }
-    fn is_ready(&self) -> bool {
-        !self.tx.is_closed() && !self.counters.stopped.load(Ordering::Relaxed)
+    async fn ready(&self) -> Result<(), String> {
+        if self.tx.is_closed() || self.counters.stopped.load(Ordering::Relaxed) {
+            return Err("the store has stopped".into());
+        }
+        // A real round trip: the database answers, within the deadline.
+        let probe = self.within(async { Ok(self.client().await?.simple_query("SELECT 1").await?) });
+        probe.await.map(drop).map_err(|e| e.to_string())
     }
     async fn shutdown(&self) {
         let (ack, done) = oneshot::channel();

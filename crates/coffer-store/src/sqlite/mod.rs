@@ -156,6 +156,8 @@ struct Counters {
     expired: AtomicU64,
     /// Set by the writer when it refuses all writes (see `Writer::poisoned`).
     failed: std::sync::atomic::AtomicBool,
+    /// Set while the last commit (or probe) failed: the store cannot commit now.
+    unhealthy: std::sync::atomic::AtomicBool,
 }
 
 /// A small pool of read-only connections.
@@ -473,7 +475,8 @@ impl Writer {
             match rt.block_on(async { tokio::time::timeout(wait, rx.recv()).await }) {
                 Ok(Some(j)) => jobs.push(j),
                 Ok(None) => running = false,
-                Err(_) => {} // timed out: look for due holds
+                // Timed out: look for due holds, and find out whether a failed disk is back.
+                Err(_) => self.probe_if_unhealthy(),
             }
             while jobs.len() < self.max_batch {
                 match rx.try_recv() {
@@ -519,16 +522,41 @@ impl Writer {
         tracing::debug!("writer stopped");
     }
 
+    /// While the last commit failed, try a small durable write once in a while, so that the
+    /// store reports itself ready again as soon as it can commit (with no writes coming in
+    /// while it is not ready, none would tell).
+    fn probe_if_unhealthy(&mut self) {
+        if !self.counters.unhealthy.load(Ordering::Relaxed) || self.poisoned {
+            return;
+        }
+        let probe = self.conn.execute_batch("BEGIN IMMEDIATE").and_then(|_| {
+            self.conn
+                .execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('probe', ?1)", [now().0.to_string()])?;
+            self.conn.execute_batch("COMMIT")
+        });
+        match probe {
+            Ok(()) => {
+                tracing::info!("the store commits again");
+                self.counters.unhealthy.store(false, Ordering::Relaxed);
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                crate::logs::error("the store still cannot commit", &StoreError::from(e));
+            }
+        }
+    }
+
     /// Apply one group of commands in one durable commit and answer their callers.
     fn batch(&mut self, jobs: Vec<(Command, Option<Reply>)>, mut sides: Vec<Side>) {
         let t = now();
         if self.poisoned {
+            let e = StoreError::Storage("the store failed and must be restarted".into());
             for (_, r) in jobs {
                 if let Some(r) = r {
-                    let _ = r.send(Err(StoreError::Storage("the store failed and must be restarted".into())));
+                    let _ = r.send(Err(e.for_batch()));
                 }
             }
-            sides.into_iter().for_each(|x| x.deliver(true));
+            sides.into_iter().for_each(|x| x.deliver(Some(&e)));
             return;
         }
         let mut work: Vec<(Command, Option<Reply>)> = self
@@ -548,7 +576,8 @@ impl Writer {
                 self.counters.commands.fetch_add(work.len() as u64, Ordering::Relaxed);
                 self.counters.expired.fetch_add(expiring, Ordering::Relaxed);
                 self.publish(&changes);
-                sides.into_iter().for_each(|x| x.deliver(false));
+                self.counters.unhealthy.store(false, Ordering::Relaxed);
+                sides.into_iter().for_each(|x| x.deliver(None));
                 for ((_, reply), res) in work.into_iter().zip(results) {
                     let answer = match res {
                         Ok(Outcome::Replay { seq }) => self.replay(seq),
@@ -569,14 +598,15 @@ impl Writer {
                 self.ledger.evict_cold();
             }
             Err(e) => {
-                tracing::error!(error = %e, commands = work.len(), "commit failed; reloading the working set");
+                crate::logs::error("commit failed; reloading the working set", &e);
+                self.counters.unhealthy.store(true, Ordering::Relaxed);
                 let _ = self.conn.execute_batch("ROLLBACK");
                 for (_, reply) in work {
                     if let Some(r) = reply {
-                        let _ = r.send(Err(StoreError::Storage("the write could not be made durable".into())));
+                        let _ = r.send(Err(e.for_batch()));
                     }
                 }
-                sides.into_iter().for_each(|x| x.deliver(true));
+                sides.into_iter().for_each(|x| x.deliver(Some(&e)));
                 match load_ledger(&self.conn, &self.currencies) {
                     Ok(l) => self.ledger = l,
                     Err(e) => {
@@ -689,6 +719,8 @@ fn chunked<T>(mut v: Vec<T>, n: usize) -> Vec<Vec<T>> {
 #[async_trait]
 impl Store for SqliteStore {
     async fn execute(&self, cmd: Command) -> Result<Receipt, StoreError> {
+        // Refused alone, before it could join (and fail) a batch.
+        coffer_core::text::check_command(&cmd)?;
         let (tx, rx) = oneshot::channel();
         self.tx.send(Job::Cmd(Box::new(cmd), tx)).await.map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
@@ -712,6 +744,9 @@ impl Store for SqliteStore {
         Ok(self.currencies.exponent_in(&p.currency_exponents, currency).map_err(LedgerError::from)?)
     }
     async fn api_key(&self, id: &str) -> Result<Option<ApiKey>, StoreError> {
+        if !coffer_core::text::is_key_id(id) {
+            return Ok(None); // no key has such an id
+        }
         Ok(self.view.read().keys.get(id).cloned())
     }
     async fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
@@ -776,6 +811,7 @@ impl Store for SqliteStore {
         self.read(verify).await
     }
     async fn claim_nonce(&self, scope: &str, nonce: &str, expires_at: Timestamp) -> Result<bool, StoreError> {
+        coffer_core::text::check_nonce(scope, nonce)?;
         let (reply, rx) = oneshot::channel();
         let side = Side::Nonce { scope: scope.into(), nonce: nonce.into(), expires_at, fresh: false, reply };
         self.tx.send(Job::Side(side)).await.map_err(|_| StoreError::Closed)?;
@@ -826,8 +862,16 @@ impl Store for SqliteStore {
     fn backend(&self) -> &'static str {
         "sqlite"
     }
-    fn is_ready(&self) -> bool {
-        !self.tx.is_closed() && !self.counters.failed.load(Ordering::Relaxed)
+    async fn ready(&self) -> Result<(), String> {
+        if self.tx.is_closed() {
+            Err("the store has stopped".into())
+        } else if self.counters.failed.load(Ordering::Relaxed) {
+            Err("the store failed and must be restarted".into())
+        } else if self.counters.unhealthy.load(Ordering::Relaxed) {
+            Err("the last commit failed (disk full or I/O error); retrying".into())
+        } else {
+            Ok(())
+        }
     }
     async fn shutdown(&self) {
         let (ack, done) = oneshot::channel();

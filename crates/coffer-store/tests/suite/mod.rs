@@ -369,9 +369,9 @@ pub async fn check_concurrent_writers(b: &dyn Backend) {
 pub async fn check_shutdown(b: &dyn Backend) {
     let s = b.open().await;
     let f = fixture(&*s).await;
-    assert!(s.is_ready());
+    assert_eq!(s.ready().await, Ok(()));
     s.shutdown().await;
-    assert!(!s.is_ready(), "a stopped store is not ready");
+    assert!(s.ready().await.is_err(), "a stopped store is not ready");
     assert!(matches!(
         s.execute(mv(f.p, "late", MoneyOp::Deposit { account: f.op, amount: usd(1), source: SystemAccount::External }))
             .await,
