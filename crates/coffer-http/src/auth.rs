@@ -215,7 +215,12 @@ pub async fn authenticate(store: &dyn Store, parts: &Parts) -> Result<Caller, Ap
     let acting = match parts.headers.get(ON_BEHALF_OF) {
         None => owner,
         Some(v) => {
-            let raw = v.to_str().unwrap_or("").trim();
+            let raw = v
+                .to_str()
+                .map_err(|_| {
+                    ApiError::invalid("invalid_header", format!("{ON_BEHALF_OF} is not text")).param(ON_BEHALF_OF)
+                })?
+                .trim();
             if raw.is_empty() {
                 owner
             } else {

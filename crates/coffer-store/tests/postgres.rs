@@ -44,6 +44,7 @@ suite_tests!(
     check_settings,
     check_rates,
     check_entries_at,
+    check_bad_text_fails_alone,
 );
 
 /// Several writers in one node: their batches run at once, taking turns at shared wallets.
@@ -284,4 +285,37 @@ async fn a_batch_failing_inside_its_transaction_releases_its_locks() {
 
 fn dial_now() -> Timestamp {
     Timestamp(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64)
+}
+
+/// A command the database itself refuses (here: a wallet row made unreadable by SQL behind the
+/// store's back) fails alone: the commands that shared its batch are run again without it and
+/// commit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_the_database_refuses_fails_alone() {
+    let Some(db) = TestDatabase::create("alone").await else { return };
+    let s = Arc::new(PgStore::open(&db.url(), Options { writers: 1, ..Options::default() }).await.unwrap());
+    let f = suite::fixture(&*s).await;
+    let dep = |a| MoneyOp::Deposit { account: a, amount: suite::usd(1), source: SystemAccount::External };
+    s.execute(suite::mv(f.p, "fund", dep(f.sub))).await.unwrap(); // the node now knows the wallet
+    sql(&db, &format!("UPDATE accounts SET status = 'BOGUS' WHERE id = '{}'", f.sub.0)).await;
+    for round in 0..5 {
+        let mut tasks = Vec::new();
+        for i in 0..30 {
+            let (st, c) = (s.clone(), suite::mv(f.p, &format!("good-{round}-{i}"), dep(f.op)));
+            tasks.push(tokio::spawn(async move { st.execute(c).await }));
+            if i == 10 {
+                let (st, c) = (s.clone(), suite::mv(f.p, &format!("bad-{round}"), dep(f.sub)));
+                tasks.push(tokio::spawn(async move { st.execute(c).await }));
+            }
+        }
+        let results: Vec<_> = futures_util::future::join_all(tasks).await.into_iter().map(Result::unwrap).collect();
+        let failed: Vec<_> = results.iter().filter(|r| r.is_err()).collect();
+        assert_eq!(failed.len(), 1, "round {round}: only the bad command fails: {failed:?}");
+        assert!(matches!(failed[0], Err(StoreError::Storage(_))), "{failed:?}");
+    }
+    assert_eq!(s.account(f.op).await.unwrap().unwrap().posted, 150);
+    sql(&db, &format!("UPDATE accounts SET status = 'ACTIVE' WHERE id = '{}'", f.sub.0)).await;
+    let r = s.verify().await.unwrap();
+    assert!(r.is_ok(), "{:#?}", r.problems);
+    s.shutdown().await;
 }

@@ -52,6 +52,7 @@ suite_tests!(
     check_settings,
     check_rates,
     check_entries_at,
+    check_bad_text_fails_alone,
 );
 
 fn open_err(path: &std::path::Path) -> String {

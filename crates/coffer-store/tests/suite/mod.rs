@@ -545,3 +545,57 @@ pub async fn check_entries_at(b: &dyn Backend) {
     assert_eq!(got, vec![seqs[2], seqs[0], seqs[1]]);
     s.shutdown().await;
 }
+
+/// Text a store cannot hold (NUL, control characters, over-long) is refused on its own, before
+/// it joins a batch: commands racing it in the same instant all commit, and nothing it carried
+/// is stored or looked up.
+pub async fn check_bad_text_fails_alone(b: &dyn Backend) {
+    let s = b.open().await;
+    let f = fixture(&*s).await;
+    let later = Timestamp(i64::MAX / 2);
+    let deposit = || MoneyOp::Deposit { account: f.op, amount: usd(1), source: SystemAccount::External };
+    let bad_meta = |k: &str, v: &str| {
+        let mut c = mv(f.p, &format!("meta-{}", k.len() + v.len()), deposit());
+        if let Command::Move(m) = &mut c {
+            m.metadata.insert(k.into(), v.into());
+        }
+        c
+    };
+    let bad: Vec<Command> = vec![
+        mv(f.p, "nul\0key", deposit()),
+        mv(f.p, &"k".repeat(300), deposit()),
+        bad_meta("key", "value\0"),
+        bad_meta("ke\0y", "value"),
+        Command::CreateMerchant { parent: f.p, name: "a\0b".into(), default_currency: None },
+        Command::RevokeApiKey { id: "ck_\0".into() },
+        Command::SetKeyPublicKey { id: "ck_x".into(), public_key: Some("AAAA\0".into()) },
+    ];
+    for round in 0..3 {
+        let mut tasks = Vec::new();
+        for (i, c) in bad.iter().enumerate() {
+            let (s, c) = (s.clone(), c.clone());
+            tasks.push(tokio::spawn(async move { (format!("bad {i}"), s.execute(c).await.map(|_| ())) }));
+        }
+        for i in 0..40 {
+            let (s, c) = (s.clone(), mv(f.p, &format!("good-{round}-{i}"), deposit()));
+            tasks.push(tokio::spawn(async move { (format!("good {i}"), s.execute(c).await.map(|_| ())) }));
+        }
+        let s2 = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let r = s2.claim_nonce("scope", "req\0id", later).await.map(|_| ());
+            ("bad nonce".to_string(), r)
+        }));
+        for t in tasks {
+            let (what, r) = t.await.unwrap();
+            match (what.starts_with("good"), r) {
+                (true, Ok(())) => {}
+                (false, Err(StoreError::Rejected(LedgerError::InvalidArgument { .. }))) => {}
+                (_, r) => panic!("{what}: {r:?}"),
+            }
+        }
+    }
+    assert_eq!(s.api_key("ck_\0").await.unwrap(), None, "a lookup of an impossible id finds nothing");
+    assert_eq!(bal(&*s, f.op).await.0, 120, "every good deposit and only those");
+    assert_verified(&*s).await;
+    s.shutdown().await;
+}
