@@ -164,7 +164,7 @@ impl Config {
         Options { currencies: self.currencies.clone(), ..Options::default() }
     }
 
-    /// Open the embedded store in the data directory (the crash test's writer needs SQLite).
+    /// Open the embedded store in the data directory.
     pub fn open_sqlite(&self) -> anyhow::Result<SqliteStore> {
         Ok(SqliteStore::open(&self.data, self.store_options())?)
     }

@@ -1,6 +1,7 @@
-//! Hidden test helper (`coffer crash-writer`): opens the store, sets up a platform with a few
-//! wallets (idempotently), then writes deposits and transfers from many concurrent writers until
-//! it is killed. After each acknowledged write it prints `ACK <key> <seq>` and flushes, so a
+//! Hidden test helper (`coffer crash-writer`): opens the store (the data directory, or with
+//! `--database` PostgreSQL, where several may run at once as nodes), sets up a platform with a
+//! few wallets (idempotently; start one alone first on a new database), then writes deposits and
+//! transfers from many concurrent writers until it is killed. After each acknowledged write it prints `ACK <key> <seq>` and flushes, so a
 //! test that kills it with SIGKILL knows what must have survived.
 
 use std::io::Write;
@@ -19,8 +20,8 @@ pub struct Args {
     #[arg(long, default_value_t = 32)]
     writers: u32,
     /// Distinguishes the keys of one run from another's.
-    #[arg(long, default_value_t = 0)]
-    run: u32,
+    #[arg(long, default_value = "0")]
+    run: String,
 }
 
 async fn setup(store: &dyn Store) -> anyhow::Result<(OwnerId, Vec<AccountId>)> {
@@ -65,7 +66,7 @@ async fn setup(store: &dyn Store) -> anyhow::Result<(OwnerId, Vec<AccountId>)> {
 }
 
 pub async fn run(args: Args, cfg: &Config) -> anyhow::Result<()> {
-    let store = Arc::new(cfg.open_sqlite()?);
+    let store = cfg.open().await?;
     let (p, wallets) = setup(&*store).await?;
     println!("READY");
     std::io::stdout().flush()?;
@@ -73,7 +74,7 @@ pub async fn run(args: Args, cfg: &Config) -> anyhow::Result<()> {
     let mut tasks = Vec::new();
     for w in 0..args.writers {
         let (store, wallets, out) = (store.clone(), wallets.clone(), out.clone());
-        let run = args.run;
+        let run = args.run.clone();
         tasks.push(tokio::spawn(async move {
             for n in 0u64.. {
                 let a = wallets[(n as usize + w as usize) % wallets.len()];

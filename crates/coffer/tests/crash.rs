@@ -1,89 +1,143 @@
-//! Crash test: a child process writes from many concurrent writers and is killed with SIGKILL at
-//! a random moment; after each kill, `coffer verify` passes and every write whose commit the
-//! child had acknowledged is in the journal with the sequence number it was acknowledged with.
-//! Cycles: `COFFER_CRASH_CYCLES` (default 20).
+//! Crash tests: writer processes write from many concurrent writers and are killed with SIGKILL
+//! at a random moment; after each kill, `coffer verify` passes and every write whose commit a
+//! writer had acknowledged is in the journal with the sequence number it was acknowledged with.
+//! On SQLite one process writes to a data directory; on PostgreSQL three processes (nodes)
+//! write to one database and are killed together. Cycles: `COFFER_CRASH_CYCLES` (default 20).
 
+use std::collections::HashMap;
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+
+use coffer_store::testdb::TestDatabase;
 
 fn coffer() -> Command {
     Command::new(env!("CARGO_BIN_EXE_coffer"))
 }
 
-#[test]
-fn acknowledged_writes_survive_sigkill() {
-    let cycles: u32 = std::env::var("COFFER_CRASH_CYCLES").ok().and_then(|v| v.parse().ok()).unwrap_or(20);
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let mut total = 0usize;
-    let mut seed = 0x2545_F491_4F6C_DD1Du64;
-    for cycle in 0..cycles {
-        let mut child = coffer()
-            .args(["crash-writer", "--writers", "32", "--run", &cycle.to_string(), "--data"])
-            .arg(&data)
-            .env("COFFER_LOG", "error")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel::<String>();
-        let reader = std::thread::spawn(move || {
-            let mut r = BufReader::new(stdout);
-            let mut line = String::new();
-            loop {
-                line.clear();
-                match r.read_line(&mut line) {
-                    Ok(0) | Err(_) => break,
-                    // A line cut by the kill has no newline: it was never a complete acknowledgement.
-                    Ok(_) if line.ends_with('\n') => {
-                        let _ = tx.send(line.trim_end().to_string());
-                    }
-                    Ok(_) => break,
+fn cycles() -> u32 {
+    std::env::var("COFFER_CRASH_CYCLES").ok().and_then(|v| v.parse().ok()).unwrap_or(20)
+}
+
+/// A running `coffer crash-writer` and the acknowledgements it printed.
+struct Writer {
+    child: Child,
+    acks: mpsc::Receiver<String>,
+    reader: std::thread::JoinHandle<()>,
+}
+
+fn start(ledger: &[OsString], writers: u32, run: &str) -> Writer {
+    let mut child = coffer()
+        .args(ledger)
+        .args(["crash-writer", "--writers", &writers.to_string(), "--run", run])
+        .env("COFFER_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, acks) = mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        let mut r = BufReader::new(stdout);
+        let mut line = String::new();
+        loop {
+            line.clear();
+            match r.read_line(&mut line) {
+                Ok(0) | Err(_) => break,
+                // A line cut by the kill has no newline: it was never a complete acknowledgement.
+                Ok(_) if line.ends_with('\n') => {
+                    let _ = tx.send(line.trim_end().to_string());
                 }
+                Ok(_) => break,
             }
-        });
-        let start = Instant::now();
-        match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(l) if l == "READY" => {}
-            Ok(l) => panic!("unexpected line before READY: {l}"),
-            Err(e) => panic!("cycle {cycle}: the writer did not start: {e}"),
         }
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        std::thread::sleep(Duration::from_millis(30 + seed % 400));
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
-        reader.join().unwrap();
-        let acks: Vec<(String, i64)> = rx
+    });
+    match acks.recv_timeout(Duration::from_secs(30)) {
+        Ok(l) if l == "READY" => {}
+        Ok(l) => panic!("unexpected line before READY: {l}"),
+        Err(e) => panic!("run {run}: the writer did not start: {e}"),
+    }
+    Writer { child, acks, reader }
+}
+
+impl Writer {
+    /// SIGKILL, then the writes it acknowledged: (idempotency key, seq).
+    fn kill(mut self) -> Vec<(String, i64)> {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        self.reader.join().unwrap();
+        self.acks
             .try_iter()
             .map(|l| {
                 let mut p = l.split(' ');
                 assert_eq!(p.next(), Some("ACK"), "{l}");
                 (p.next().unwrap().to_string(), p.next().unwrap().parse().unwrap())
             })
-            .collect();
+            .collect()
+    }
+}
 
-        let out = coffer().arg("verify").arg("--data").arg(&data).env("COFFER_LOG", "error").output().unwrap();
+/// Each cycle: start `nodes` writers, kill them at a random moment, verify, and check that
+/// every acknowledged write is in the `journal` (idempotency key -> seq).
+fn crash_cycles(ledger: &[OsString], nodes: u32, journal: impl Fn() -> HashMap<String, i64>) {
+    let mut total = 0usize;
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    for cycle in 0..cycles() {
+        let start_at = Instant::now();
+        let writers: Vec<Writer> = (0..nodes).map(|n| start(ledger, 32 / nodes, &format!("{cycle}n{n}"))).collect();
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        std::thread::sleep(Duration::from_millis(30 + seed % 400));
+        let acks: Vec<(String, i64)> = writers.into_iter().flat_map(Writer::kill).collect();
+        let out = coffer().args(ledger).arg("verify").env("COFFER_LOG", "error").output().unwrap();
         assert!(
             out.status.success(),
             "cycle {cycle}: verify failed after SIGKILL:\n{}",
             String::from_utf8_lossy(&out.stdout)
         );
-        let db =
-            rusqlite::Connection::open_with_flags(data.join("coffer.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-                .unwrap();
-        let mut st = db.prepare("SELECT idem_key, seq FROM entries").unwrap();
-        let journal: std::collections::HashMap<String, i64> =
-            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect();
+        let journal = journal();
         for (key, seq) in &acks {
             assert_eq!(journal.get(key), Some(seq), "cycle {cycle}: acknowledged write {key} (seq {seq}) is missing");
         }
         total += acks.len();
-        eprintln!("cycle {cycle}: {} acknowledged writes survived ({:?})", acks.len(), start.elapsed());
+        eprintln!("cycle {cycle}: {} acknowledged writes survived ({:?})", acks.len(), start_at.elapsed());
     }
-    assert!(total > 0, "no write was acknowledged in {cycles} cycles");
+    assert!(total > 0, "no write was acknowledged in {} cycles", cycles());
+}
+
+#[test]
+fn acknowledged_writes_survive_sigkill() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let ledger = [OsString::from("--data"), data.clone().into_os_string()];
+    crash_cycles(&ledger, 1, || {
+        let db =
+            rusqlite::Connection::open_with_flags(data.join("coffer.db"), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .unwrap();
+        let mut st = db.prepare("SELECT idem_key, seq FROM entries").unwrap();
+        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(Result::unwrap).collect()
+    });
+}
+
+#[test]
+fn acknowledged_writes_survive_sigkill_of_postgres_nodes() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let Some(db) = rt.block_on(TestDatabase::create("crash")) else { return };
+    let url = db.url();
+    let ledger = [OsString::from("--database"), OsString::from(&url)];
+    // One writer alone first: it sets the platform up, which racing nodes would each do.
+    let _ = start(&ledger, 1, "setup").kill();
+    crash_cycles(&ledger, 3, || {
+        rt.block_on(async {
+            let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+            let task = tokio::spawn(conn);
+            let rows = client.query("SELECT idem_key, seq FROM entries", &[]).await.unwrap();
+            drop(client);
+            let _ = task.await;
+            rows.iter().map(|r| (r.get(0), r.get(1))).collect()
+        })
+    });
 }
