@@ -173,7 +173,13 @@ async fn request_id(req: Request, next: Next) -> Response {
         resp.headers_mut().insert(REQUEST_ID, v);
     }
     let status = resp.status();
-    if status.is_server_error() {
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        // The cause is logged where it happened (once per interval); a store that is away
+        // answers every request so, and one line per request would flood the log.
+        if let Some(times) = coffer_store::logs::due("request answered 503") {
+            tracing::warn!(request_id = %id, %method, %path, times, "requests answered 503 unavailable");
+        }
+    } else if status.is_server_error() {
         tracing::error!(request_id = %id, %method, %path, %status, "request failed");
     } else {
         tracing::debug!(request_id = %id, %method, %path, %status, "request");

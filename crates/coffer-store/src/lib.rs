@@ -101,6 +101,25 @@ impl From<deadpool_postgres::PoolError> for StoreError {
     }
 }
 
+/// Queue `job` for a store's writer and wait for its answer, at most `limit` in all: a disk or
+/// database that hangs must not hang callers. Past the deadline the answer is `Unavailable`,
+/// and the outcome of a command still queued or committing is unknown (a movement is safe to
+/// retry under its idempotency key).
+pub(crate) async fn submit<J, T>(
+    queue: &tokio::sync::mpsc::Sender<J>,
+    job: J,
+    answer: tokio::sync::oneshot::Receiver<Result<T, StoreError>>,
+    limit: std::time::Duration,
+) -> Result<T, StoreError> {
+    let wait = async {
+        queue.send(job).await.map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    };
+    tokio::time::timeout(limit, wait).await.unwrap_or_else(|_| {
+        Err(StoreError::Unavailable(format!("the store did not answer within {} ms", limit.as_millis())))
+    })
+}
+
 /// The answer to an accepted command. `outcome` is never [`Outcome::Replay`]: a replay is
 /// answered with the first result, re-read from the journal, and `replayed` set.
 #[derive(Debug, Clone, PartialEq, Eq)]

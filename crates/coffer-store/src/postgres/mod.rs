@@ -321,8 +321,15 @@ impl PgStore {
         within(self.timeout, f).await
     }
 
-    async fn send_side(&self, side: Side) -> Result<(), StoreError> {
-        self.tx.send(Job::Side(side)).await.map_err(|_| StoreError::Closed)
+    /// Queue a side write and wait for its answer, within the write deadline.
+    async fn side<T>(&self, side: Side, rx: oneshot::Receiver<Result<T, StoreError>>) -> Result<T, StoreError> {
+        crate::submit(&self.tx, Job::Side(side), rx, self.write_limit()).await
+    }
+
+    /// How long a write may wait in all: a batch attempt's deadline, and as long again for
+    /// the queue and a retry after a collision.
+    fn write_limit(&self) -> Duration {
+        self.timeout * 2
     }
 }
 
@@ -958,8 +965,7 @@ impl Store for PgStore {
         // Refused alone, before it could join (and fail) a batch.
         coffer_core::text::check_command(&cmd)?;
         let (tx, rx) = oneshot::channel();
-        self.tx.send(Job::Cmd(Box::new(cmd), Some(tx))).await.map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        crate::submit(&self.tx, Job::Cmd(Box::new(cmd), Some(tx)), rx, self.write_limit()).await
     }
     async fn owner(&self, id: OwnerId) -> Result<Option<Owner>, StoreError> {
         self.within(async { rows::owner(&self.client().await?, id).await }).await
@@ -1041,9 +1047,7 @@ impl Store for PgStore {
     async fn claim_nonce(&self, scope: &str, nonce: &str, expires_at: Timestamp) -> Result<bool, StoreError> {
         coffer_core::text::check_nonce(scope, nonce)?;
         let (reply, rx) = oneshot::channel();
-        self.send_side(Side::Nonce { scope: scope.into(), nonce: nonce.into(), expires_at, fresh: false, reply })
-            .await?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        self.side(Side::Nonce { scope: scope.into(), nonce: nonce.into(), expires_at, fresh: false, reply }, rx).await
     }
     async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
         self.within(async {
@@ -1055,13 +1059,11 @@ impl Store for PgStore {
     }
     async fn init_setting(&self, name: &str, value: String) -> Result<String, StoreError> {
         let (reply, rx) = oneshot::channel();
-        self.send_side(Side::Setting { name: name.into(), value, reply }).await?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        self.side(Side::Setting { name: name.into(), value, reply }, rx).await
     }
     async fn record_rates(&self, platform: OwnerId, rates: Vec<RateQuote>) -> Result<Vec<RateQuote>, StoreError> {
         let (reply, rx) = oneshot::channel();
-        self.send_side(Side::Rates { platform, rates, reply }).await?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        self.side(Side::Rates { platform, rates, reply }, rx).await
     }
     async fn rates_at(
         &self,

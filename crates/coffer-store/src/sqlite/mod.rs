@@ -55,11 +55,19 @@ pub struct Options {
     pub max_batch: usize,
     /// Commands that may wait in the queue; callers wait (backpressure) beyond it.
     pub queue: usize,
+    /// Longest a caller waits for its write to be queued and committed; past it the answer is
+    /// [`StoreError::Unavailable`] (a disk that hangs does not hang callers).
+    pub timeout: Duration,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { currencies: CurrencyTable::default(), max_batch: 8192, queue: 65536 }
+        Options {
+            currencies: CurrencyTable::default(),
+            max_batch: 8192,
+            queue: 65536,
+            timeout: Duration::from_secs(10),
+        }
     }
 }
 
@@ -195,6 +203,7 @@ pub struct SqliteStore {
     reads: Arc<ReadPool>,
     counters: Arc<Counters>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    timeout: Duration,
 }
 
 impl SqliteStore {
@@ -273,6 +282,7 @@ impl SqliteStore {
             reads: Arc::new(ReadPool { path: db, idle: Mutex::new(Vec::new()) }),
             counters,
             writer: Mutex::new(Some(handle)),
+            timeout: opts.timeout,
         })
     }
 
@@ -722,8 +732,7 @@ impl Store for SqliteStore {
         // Refused alone, before it could join (and fail) a batch.
         coffer_core::text::check_command(&cmd)?;
         let (tx, rx) = oneshot::channel();
-        self.tx.send(Job::Cmd(Box::new(cmd), tx)).await.map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        crate::submit(&self.tx, Job::Cmd(Box::new(cmd), tx), rx, self.timeout).await
     }
     async fn owner(&self, id: OwnerId) -> Result<Option<Owner>, StoreError> {
         Ok(self.view.read().owners.get(&id).cloned())
@@ -814,8 +823,7 @@ impl Store for SqliteStore {
         coffer_core::text::check_nonce(scope, nonce)?;
         let (reply, rx) = oneshot::channel();
         let side = Side::Nonce { scope: scope.into(), nonce: nonce.into(), expires_at, fresh: false, reply };
-        self.tx.send(Job::Side(side)).await.map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        crate::submit(&self.tx, Job::Side(side), rx, self.timeout).await
     }
     async fn setting(&self, name: &str) -> Result<Option<String>, StoreError> {
         let key = format!("setting:{name}");
@@ -824,8 +832,7 @@ impl Store for SqliteStore {
     }
     async fn record_rates(&self, platform: OwnerId, rates: Vec<RateQuote>) -> Result<Vec<RateQuote>, StoreError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Job::Side(Side::Rates { platform, rates, reply })).await.map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        crate::submit(&self.tx, Job::Side(Side::Rates { platform, rates, reply }), rx, self.timeout).await
     }
     async fn rates_at(
         &self,
@@ -843,11 +850,7 @@ impl Store for SqliteStore {
     }
     async fn init_setting(&self, name: &str, value: String) -> Result<String, StoreError> {
         let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Job::Side(Side::Setting { name: name.into(), value, reply }))
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        crate::submit(&self.tx, Job::Side(Side::Setting { name: name.into(), value, reply }), rx, self.timeout).await
     }
     fn currency_table(&self) -> CurrencyTable {
         self.currencies.clone()
