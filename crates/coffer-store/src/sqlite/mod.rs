@@ -297,7 +297,20 @@ impl SqliteStore {
         verify(&conn)
     }
 
+    /// A read from disk, failing as unavailable past the store's deadline (a disk that hangs
+    /// does not hang callers).
     async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let limit = self.timeout;
+        tokio::time::timeout(limit, self.read_unbounded(f)).await.unwrap_or_else(|_| {
+            Err(StoreError::Unavailable(format!("the disk did not answer within {} ms", limit.as_millis())))
+        })
+    }
+
+    /// A read that takes as long as it takes (`verify` reads the whole journal).
+    async fn read_unbounded<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
@@ -817,7 +830,7 @@ impl Store for SqliteStore {
         .await
     }
     async fn verify(&self) -> Result<Report, StoreError> {
-        self.read(verify).await
+        self.read_unbounded(verify).await
     }
     async fn claim_nonce(&self, scope: &str, nonce: &str, expires_at: Timestamp) -> Result<bool, StoreError> {
         coffer_core::text::check_nonce(scope, nonce)?;
