@@ -218,6 +218,8 @@ pub async fn migrate(c: &mut Object) -> Result<i64, StoreError> {
     }
     loop {
         let tx = c.transaction().await.map_err(open_err)?;
+        // A migration takes as long as its tables need (and waits for another node's).
+        tx.batch_execute("SET LOCAL statement_timeout = 0").await.map_err(open_err)?;
         let v: String = tx
             .query_one("SELECT value FROM coffer_meta WHERE key = 'schema_version' FOR UPDATE", &[])
             .await
