@@ -3,6 +3,7 @@
 //! checks, request ids, limits and graceful shutdown.
 
 pub mod auth;
+pub mod cpu;
 pub mod dialect;
 pub mod edge;
 pub mod engagelab;

@@ -192,9 +192,9 @@ async fn query(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Re
     if let Some(p) = platform {
         match s.secrets.signing_key(&*s.store, p).await {
             Ok(key) => {
-                let sig = key.sign(&text);
-                let b64 = base64::engine::general_purpose::STANDARD.encode(sig.to_bytes());
-                if let Ok(v) = HeaderValue::from_str(&b64) {
+                let signed = crate::cpu::run(move || key.sign(&text).to_bytes()).await;
+                let b64 = signed.map(|sig| base64::engine::general_purpose::STANDARD.encode(sig));
+                if let Some(v) = b64.and_then(|b| HeaderValue::from_str(&b).ok()) {
                     resp.headers_mut().insert("sign", v);
                 }
             }
@@ -217,7 +217,7 @@ pub(crate) fn fault(status: StatusCode) -> Response {
     (status, Json(Failure { code, msg })).into_response()
 }
 
-async fn answer(s: &AppState, headers: &HeaderMap, body: &[u8]) -> (Option<OwnerId>, Result<Success, Code>) {
+async fn answer(s: &AppState, headers: &HeaderMap, body: &Bytes) -> (Option<OwnerId>, Result<Success, Code>) {
     let Ok(req) = serde_json::from_slice::<Request>(body) else { return (None, Err(Code::ParamsInvalid)) };
     let Some(app_id) = req.app_id.as_deref().filter(|a| !a.is_empty()) else {
         return (None, Err(Code::ParamsInvalid));
@@ -232,15 +232,18 @@ async fn answer(s: &AppState, headers: &HeaderMap, body: &[u8]) -> (Option<Owner
 async fn checked(
     s: &AppState,
     headers: &HeaderMap,
-    body: &[u8],
+    body: &Bytes,
     req: Request,
     key: ApiKey,
     owner: Owner,
 ) -> Result<Success, Code> {
     let public = key.public_key.as_deref().ok_or(Code::MerchantAppInvalid)?;
     let sign = headers.get("sign").and_then(|v| v.to_str().ok()).ok_or(Code::SignVerifyFailed)?;
-    if !signature_ok(public, sign.trim(), body) {
-        return Err(Code::SignVerifyFailed);
+    let (public, sign, signed) = (public.to_string(), sign.trim().to_string(), body.clone());
+    match crate::cpu::run(move || signature_ok(&public, &sign, &signed)).await {
+        Some(true) => {}
+        Some(false) => return Err(Code::SignVerifyFailed),
+        None => return Err(Code::SystemError),
     }
     if req.version.as_deref().is_none_or(str::is_empty) || req.key_version.as_deref() != Some("1") {
         return Err(Code::ParamsInvalid);
