@@ -1329,8 +1329,7 @@ async fn set_public_key(
     let public_key = match b.public_key {
         Some(text) => Some(
             crate::secrets::parse_public_key(&text)
-                .map_err(|m| ApiError::invalid("invalid_public_key", m).param("public_key"))?
-                .1,
+                .map_err(|m| ApiError::invalid("invalid_public_key", m).param("public_key"))?,
         ),
         None => None,
     };

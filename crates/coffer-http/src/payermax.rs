@@ -34,11 +34,6 @@ use base64::Engine;
 use coffer_core::money::format_minor_trimmed;
 use coffer_core::summary::CurrencySummary;
 use coffer_core::*;
-use rsa::pkcs1v15::{Signature, VerifyingKey};
-use rsa::pkcs8::DecodePublicKey;
-use rsa::sha2::Sha256;
-use rsa::signature::{SignatureEncoding, Signer, Verifier};
-use rsa::RsaPublicKey;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -192,7 +187,7 @@ async fn query(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Re
     if let Some(p) = platform {
         match s.secrets.signing_key(&*s.store, p).await {
             Ok(key) => {
-                let signed = crate::cpu::run(move || key.sign(&text).to_bytes()).await;
+                let signed = crate::cpu::run(move || key.sign(&text)).await.flatten();
                 let b64 = signed.map(|sig| base64::engine::general_purpose::STANDARD.encode(sig));
                 if let Some(v) = b64.and_then(|b| HeaderValue::from_str(&b).ok()) {
                     resp.headers_mut().insert("sign", v);
@@ -239,8 +234,9 @@ async fn checked(
 ) -> Result<Success, Code> {
     let public = key.public_key.as_deref().ok_or(Code::MerchantAppInvalid)?;
     let sign = headers.get("sign").and_then(|v| v.to_str().ok()).ok_or(Code::SignVerifyFailed)?;
-    let (public, sign, signed) = (public.to_string(), sign.trim().to_string(), body.clone());
-    match crate::cpu::run(move || signature_ok(&public, &sign, &signed)).await {
+    let verifier = s.secrets.verifier(public).ok_or(Code::SignVerifyFailed)?;
+    let (sign, signed) = (sign.trim().to_string(), body.clone());
+    match crate::cpu::run(move || signature_ok(&verifier, &sign, &signed)).await {
         Some(true) => {}
         Some(false) => return Err(Code::SignVerifyFailed),
         None => return Err(Code::SystemError),
@@ -288,13 +284,9 @@ async fn checked(
     })
 }
 
-fn signature_ok(public_b64: &str, sign_b64: &str, body: &[u8]) -> bool {
-    let b64 = base64::engine::general_purpose::STANDARD;
-    let (Ok(der), Ok(sig)) = (b64.decode(public_b64), b64.decode(sign_b64)) else { return false };
-    let (Ok(public), Ok(sig)) = (RsaPublicKey::from_public_key_der(&der), Signature::try_from(sig.as_slice())) else {
-        return false;
-    };
-    VerifyingKey::<Sha256>::new(public).verify(body, &sig).is_ok()
+fn signature_ok(public: &aws_lc_rs::signature::ParsedPublicKey, sign_b64: &str, body: &[u8]) -> bool {
+    let Ok(sig) = base64::engine::general_purpose::STANDARD.decode(sign_b64) else { return false };
+    public.verify_sig(body, &sig).is_ok()
 }
 
 /// The merchant whose balances are asked for (see the module comment, step 5).

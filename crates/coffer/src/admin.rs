@@ -627,8 +627,7 @@ pub async fn run(store: &dyn Store, cmd: AdminCmd) -> anyhow::Result<Value> {
         AdminCmd::Key(KeyCmd::Revoke { id }) => exec(store, Command::RevokeApiKey { id }).await,
         AdminCmd::Key(KeyCmd::SetPublicKey { id, file }) => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            let (_, b64) =
-                coffer_http::secrets::parse_public_key(&text).map_err(|m| anyhow!("{}: {m}", file.display()))?;
+            let b64 = coffer_http::secrets::parse_public_key(&text).map_err(|m| anyhow!("{}: {m}", file.display()))?;
             exec(store, Command::SetKeyPublicKey { id, public_key: Some(b64) }).await
         }
         AdminCmd::Key(KeyCmd::PlatformPublicKey { platform }) => {
