@@ -6,6 +6,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 use coffer_core::summary::{by_currency, CurrencySummary};
 use coffer_core::*;
+use coffer_store::Store;
 use coffer_store::StoreError;
 
 use crate::auth::AuthFailure;
@@ -62,9 +63,7 @@ pub fn rate_limit(s: &AppState, key: &str) -> Result<(), Problem> {
     s.over_limit(key).map_or(Ok(()), |secs| Err(Problem::RateLimited(secs)))
 }
 
-pub fn now() -> Timestamp {
-    Timestamp(Utc::now().timestamp_micros())
-}
+pub use coffer_app::now;
 
 fn datetime(t: Timestamp) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(t.0).unwrap_or_default()

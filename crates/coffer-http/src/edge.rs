@@ -3,7 +3,9 @@
 //! - a declared `Content-Length` over the route's limit is answered 413 at once, without
 //!   reading the body;
 //! - the body is read in full, within the route's size limit and the body deadline (a client
-//!   that stops sending is answered 408 and its connection closed);
+//!   that stops sending is answered 408 and its connection closed); a route that takes more
+//!   than [`MAX_BODY`] (batches, rate imports) authenticates its caller first, so that only a
+//!   valid key can make a node hold megabytes for it;
 //! - refusals made by the framework rather than by a handler (no such route, method not
 //!   allowed, a path that does not decode, a body too large or of the wrong type) are answered
 //!   in the envelope of the API the path belongs to (native or one of the five dialects);
@@ -101,7 +103,16 @@ pub async fn edge(State(s): State<AppState>, req: Request, next: Next) -> Respon
     if declared.is_some_and(|n| n > limit as u64) {
         return closing(too_large());
     }
-    let (parts, body) = req.into_parts();
+    let chunked = req.headers().contains_key(header::TRANSFER_ENCODING);
+    let (mut parts, body) = req.into_parts();
+    if limit > MAX_BODY && declared.map_or(chunked, |n| n > MAX_BODY as u64) {
+        match crate::auth::caller(&s, &parts).await {
+            Ok(c) => {
+                parts.extensions.insert(c);
+            }
+            Err(e) => return closing(e.into_response()),
+        }
+    }
     let body = match tokio::time::timeout(s.http.body_timeout, to_bytes(body, limit)).await {
         Ok(Ok(bytes)) => Body::from(bytes),
         Ok(Err(e)) if is_length_limit(&e) => return closing(too_large()),

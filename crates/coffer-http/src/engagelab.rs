@@ -102,7 +102,7 @@ async fn balance(State(s): State<AppState>, headers: HeaderMap) -> Response {
 
 async fn answer(s: &AppState, headers: &HeaderMap) -> Result<Value, Refusal> {
     let (dev_key, dev_secret) = basic(headers)?;
-    let (_, owner) = verify_key(&*s.store, &dev_key, &dev_secret).await?;
+    let (_, owner) = verify_key(&s.store, &dev_key, &dev_secret).await?;
     let all = crate::dialect::balances(s, owner.id).await.map_err(|_| internal())?;
     let available = |t: WalletType| match all.iter().find(|c| c.currency == owner.default_currency) {
         Some(c) => x10000(c.available(t), c.exponent),

@@ -3,7 +3,6 @@
 //! checks, request ids, limits and graceful shutdown.
 
 pub mod auth;
-pub mod cpu;
 pub mod dialect;
 pub mod edge;
 pub mod engagelab;
@@ -13,9 +12,6 @@ pub mod neox;
 pub mod onerway;
 pub mod payermax;
 pub mod rates;
-pub mod reach;
-pub mod render;
-pub mod secrets;
 pub mod token;
 pub mod uqpay;
 
@@ -32,6 +28,8 @@ use axum::Router;
 use coffer_store::Store;
 
 use crate::error::ApiError;
+use coffer_app::Directory;
+pub use coffer_app::{cpu, reach, render, secrets};
 
 /// Largest request body accepted.
 pub const MAX_BODY: usize = 64 * 1024;
@@ -80,7 +78,8 @@ impl Default for Limits {
 
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Arc<dyn Store>,
+    /// The store behind the application layer's exact cache of keys, owners and exponents.
+    pub store: Arc<Directory>,
     pub limiter: Arc<governor::DefaultKeyedRateLimiter<String>>,
     pub secrets: Arc<secrets::Secrets>,
     pub fx: FxSettings,
@@ -99,7 +98,7 @@ impl AppState {
     pub fn new(store: Arc<dyn Store>, limits: Limits) -> Self {
         let quota = governor::Quota::per_second(limits.requests_per_second).allow_burst(limits.burst);
         AppState {
-            store,
+            store: Arc::new(Directory::new(store)),
             limiter: Arc::new(governor::RateLimiter::keyed(quota)),
             secrets: Default::default(),
             fx: limits.fx,

@@ -11,12 +11,13 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use coffer_core::money::{format_minor, parse_minor};
 use coffer_core::*;
+use coffer_store::Store;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, IntoResponses, ToSchema};
 use uuid::Uuid;
 
-use crate::auth::{generate_key, Caller};
+use crate::auth::Caller;
 use crate::error::{ApiError, ErrorView};
 use crate::render::{self, *};
 use crate::AppState;
@@ -234,7 +235,7 @@ async fn movement_response(
 ) -> Result<(StatusCode, MovementView), ApiError> {
     match &r.outcome {
         Outcome::Entry { entry, hold, incoming } => {
-            let reach = caller.entry_reach(&*s.store, entry).await?;
+            let reach = caller.entry_reach(&s.store, entry).await?;
             let v = render::movement(&*s.store, entry, hold.as_ref(), incoming.as_ref(), r.replayed, &reach).await?;
             Ok((if r.replayed { StatusCode::OK } else { StatusCode::CREATED }, v))
         }
@@ -281,7 +282,7 @@ async fn me(caller: Caller) -> Json<MeView> {
 #[utoipa::path(get, path = "/owners/{id}", context_path = "/coffer/v1", tag = "owners",
     params(("id" = String, Path, description = "owner id")), responses((status = 200, body = OwnerView), ReadErrors))]
 async fn owner(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<OwnerView>, ApiError> {
-    Ok(Json(render::owner(&caller.owner(&*s.store, path_id("owner", &id)?).await?)))
+    Ok(Json(render::owner(&caller.owner(&s.store, path_id("owner", &id)?).await?)))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -328,7 +329,7 @@ async fn children(
     Path(id): Path<String>,
     Q(q): Q<PageQuery>,
 ) -> Result<Json<OwnersView>, ApiError> {
-    let o = caller.owner(&*s.store, path_id("owner", &id)?).await?;
+    let o = caller.owner(&s.store, path_id("owner", &id)?).await?;
     let (page, next_cursor) = page_of(s.store.children(o.id).await?, |o| o.id.0, &q)?;
     Ok(Json(OwnersView { data: page.iter().map(render::owner).collect(), next_cursor }))
 }
@@ -353,7 +354,7 @@ async fn create_child(
     Body(b): Body<NewChild>,
 ) -> Result<Response, ApiError> {
     caller.require_write()?;
-    let parent = caller.owner(&*s.store, path_id("owner", &id)?).await?;
+    let parent = caller.owner(&s.store, path_id("owner", &id)?).await?;
     let default_currency =
         b.default_currency.map(|c| c.parse()).transpose().map_err(|e| ApiError::from(e).param("default_currency"))?;
     run_owner(&s, Command::CreateMerchant { parent: parent.id, name: b.name, default_currency }).await
@@ -377,7 +378,7 @@ async fn owner_status(
     Body(b): Body<NewStatus>,
 ) -> Result<Response, ApiError> {
     caller.require_write()?;
-    let o = caller.owner(&*s.store, path_id("owner", &id)?).await?;
+    let o = caller.owner(&s.store, path_id("owner", &id)?).await?;
     if o.id == caller.acting.id {
         return Err(ApiError::invalid("invalid_argument", "an owner cannot change its own status; its parent can")
             .param("status"));
@@ -401,7 +402,7 @@ async fn owner_wallets(
     Path(id): Path<String>,
     Q(q): Q<PageQuery>,
 ) -> Result<Json<WalletsView>, ApiError> {
-    let o = caller.owner(&*s.store, path_id("owner", &id)?).await?;
+    let o = caller.owner(&s.store, path_id("owner", &id)?).await?;
     let wallets: Vec<Account> = s.store.accounts_of(o.id).await?.into_iter().filter(|a| a.is_wallet()).collect();
     let (page, next_cursor) = page_of(wallets, |a| a.id.0, &q)?;
     Ok(Json(WalletsView { data: page.iter().map(render::account).collect(), next_cursor }))
@@ -463,7 +464,7 @@ async fn owner_balances(
     Path(id): Path<String>,
     Q(f): Q<BalanceFilter>,
 ) -> Result<Json<BalancesView>, ApiError> {
-    let o = caller.owner(&*s.store, path_id("owner", &id)?).await?;
+    let o = caller.owner(&s.store, path_id("owner", &id)?).await?;
     let currency: Option<CurrencyCode> =
         f.currency.map(|c| c.parse()).transpose().map_err(|e| ApiError::from(e).param("currency"))?;
     let wallet_type: Option<WalletType> = f.wallet_type.map(|t| t.parse()).transpose().map_err(bad_name("type"))?;
@@ -527,7 +528,7 @@ async fn open_wallet(
     Body(b): Body<NewWallet>,
 ) -> Result<Response, ApiError> {
     caller.require_write()?;
-    let owner = caller.owner(&*s.store, path_id("owner", &b.owner)?).await?;
+    let owner = caller.owner(&s.store, path_id("owner", &b.owner)?).await?;
     let wallet_type = b.wallet_type.parse().map_err(bad_name("type"))?;
     let currency: CurrencyCode = b.currency.parse().map_err(|e| ApiError::from(e).param("currency"))?;
     let exp = s.store.exponent(owner.platform, currency).await.map_err(|e| ApiError::from(e).param("currency"))?;
@@ -551,7 +552,7 @@ async fn wallet(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<WalletView>, ApiError> {
-    Ok(Json(render::account(&caller.wallet(&*s.store, path_id("account", &id)?).await?)))
+    Ok(Json(render::account(&caller.wallet(&s.store, path_id("account", &id)?).await?)))
 }
 
 #[utoipa::path(post, path = "/wallets/{id}/status", context_path = "/coffer/v1", tag = "wallets",
@@ -565,7 +566,7 @@ async fn wallet_status(
     Body(b): Body<NewStatus>,
 ) -> Result<Response, ApiError> {
     caller.require_write()?;
-    let a = caller.wallet(&*s.store, path_id("account", &id)?).await?;
+    let a = caller.wallet(&s.store, path_id("account", &id)?).await?;
     let status = b.status.parse().map_err(bad_name("status"))?;
     run_wallet(&s, Command::SetWalletStatus { account: a.id, status }).await
 }
@@ -587,7 +588,7 @@ async fn wallet_limits(
     Body(b): Body<NewLimits>,
 ) -> Result<Response, ApiError> {
     caller.require_write()?;
-    let a = caller.wallet(&*s.store, path_id("account", &id)?).await?;
+    let a = caller.wallet(&s.store, path_id("account", &id)?).await?;
     let parse = |v: Option<String>, name: &'static str| {
         v.map(|v| parse_minor(&v, a.exponent).map_err(|e| ApiError::from(e).param(name))).transpose()
     };
@@ -611,7 +612,7 @@ async fn wallet_holds(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<HoldsView>, ApiError> {
-    let a = caller.wallet(&*s.store, path_id("account", &id)?).await?;
+    let a = caller.wallet(&s.store, path_id("account", &id)?).await?;
     Ok(Json(HoldsView { data: s.store.open_holds(a.id).await?.iter().map(|h| render::hold(h, a.exponent)).collect() }))
 }
 
@@ -698,7 +699,7 @@ async fn wallet_history(
     Path(id): Path<String>,
     Q(q): Q<ListQuery>,
 ) -> Result<Json<HistoryView>, ApiError> {
-    let a = caller.wallet(&*s.store, path_id("account", &id)?).await?;
+    let a = caller.wallet(&s.store, path_id("account", &id)?).await?;
     if q.wallet.is_some() || q.kind.is_some() {
         return Err(ApiError::invalid("invalid_argument", "history takes limit, cursor, from and to"));
     }
@@ -751,7 +752,7 @@ async fn deposit(
     headers: HeaderMap,
     Body(b): Body<WalletAmount>,
 ) -> Result<Response, ApiError> {
-    let a = caller.wallet(&*s.store, path_id("account", &b.wallet)?).await?;
+    let a = caller.wallet(&s.store, path_id("account", &b.wallet)?).await?;
     let source = match b.source.as_deref() {
         None => SystemAccount::External,
         Some(x) => x.parse().map_err(bad_name("source"))?,
@@ -767,7 +768,7 @@ async fn plain_amount(
     b: &WalletAmount,
     what: &str,
 ) -> Result<(Account, Money), ApiError> {
-    let a = caller.wallet(&*s.store, path_id("account", &b.wallet)?).await?;
+    let a = caller.wallet(&s.store, path_id("account", &b.wallet)?).await?;
     if b.source.is_some() {
         return Err(ApiError::invalid("invalid_argument", format!("{what} take no source")).param("source"));
     }
@@ -822,8 +823,8 @@ async fn transfer(
     headers: HeaderMap,
     Body(b): Body<NewTransfer>,
 ) -> Result<Response, ApiError> {
-    let from = caller.wallet(&*s.store, path_id("account", &b.from)?).await?;
-    let to = caller.wallet(&*s.store, path_id("account", &b.to)?).await?;
+    let from = caller.wallet(&s.store, path_id("account", &b.from)?).await?;
+    let to = caller.wallet(&s.store, path_id("account", &b.to)?).await?;
     let amount = money(&s, &from, &b.amount, b.currency.as_deref()).await?;
     movement(&s, &caller, &headers, b.metadata, MoneyOp::Transfer { from: from.id, to: to.id, amount }).await
 }
@@ -869,8 +870,8 @@ pub struct BatchView {
 
 /// One command of a batch, checked: the caller reaches both wallets and the amount parses.
 async fn batch_command(s: &AppState, caller: &Caller, t: BatchTransfer) -> Result<Command, ApiError> {
-    let from = caller.wallet(&*s.store, path_id("account", &t.from)?).await?;
-    let to = caller.wallet(&*s.store, path_id("account", &t.to)?).await?;
+    let from = caller.wallet(&s.store, path_id("account", &t.from)?).await?;
+    let to = caller.wallet(&s.store, path_id("account", &t.to)?).await?;
     let amount = money(s, &from, &t.amount, t.currency.as_deref()).await?;
     Ok(Command::Move(Movement {
         platform: caller.acting.platform,
@@ -971,7 +972,7 @@ async fn post_transaction(
                 (AccountRef::System(kind, cur), exp)
             }
             None => {
-                let a = caller.wallet(&*s.store, path_id("account", &p.account)?).await?;
+                let a = caller.wallet(&s.store, path_id("account", &p.account)?).await?;
                 (AccountRef::Id(a.id), a.exponent)
             }
         };
@@ -1000,7 +1001,7 @@ async fn list_transactions(
     let kind: Option<EntryKind> = q.kind.as_ref().map(|k| k.parse()).transpose().map_err(bad_name("kind"))?;
     let (after, mut before) = window(&s, &q).await?;
     let wallet = match &q.wallet {
-        Some(w) => Some(caller.wallet(&*s.store, path_id("account", w)?).await?),
+        Some(w) => Some(caller.wallet(&s.store, path_id("account", w)?).await?),
         None if caller.acting.id == caller.acting.platform => None,
         None => {
             return Err(ApiError::invalid(
@@ -1046,7 +1047,7 @@ async fn list_transactions(
     let next_cursor = if exhausted && out.len() < limit { None } else { last.map(|s| format!("s{s}")) };
     let mut data = Vec::with_capacity(out.len());
     for e in &out {
-        let reach = caller.entry_reach(&*s.store, e).await?;
+        let reach = caller.entry_reach(&s.store, e).await?;
         data.push(render::entry(&*s.store, e, &reach).await?);
     }
     Ok(Json(TransactionsView { data, next_cursor }))
@@ -1061,7 +1062,7 @@ async fn transaction(
     Path(seq): Path<String>,
 ) -> Result<Json<TransactionView>, ApiError> {
     let seq: u64 = path_id("transaction", &seq)?;
-    let (e, reach) = caller.entry(&*s.store, seq).await?;
+    let (e, reach) = caller.entry(&s.store, seq).await?;
     Ok(Json(render::entry(&*s.store, &e, &reach).await?))
 }
 
@@ -1082,7 +1083,7 @@ async fn reversal(
     headers: HeaderMap,
     Body(b): Body<NewReversal>,
 ) -> Result<Response, ApiError> {
-    caller.entry_to_change(&*s.store, b.transaction).await?;
+    caller.entry_to_change(&s.store, b.transaction).await?;
     movement(&s, &caller, &headers, b.metadata, MoneyOp::Reverse { seq: b.transaction }).await
 }
 
@@ -1113,8 +1114,8 @@ async fn fx_conversion(
     headers: HeaderMap,
     Body(b): Body<NewConversion>,
 ) -> Result<Response, ApiError> {
-    let from = caller.wallet(&*s.store, path_id("account", &b.from)?).await?;
-    let to = caller.wallet(&*s.store, path_id("account", &b.to)?).await?;
+    let from = caller.wallet(&s.store, path_id("account", &b.from)?).await?;
+    let to = caller.wallet(&s.store, path_id("account", &b.to)?).await?;
     let amount = money(&s, &from, &b.amount, None).await?;
     let (rate, rate_source) = match b.rate {
         Some(r) => (r.parse().map_err(|e| ApiError::from(e).param("rate"))?, None),
@@ -1151,7 +1152,7 @@ async fn create_hold(
     headers: HeaderMap,
     Body(b): Body<NewHold>,
 ) -> Result<Response, ApiError> {
-    let a = caller.wallet(&*s.store, path_id("account", &b.wallet)?).await?;
+    let a = caller.wallet(&s.store, path_id("account", &b.wallet)?).await?;
     let expires_at = b.expires_at.as_deref().map(|t| parse_time("expires_at", t)).transpose()?;
     let op = MoneyOp::HoldCreate {
         account: a.id,
@@ -1164,7 +1165,7 @@ async fn create_hold(
 #[utoipa::path(get, path = "/holds/{id}", context_path = "/coffer/v1", tag = "holds",
     params(("id" = String, Path, description = "hold id")), responses((status = 200, body = HoldView), ReadErrors))]
 async fn hold(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<HoldView>, ApiError> {
-    let (h, a) = caller.hold(&*s.store, path_id("hold", &id)?).await?;
+    let (h, a) = caller.hold(&s.store, path_id("hold", &id)?).await?;
     Ok(Json(render::hold(&h, a.exponent)))
 }
 
@@ -1189,8 +1190,8 @@ async fn capture_hold(
     Path(id): Path<String>,
     Body(b): Body<Capture>,
 ) -> Result<Response, ApiError> {
-    let (h, a) = caller.hold(&*s.store, path_id("hold", &id)?).await?;
-    let dest = caller.wallet(&*s.store, path_id("account", &b.destination)?).await?;
+    let (h, a) = caller.hold(&s.store, path_id("hold", &id)?).await?;
+    let dest = caller.wallet(&s.store, path_id("account", &b.destination)?).await?;
     let amount = match b.amount {
         Some(x) => Some(money(&s, &a, &x, None).await?),
         None => None,
@@ -1215,7 +1216,7 @@ async fn release_hold(
     Path(id): Path<String>,
     Body(b): Body<Plain>,
 ) -> Result<Response, ApiError> {
-    let (h, _) = caller.hold(&*s.store, path_id("hold", &id)?).await?;
+    let (h, _) = caller.hold(&s.store, path_id("hold", &id)?).await?;
     movement(&s, &caller, &headers, b.metadata, MoneyOp::HoldRelease { hold: h.id }).await
 }
 
@@ -1243,7 +1244,7 @@ async fn settle_incoming(
     Path(id): Path<String>,
     Body(b): Body<Plain>,
 ) -> Result<Response, ApiError> {
-    let i = caller.incoming(&*s.store, path_id("incoming credit", &id)?).await?;
+    let i = caller.incoming(&s.store, path_id("incoming credit", &id)?).await?;
     movement(&s, &caller, &headers, b.metadata, MoneyOp::IncomingSettle { incoming: i.id }).await
 }
 
@@ -1257,7 +1258,7 @@ async fn cancel_incoming(
     Path(id): Path<String>,
     Body(b): Body<Plain>,
 ) -> Result<Response, ApiError> {
-    let i = caller.incoming(&*s.store, path_id("incoming credit", &id)?).await?;
+    let i = caller.incoming(&s.store, path_id("incoming credit", &id)?).await?;
     movement(&s, &caller, &headers, b.metadata, MoneyOp::IncomingCancel { incoming: i.id }).await
 }
 
@@ -1279,11 +1280,11 @@ pub struct NewKey {
 async fn create_key(State(s): State<AppState>, caller: Caller, Body(b): Body<NewKey>) -> Result<Response, ApiError> {
     caller.require_write()?;
     let owner = match b.owner {
-        Some(o) => caller.owner(&*s.store, path_id("owner", &o)?).await?,
+        Some(o) => caller.owner(&s.store, path_id("owner", &o)?).await?,
         None => caller.acting.clone(),
     };
     let scope = b.scope.parse().map_err(bad_name("scope"))?;
-    let k = generate_key()?;
+    let k = crate::auth::new_key()?;
     match run(&s, Command::CreateApiKey { owner: owner.id, id: k.id, secret_hash: k.hash, scope }).await?.outcome {
         Outcome::ApiKey(key) => Ok(created(ApiKeyView { key: Some(k.full), ..render::api_key(&key) })),
         _ => Err(internal("api key")),
@@ -1295,7 +1296,7 @@ async fn create_key(State(s): State<AppState>, caller: Caller, Body(b): Body<New
 async fn revoke_key(State(s): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response, ApiError> {
     caller.require_write()?;
     match s.store.api_key(&id).await? {
-        Some(k) if caller.reaches(&*s.store, k.owner).await? => {}
+        Some(k) if caller.reaches(&s.store, k.owner).await? => {}
         _ => return Err(LedgerError::ApiKeyNotFound(id.chars().take(64).collect()).into()),
     }
     match run(&s, Command::RevokeApiKey { id }).await?.outcome {
@@ -1323,7 +1324,7 @@ async fn set_public_key(
 ) -> Result<Response, ApiError> {
     caller.require_write()?;
     match s.store.api_key(&id).await? {
-        Some(k) if caller.reaches(&*s.store, k.owner).await? => {}
+        Some(k) if caller.reaches(&s.store, k.owner).await? => {}
         _ => return Err(LedgerError::ApiKeyNotFound(id.chars().take(64).collect()).into()),
     }
     let public_key = match b.public_key {

@@ -126,7 +126,7 @@ async fn token_endpoint(State(s): State<AppState>, body: Result<Json<TokenReques
                 return Err(VALIDATION_ERROR);
             }
             let (Some(id), Some(secret)) = (b.client_id, b.client_secret) else { return Err(INVALID_TOKEN) };
-            let (key, owner) = verify_key(&*s.store, &id, &secret).await?;
+            let (key, owner) = verify_key(&s.store, &id, &secret).await?;
             dialect::rate_limit(&s, &key.id)?;
             let (t, _) = token::issue(&s, &key, &owner, AUDIENCE).await?;
             Ok(json!({

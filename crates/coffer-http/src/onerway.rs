@@ -30,6 +30,7 @@ use axum::{Json, Router};
 use coffer_core::money::format_minor;
 use coffer_core::summary::CurrencySummary;
 use coffer_core::*;
+use coffer_store::Store;
 use serde_json::{json, Value};
 
 use crate::auth::{verify_key, AuthFailure};
@@ -119,7 +120,7 @@ fn answer(r: Result<Value, Refusal>) -> Response {
 async fn caller(s: &AppState, headers: &HeaderMap) -> Result<(ApiKey, Owner), Refusal> {
     let v = headers.get("apikey").and_then(|v| v.to_str().ok()).map(str::trim).ok_or(AuthFailure::Missing)?;
     let (id, secret) = v.split_once('.').ok_or(AuthFailure::Invalid)?;
-    let (key, owner) = verify_key(&*s.store, id, secret).await?;
+    let (key, owner) = verify_key(&s.store, id, secret).await?;
     dialect::rate_limit(s, &key.id)?;
     Ok((key, owner))
 }

@@ -217,7 +217,7 @@ async fn answer(s: &AppState, headers: &HeaderMap, body: &Bytes) -> (Option<Owne
     let Some(app_id) = req.app_id.as_deref().filter(|a| !a.is_empty()) else {
         return (None, Err(Code::ParamsInvalid));
     };
-    let (key, owner) = match key_standing(&*s.store, app_id).await {
+    let (key, owner) = match key_standing(&s.store, app_id).await {
         Ok(k) => k,
         Err(f) => return (None, Err(f.into())),
     };

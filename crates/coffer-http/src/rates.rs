@@ -23,6 +23,7 @@ use axum::{Json, Router};
 use coffer_core::fx::{self, Converted, FxError, Policy, RateQuote};
 use coffer_core::money::format_minor;
 use coffer_core::*;
+use coffer_store::Store;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
@@ -30,7 +31,7 @@ use uuid::Uuid;
 use crate::auth::Caller;
 use crate::error::{ApiError, ErrorView};
 use crate::native::{parse_time, path_id, Body, ReadErrors, WriteErrors, Q};
-use crate::render::time;
+use crate::render::{rate_view, time, RateView};
 use crate::AppState;
 
 /// Most owners an overview with descendants adds up.
@@ -127,29 +128,6 @@ fn platform_of(caller: &Caller) -> Result<OwnerId, ApiError> {
         ));
     }
     Ok(caller.acting.id)
-}
-
-/// A recorded rate and where it came from.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-pub struct RateView {
-    pub base: String,
-    pub quote: String,
-    /// Units of `quote` per unit of `base`, exact.
-    pub rate: String,
-    pub source: String,
-    pub effective_at: String,
-    pub recorded_at: String,
-}
-
-pub fn rate_view(q: &RateQuote) -> RateView {
-    RateView {
-        base: q.base.to_string(),
-        quote: q.quote.to_string(),
-        rate: q.rate.to_string(),
-        source: q.source.clone(),
-        effective_at: time(q.effective_at),
-        recorded_at: time(q.recorded_at),
-    }
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -328,7 +306,7 @@ async fn overview(
     Path(id): Path<String>,
     Q(q): Q<OverviewQuery>,
 ) -> Result<Json<OverviewView>, ApiError> {
-    let o = caller.owner(&*s.store, path_id("owner", &id)?).await?;
+    let o = caller.owner(&s.store, path_id("owner", &id)?).await?;
     let display = match &q.display_currency {
         Some(c) => currency("display_currency", c)?,
         None => o.default_currency,

@@ -91,7 +91,7 @@ pub async fn check(s: &AppState, token: &str, audience: &str) -> Result<(ApiKey,
         Err(e) if matches!(e.kind(), ErrorKind::ExpiredSignature) => return Err(TokenFailure::Expired),
         Err(_) => return Err(TokenFailure::Invalid),
     };
-    let (key, owner) = key_standing(&*s.store, &claims.sub).await?;
+    let (key, owner) = key_standing(&s.store, &claims.sub).await?;
     if owner.id.to_string() != claims.entity_id {
         return Err(TokenFailure::Invalid);
     }

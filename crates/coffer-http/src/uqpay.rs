@@ -147,7 +147,7 @@ async fn issue(s: &AppState, headers: &HeaderMap) -> Result<Value, Refusal> {
     let (Some(id), Some(secret)) = (header(headers, "x-client-id"), header(headers, "x-api-key")) else {
         return Err(AuthFailure::Missing.into());
     };
-    let (key, owner) = verify_key(&*s.store, id, secret).await?;
+    let (key, owner) = verify_key(&s.store, id, secret).await?;
     dialect::rate_limit(s, &key.id)?;
     let (t, exp) = token::issue(s, &key, &owner, AUDIENCE).await?;
     Ok(json!({ "auth_token": t, "expired_at": exp }))

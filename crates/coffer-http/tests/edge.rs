@@ -211,3 +211,36 @@ async fn slow_and_idle_clients_lock_nobody_out_and_are_cut_off() {
     }
     assert_eq!(open, 0, "connections left open past the timeouts");
 }
+
+/// A route that takes megabytes (batches) reads no body for a caller without a valid key: the
+/// refusal comes at once, before the body, so strangers cannot make a node hold megabytes.
+#[tokio::test]
+async fn large_bodies_are_read_only_for_a_valid_key() {
+    let s = Server::start().await;
+    let p = s.platform("P").await;
+    let key = s.key(p, KeyScope::ReadWrite).await;
+    let big = 3 * 1024 * 1024;
+    for auth in ["", "Authorization: Bearer ck_00000000000000000000.nope\r\n"] {
+        let head = format!(
+            "POST /coffer/v1/transfers/batch HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{auth}\
+             Content-Length: {big}\r\n\r\n"
+        );
+        let t = Instant::now();
+        let (st, body) = raw(&s, &head, b"{", Duration::from_secs(5)).await.expect("an answer, not a wait");
+        assert!(t.elapsed() < Duration::from_secs(1), "answered in {:?}", t.elapsed());
+        assert_eq!(st, 401, "{body}");
+        assert_eq!(code(&serde_json::from_str(&body).unwrap()), "unauthenticated");
+    }
+    // With a valid key the server waits for the body (and then judges it).
+    let head = format!(
+        "POST /coffer/v1/transfers/batch HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Authorization: Bearer {key}\r\nContent-Length: {big}\r\n\r\n"
+    );
+    let answer = raw(&s, &head, b"{", Duration::from_millis(500)).await;
+    assert_eq!(answer, None, "the body is awaited for a valid key");
+    // A small body on the same route is read first and authenticated by the handler.
+    let head = "POST /coffer/v1/transfers/batch HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+                Content-Length: 2\r\n\r\n";
+    let (st, _) = raw(&s, head, b"{}", Duration::from_secs(5)).await.expect("an answer");
+    assert_eq!(st, 401);
+}

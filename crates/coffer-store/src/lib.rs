@@ -176,6 +176,11 @@ pub trait Store: Send + Sync {
     /// Direct children of an owner (merchants of a platform, sub-merchants of a merchant).
     async fn children(&self, parent: OwnerId) -> Result<Vec<Owner>, StoreError>;
     async fn platforms(&self) -> Result<Vec<Owner>, StoreError>;
+    /// A number that grows with every change to an owner (status, currency settings) or an API
+    /// key (status, public key), visible no later than the change itself: whoever caches
+    /// owners, keys or exponents may keep them while this number stays the same. On PostgreSQL
+    /// it is one row written in the same transaction as the change, so it covers every node.
+    async fn directory_version(&self) -> Result<u64, StoreError>;
     /// The exponent amounts in `currency` have in `platform`'s wallets: the platform's override,
     /// else the standard one (ISO 4217 or a configured extra).
     async fn exponent(&self, platform: OwnerId, currency: CurrencyCode) -> Result<u8, StoreError>;

@@ -45,6 +45,7 @@ suite_tests!(
     check_rates,
     check_entries_at,
     check_bad_text_fails_alone,
+    check_directory_version,
 );
 
 /// Several writers in one node: their batches run at once, taking turns at shared wallets.

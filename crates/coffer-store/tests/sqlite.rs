@@ -53,6 +53,7 @@ suite_tests!(
     check_rates,
     check_entries_at,
     check_bad_text_fails_alone,
+    check_directory_version,
 );
 
 fn open_err(path: &std::path::Path) -> String {

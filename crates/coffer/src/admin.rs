@@ -10,7 +10,7 @@ use coffer_core::*;
 use coffer_store::Store;
 use serde_json::{json, Value};
 
-use coffer_http::render;
+use coffer_app::render;
 
 #[derive(Subcommand, Debug)]
 pub enum AdminCmd {
@@ -519,14 +519,14 @@ pub async fn run(store: &dyn Store, cmd: AdminCmd) -> anyhow::Result<Value> {
         }
         AdminCmd::Tx(TxCmd::Show { seq }) => {
             let e = store.entry(seq).await?.ok_or_else(|| anyhow!("transaction {seq} not found"))?;
-            Ok(json(render::entry(store, &e, &coffer_http::reach::EntryReach::whole(&e)).await?))
+            Ok(json(render::entry(store, &e, &coffer_app::reach::EntryReach::whole(&e)).await?))
         }
         AdminCmd::Hold(HoldCmd::Create { wallet, amount, expires_at, expires_in, opts }) => {
             let a = account(store, wallet).await?;
             let expires_at = match (expires_at, expires_in) {
                 (Some(s), _) => Some(parse_time(&s)?),
                 (None, Some(secs)) => {
-                    let now = coffer_http::dialect::now().0;
+                    let now = coffer_app::now().0;
                     Some(Timestamp(now + secs.min(400 * 86_400) as i64 * 1_000_000))
                 }
                 (None, None) => None,
@@ -584,13 +584,13 @@ pub async fn run(store: &dyn Store, cmd: AdminCmd) -> anyhow::Result<Value> {
                 source,
                 effective_at: match effective_at {
                     Some(t) => parse_time(&t)?,
-                    None => coffer_http::dialect::now(),
+                    None => coffer_app::now(),
                 },
                 recorded_at: Timestamp(0),
             };
             coffer_core::fx::validate(&q, &store.currency_table())?;
             let r = store.record_rates(platform, vec![q]).await?;
-            Ok(json(coffer_http::rates::rate_view(&r[0])))
+            Ok(json(coffer_app::render::rate_view(&r[0])))
         }
         AdminCmd::Fx(FxCmd::Import { platform, file, source, pivot }) => {
             platform_exists(store, platform).await?;
@@ -608,17 +608,17 @@ pub async fn run(store: &dyn Store, cmd: AdminCmd) -> anyhow::Result<Value> {
             platform_exists(store, platform).await?;
             let at = match at {
                 Some(t) => parse_time(&t)?,
-                None => coffer_http::dialect::now(),
+                None => coffer_app::now(),
             };
             let (base, quote): (CurrencyCode, CurrencyCode) = (parse(&base)?, parse(&quote)?);
             let quotes = store.rates_at(platform, vec![(base, quote)], at).await?;
             match quotes.first() {
-                Some(q) => Ok(json(coffer_http::rates::rate_view(q))),
+                Some(q) => Ok(json(coffer_app::render::rate_view(q))),
                 None => bail!("no {base}/{quote} rate recorded at {}", render::time(at)),
             }
         }
         AdminCmd::Key(KeyCmd::Create { owner, scope }) => {
-            let k = coffer_http::auth::generate_key().map_err(|e| anyhow!("{}", e.message))?;
+            let k = coffer_app::auth::generate_key().map_err(|e| anyhow!("no randomness for a key: {e}"))?;
             let cmd = Command::CreateApiKey { owner, id: k.id, secret_hash: k.hash, scope: parse(&scope)? };
             let mut v = exec(store, cmd).await?;
             v["key"] = Value::String(k.full);
@@ -627,16 +627,16 @@ pub async fn run(store: &dyn Store, cmd: AdminCmd) -> anyhow::Result<Value> {
         AdminCmd::Key(KeyCmd::Revoke { id }) => exec(store, Command::RevokeApiKey { id }).await,
         AdminCmd::Key(KeyCmd::SetPublicKey { id, file }) => {
             let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            let b64 = coffer_http::secrets::parse_public_key(&text).map_err(|m| anyhow!("{}: {m}", file.display()))?;
+            let b64 = coffer_app::secrets::parse_public_key(&text).map_err(|m| anyhow!("{}: {m}", file.display()))?;
             exec(store, Command::SetKeyPublicKey { id, public_key: Some(b64) }).await
         }
         AdminCmd::Key(KeyCmd::PlatformPublicKey { platform }) => {
             platform_exists(store, platform).await?;
-            let secrets = coffer_http::secrets::Secrets::default();
+            let secrets = coffer_app::secrets::Secrets::default();
             let key = secrets.signing_key(store, platform).await?;
-            let public = coffer_http::secrets::signer_public_base64(&key);
+            let public = coffer_app::secrets::signer_public_base64(&key);
             Ok(
-                json!({ "platform": platform, "public_key_pem": coffer_http::secrets::public_pem(&key), "public_key": public }),
+                json!({ "platform": platform, "public_key_pem": coffer_app::secrets::public_pem(&key), "public_key": public }),
             )
         }
         AdminCmd::Balance(BalanceArgs { wallet, owner }) => match (wallet, owner) {

@@ -18,7 +18,7 @@ use coffer_core::*;
 use coffer_store::{Store, StoreError};
 use serde_json::{json, Value};
 
-use coffer_http::render;
+use coffer_app::render;
 
 pub const PLATFORM: &str = "Coffer Demo";
 pub const METERED_PLATFORM: &str = "Coffer Demo (metered, USD to 4 decimals)";
@@ -169,7 +169,7 @@ async fn wallet(store: &dyn Store, owner: &Owner, spec: &W) -> anyhow::Result<Ac
 async fn demo_rate(store: &dyn Store, platform: OwnerId) -> anyhow::Result<()> {
     const DAY: i64 = 86_400_000_000;
     let (eur, usd): (CurrencyCode, CurrencyCode) = ("EUR".parse()?, "USD".parse()?);
-    let now = coffer_http::dialect::now();
+    let now = coffer_app::now();
     let latest = store.rates_at(platform, vec![(eur, usd)], Timestamp(now.0 + 1)).await?;
     if latest.first().is_some_and(|q| now.0 - q.effective_at.0 < DAY) {
         return Ok(());
@@ -208,7 +208,7 @@ async fn credentials(store: &dyn Store, merchants: &[Value], file: &std::path::P
     for m in merchants {
         let owner: OwnerId =
             m["merchant"]["id"].as_str().ok_or_else(|| anyhow!("demo merchant without id"))?.parse()?;
-        let k = coffer_http::auth::generate_key().map_err(|e| anyhow!("{}", e.message))?;
+        let k = coffer_app::auth::generate_key().map_err(|e| anyhow!("no randomness for a key: {e}"))?;
         store
             .execute(Command::CreateApiKey { owner, id: k.id.clone(), secret_hash: k.hash, scope: KeyScope::ReadOnly })
             .await?;
@@ -217,7 +217,7 @@ async fn credentials(store: &dyn Store, merchants: &[Value], file: &std::path::P
             json!({ "dialect": m["dialect"], "merchant": owner, "key_id": k.id, "secret": secret, "key": k.full });
         if m["dialect"] == "payermax" {
             let (private_pem, public) =
-                tokio::task::spawn_blocking(coffer_http::secrets::generate_client_pair).await??;
+                tokio::task::spawn_blocking(coffer_app::secrets::generate_client_pair).await??;
             store.execute(Command::SetKeyPublicKey { id: k.id.clone(), public_key: Some(public.clone()) }).await?;
             c["public_key"] = Value::String(public);
             c["private_key_pem"] = Value::String(private_pem);

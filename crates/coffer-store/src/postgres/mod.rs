@@ -977,6 +977,9 @@ impl Store for PgStore {
     async fn platforms(&self) -> Result<Vec<Owner>, StoreError> {
         self.within(async { rows::platforms(&self.client().await?).await }).await
     }
+    async fn directory_version(&self) -> Result<u64, StoreError> {
+        self.within(async { rows::directory_version(&self.client().await?).await }).await
+    }
     async fn exponent(&self, platform: OwnerId, currency: CurrencyCode) -> Result<u8, StoreError> {
         let p = self.owner(platform).await?.ok_or(LedgerError::OwnerNotFound(platform))?;
         Ok(self.currencies.exponent_in(&p.currency_exponents, currency).map_err(LedgerError::from)?)

@@ -544,6 +544,7 @@ pub async fn persist(
                public_key = excluded.public_key"
         ))
         .await?;
+    let dir_st = c.prepare_cached("UPDATE coffer_directory SET version = version + 1 WHERE id = 1").await?;
     let ins_entries = c
         .prepare_cached(
             "INSERT INTO entries (seq, platform_id, kind, idem_key, request_hash, created_at, account_nos, metadata,
@@ -733,6 +734,10 @@ pub async fn persist(
             .await
         }));
     }
+    if !changes.owners.is_empty() || !changes.keys.is_empty() {
+        let st = &dir_st;
+        writes.push(Box::pin(async move { c.execute(st, &[]).await }));
+    }
     if !es.is_empty() {
         let (a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11) = &e_args;
         let st = &ins_entries;
@@ -743,6 +748,12 @@ pub async fn persist(
     }
     pipeline(c, writes, commit).await?;
     Ok(())
+}
+
+/// The directory version (see [`crate::Store::directory_version`]).
+pub async fn directory_version(c: &impl GenericClient) -> Res<u64> {
+    let v: i64 = c.query_one("SELECT version FROM coffer_directory WHERE id = 1", &[]).await?.get(0);
+    Ok(v as u64)
 }
 
 /// Send every statement of `writes` (pipelined on the one connection), then `COMMIT` behind

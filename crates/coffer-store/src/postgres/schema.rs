@@ -12,7 +12,8 @@ use deadpool_postgres::{GenericClient, Object};
 use crate::StoreError;
 
 /// Migrations in order: `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE owners (
     id UUID PRIMARY KEY,
     kind TEXT NOT NULL,
@@ -145,7 +146,14 @@ CREATE TABLE rates (
 
 CREATE SEQUENCE entry_seq;
 CREATE SEQUENCE account_number_blocks;
-"#];
+"#,
+    r#"
+-- Grows in the same transaction as any change to owners or API keys: nodes cache those and
+-- read this one row to learn whether their cache is still exact.
+CREATE TABLE coffer_directory (id INT PRIMARY KEY CHECK (id = 1), version BIGINT NOT NULL);
+INSERT INTO coffer_directory (id, version) VALUES (1, 0);
+"#,
+];
 
 /// The schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

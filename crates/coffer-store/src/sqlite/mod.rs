@@ -136,6 +136,8 @@ struct View {
     /// Each owner's accounts in creation (number) order.
     by_owner: HashMap<OwnerId, Vec<AccountId>>,
     keys: HashMap<String, ApiKey>,
+    /// Grows with every change to `owners` or `keys` (see `Store::directory_version`).
+    version: u64,
 }
 
 impl View {
@@ -702,6 +704,9 @@ impl Writer {
             changes.accounts.iter().filter_map(|id| self.ledger.account(*id).cloned()).collect();
         accounts.sort_by_key(|a| a.number);
         let mut v = self.view.write();
+        if !changes.owners.is_empty() || !changes.keys.is_empty() {
+            v.version += 1;
+        }
         for id in &changes.owners {
             if let Some(o) = self.ledger.owner(*id) {
                 v.put_owner(o.clone());
@@ -759,6 +764,9 @@ impl Store for SqliteStore {
         let mut p: Vec<Owner> = v.owners.values().filter(|o| o.kind == OwnerKind::Platform).cloned().collect();
         p.sort_by_key(|o| (o.created_at, o.id));
         Ok(p)
+    }
+    async fn directory_version(&self) -> Result<u64, StoreError> {
+        Ok(self.view.read().version)
     }
     async fn exponent(&self, platform: OwnerId, currency: CurrencyCode) -> Result<u8, StoreError> {
         let v = self.view.read();

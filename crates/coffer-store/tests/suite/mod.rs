@@ -599,3 +599,32 @@ pub async fn check_bad_text_fails_alone(b: &dyn Backend) {
     assert_verified(&*s).await;
     s.shutdown().await;
 }
+
+/// The directory version grows with every change to an owner or a key, before the change is
+/// acknowledged, and stays put through money movements (caches of owners and keys rely on it).
+pub async fn check_directory_version(b: &dyn Backend) {
+    let s = b.open().await;
+    let f = fixture(&*s).await;
+    let v = || async { s.directory_version().await.unwrap() };
+    let v0 = v().await;
+    s.execute(mv(f.p, "dv-1", MoneyOp::Deposit { account: f.op, amount: usd(5), source: SystemAccount::External }))
+        .await
+        .unwrap();
+    assert_eq!(v().await, v0, "a movement leaves the directory as it was");
+    s.execute(Command::SetOwnerStatus { owner: f.s, status: OwnerStatus::Suspended }).await.unwrap();
+    let v1 = v().await;
+    assert!(v1 > v0, "suspending an owner: {v0} -> {v1}");
+    let key = Command::CreateApiKey {
+        id: "ck_000000000000000000d1".into(),
+        owner: f.m,
+        scope: KeyScope::ReadOnly,
+        secret_hash: "0".repeat(64),
+    };
+    s.execute(key).await.unwrap();
+    let v2 = v().await;
+    assert!(v2 > v1, "creating a key: {v1} -> {v2}");
+    s.execute(Command::RevokeApiKey { id: "ck_000000000000000000d1".into() }).await.unwrap();
+    let v3 = v().await;
+    assert!(v3 > v2, "revoking a key: {v2} -> {v3}");
+    s.shutdown().await;
+}

@@ -336,3 +336,26 @@ pub async fn outcome(store: &dyn Store, o: &Outcome, replayed: bool) -> Result<s
     };
     Ok(v.expect("views serialize"))
 }
+
+/// A recorded rate and where it came from.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct RateView {
+    pub base: String,
+    pub quote: String,
+    /// Units of `quote` per unit of `base`, exact.
+    pub rate: String,
+    pub source: String,
+    pub effective_at: String,
+    pub recorded_at: String,
+}
+
+pub fn rate_view(q: &coffer_core::fx::RateQuote) -> RateView {
+    RateView {
+        base: q.base.to_string(),
+        quote: q.quote.to_string(),
+        rate: q.rate.to_string(),
+        source: q.source.clone(),
+        effective_at: time(q.effective_at),
+        recorded_at: time(q.recorded_at),
+    }
+}

@@ -15,10 +15,10 @@
 use std::collections::HashMap;
 
 use coffer_core::*;
-use coffer_store::Store;
+use coffer_store::{Store, StoreError};
 
 use crate::auth::Caller;
-use crate::error::ApiError;
+use crate::directory::Directory;
 
 /// Which lines of one entry a caller reaches, in line order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,30 +46,30 @@ impl Caller {
     }
 
     /// Whether `owner` is the acting owner or one of its descendants.
-    pub async fn reaches(&self, store: &dyn Store, owner: OwnerId) -> Result<bool, ApiError> {
-        Ok(crate::auth::ancestry(store, owner, self.acting.id).await?.is_some())
+    pub async fn reaches(&self, dir: &Directory, owner: OwnerId) -> Result<bool, StoreError> {
+        Ok(crate::auth::ancestry(dir, owner, self.acting.id).await?.is_some())
     }
 
     /// The owner, if the caller reaches it; "not found" otherwise.
-    pub async fn owner(&self, store: &dyn Store, id: OwnerId) -> Result<Owner, ApiError> {
-        match store.owner(id).await? {
-            Some(o) if self.reaches(store, id).await? => Ok(o),
-            _ => Err(ApiError::from(LedgerError::OwnerNotFound(id))),
+    pub async fn owner(&self, dir: &Directory, id: OwnerId) -> Result<Owner, StoreError> {
+        match dir.owner(id).await? {
+            Some(o) if self.reaches(dir, id).await? => Ok(o),
+            _ => Err(StoreError::from(LedgerError::OwnerNotFound(id))),
         }
     }
 
     /// The account, if it is a wallet the caller reaches; "not found" otherwise.
-    pub async fn wallet(&self, store: &dyn Store, id: AccountId) -> Result<Account, ApiError> {
-        match store.account(id).await? {
-            Some(a) if a.is_wallet() && self.reaches(store, a.owner).await? => Ok(a),
-            _ => Err(ApiError::from(LedgerError::AccountNotFound(id))),
+    pub async fn wallet(&self, dir: &Directory, id: AccountId) -> Result<Account, StoreError> {
+        match dir.account(id).await? {
+            Some(a) if a.is_wallet() && self.reaches(dir, a.owner).await? => Ok(a),
+            _ => Err(StoreError::from(LedgerError::AccountNotFound(id))),
         }
     }
 
     /// The hold and its wallet, if the caller reaches the wallet; "not found" otherwise.
-    pub async fn hold(&self, store: &dyn Store, id: HoldId) -> Result<(Hold, Account), ApiError> {
-        if let Some(h) = store.hold(id).await? {
-            if let Ok(a) = self.wallet(store, h.account).await {
+    pub async fn hold(&self, dir: &Directory, id: HoldId) -> Result<(Hold, Account), StoreError> {
+        if let Some(h) = dir.hold(id).await? {
+            if let Ok(a) = self.wallet(dir, h.account).await {
                 return Ok((h, a));
             }
         }
@@ -77,9 +77,9 @@ impl Caller {
     }
 
     /// The incoming credit, if the caller reaches its wallet; "not found" otherwise.
-    pub async fn incoming(&self, store: &dyn Store, id: IncomingId) -> Result<Incoming, ApiError> {
-        if let Some(i) = store.incoming(id).await? {
-            if self.wallet(store, i.account).await.is_ok() {
+    pub async fn incoming(&self, dir: &Directory, id: IncomingId) -> Result<Incoming, StoreError> {
+        if let Some(i) = dir.incoming(id).await? {
+            if self.wallet(dir, i.account).await.is_ok() {
                 return Ok(i);
             }
         }
@@ -88,7 +88,7 @@ impl Caller {
 
     /// Which lines of `e` the caller reaches: all of them for its platform acting as itself,
     /// else the lines of wallets of owners it reaches (never a system account's).
-    pub async fn entry_reach(&self, store: &dyn Store, e: &Entry) -> Result<EntryReach, ApiError> {
+    pub async fn entry_reach(&self, dir: &Directory, e: &Entry) -> Result<EntryReach, StoreError> {
         if e.platform != self.acting.platform {
             return Ok(EntryReach(vec![false; e.lines.len()]));
         }
@@ -101,8 +101,8 @@ impl Caller {
             let reached = match known.get(&l.account) {
                 Some(&r) => r,
                 None => {
-                    let r = match store.account(l.account).await? {
-                        Some(a) if a.is_wallet() => self.reaches(store, a.owner).await?,
+                    let r = match dir.place(l.account).await? {
+                        Some(p) if p.wallet => self.reaches(dir, p.owner).await?,
                         _ => false,
                     };
                     known.insert(l.account, r);
@@ -115,9 +115,9 @@ impl Caller {
     }
 
     /// The entry and the lines the caller sees of it; "not found" when it sees none.
-    pub async fn entry(&self, store: &dyn Store, seq: Seq) -> Result<(Entry, EntryReach), ApiError> {
-        if let Some(e) = store.entry(seq).await? {
-            let reach = self.entry_reach(store, &e).await?;
+    pub async fn entry(&self, dir: &Directory, seq: Seq) -> Result<(Entry, EntryReach), StoreError> {
+        if let Some(e) = dir.entry(seq).await? {
+            let reach = self.entry_reach(dir, &e).await?;
             if reach.any() {
                 return Ok((e, reach));
             }
@@ -127,8 +127,8 @@ impl Caller {
 
     /// The entry, if the caller reaches every account it changed (and so may reverse it). An
     /// entry seen only in part is refused as not found too: it names money outside the reach.
-    pub async fn entry_to_change(&self, store: &dyn Store, seq: Seq) -> Result<Entry, ApiError> {
-        match self.entry(store, seq).await {
+    pub async fn entry_to_change(&self, dir: &Directory, seq: Seq) -> Result<Entry, StoreError> {
+        match self.entry(dir, seq).await {
             Ok((e, reach)) if reach.all() => Ok(e),
             _ => Err(LedgerError::EntryNotFound(seq).into()),
         }
