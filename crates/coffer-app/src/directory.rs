@@ -51,11 +51,30 @@ impl Cache {
     }
 }
 
-/// Where an account sits: its owner, and whether it is a wallet (or a system account).
+/// What never changes about an account: where it sits (owner, platform, wallet or system
+/// account), its currency and exponent. Enough to decide reach and parse an amount for it,
+/// so a movement needs no read of the account before its commit (which checks the rest).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Place {
+    pub id: AccountId,
     pub owner: OwnerId,
+    pub platform: OwnerId,
     pub wallet: bool,
+    pub currency: CurrencyCode,
+    pub exponent: u8,
+}
+
+impl From<&Account> for Place {
+    fn from(a: &Account) -> Self {
+        Place {
+            id: a.id,
+            owner: a.owner,
+            platform: a.platform,
+            wallet: a.is_wallet(),
+            currency: a.currency,
+            exponent: a.exponent,
+        }
+    }
 }
 
 pub struct Directory {
@@ -113,7 +132,7 @@ impl Directory {
             return Ok(Some(*p));
         }
         let Some(a) = self.store.account(id).await? else { return Ok(None) };
-        let p = Place { owner: a.owner, wallet: a.is_wallet() };
+        let p = Place::from(&a);
         keep(&mut self.places.write(), id, p);
         Ok(Some(p))
     }
@@ -200,7 +219,13 @@ impl Store for Directory {
         self.store.platforms().await
     }
     async fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError> {
-        self.store.account(id).await
+        let a = self.store.account(id).await?;
+        if let Some(a) = &a {
+            if !self.places.read().contains_key(&id) {
+                keep(&mut self.places.write(), id, Place::from(a));
+            }
+        }
+        Ok(a)
     }
     async fn accounts_of(&self, owner: OwnerId) -> Result<Vec<Account>, StoreError> {
         self.store.accounts_of(owner).await

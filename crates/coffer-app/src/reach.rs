@@ -18,7 +18,7 @@ use coffer_core::*;
 use coffer_store::{Store, StoreError};
 
 use crate::auth::Caller;
-use crate::directory::Directory;
+use crate::directory::{Directory, Place};
 
 /// Which lines of one entry a caller reaches, in line order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +62,15 @@ impl Caller {
     pub async fn wallet(&self, dir: &Directory, id: AccountId) -> Result<Account, StoreError> {
         match dir.account(id).await? {
             Some(a) if a.is_wallet() && self.reaches(dir, a.owner).await? => Ok(a),
+            _ => Err(StoreError::from(LedgerError::AccountNotFound(id))),
+        }
+    }
+
+    /// What never changes about the wallet (owner, currency, exponent), if the caller reaches
+    /// it; "not found" otherwise. What a movement needs before its commit, usually from memory.
+    pub async fn wallet_ref(&self, dir: &Directory, id: AccountId) -> Result<Place, StoreError> {
+        match dir.place(id).await? {
+            Some(p) if p.wallet && self.reaches(dir, p.owner).await? => Ok(p),
             _ => Err(StoreError::from(LedgerError::AccountNotFound(id))),
         }
     }

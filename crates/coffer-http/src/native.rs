@@ -21,6 +21,7 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ErrorView};
 use crate::render::{self, *};
 use crate::AppState;
+use coffer_app::directory::Place;
 
 pub const PREFIX: &str = "/coffer/v1";
 /// Most transfers in one batch request.
@@ -188,7 +189,7 @@ fn idempotency_key(h: &HeaderMap) -> Result<String, ApiError> {
 
 /// `amount` (a decimal string) in the wallet's currency and exponent; `currency`, when given,
 /// must be a known currency and the wallet's.
-async fn money(s: &AppState, a: &Account, amount: &str, currency: Option<&str>) -> Result<Money, ApiError> {
+async fn money(s: &AppState, a: &Place, amount: &str, currency: Option<&str>) -> Result<Money, ApiError> {
     if let Some(c) = currency {
         let c: CurrencyCode = c.parse().map_err(|e| ApiError::from(e).param("currency"))?;
         s.store.exponent(a.platform, c).await.map_err(|e| ApiError::from(e).param("currency"))?;
@@ -752,7 +753,7 @@ async fn deposit(
     headers: HeaderMap,
     Body(b): Body<WalletAmount>,
 ) -> Result<Response, ApiError> {
-    let a = caller.wallet(&s.store, path_id("account", &b.wallet)?).await?;
+    let a = caller.wallet_ref(&s.store, path_id("account", &b.wallet)?).await?;
     let source = match b.source.as_deref() {
         None => SystemAccount::External,
         Some(x) => x.parse().map_err(bad_name("source"))?,
@@ -762,13 +763,8 @@ async fn deposit(
 }
 
 /// `wallet` and `amount` of a request that takes no `source`.
-async fn plain_amount(
-    s: &AppState,
-    caller: &Caller,
-    b: &WalletAmount,
-    what: &str,
-) -> Result<(Account, Money), ApiError> {
-    let a = caller.wallet(&s.store, path_id("account", &b.wallet)?).await?;
+async fn plain_amount(s: &AppState, caller: &Caller, b: &WalletAmount, what: &str) -> Result<(Place, Money), ApiError> {
+    let a = caller.wallet_ref(&s.store, path_id("account", &b.wallet)?).await?;
     if b.source.is_some() {
         return Err(ApiError::invalid("invalid_argument", format!("{what} take no source")).param("source"));
     }
@@ -823,8 +819,8 @@ async fn transfer(
     headers: HeaderMap,
     Body(b): Body<NewTransfer>,
 ) -> Result<Response, ApiError> {
-    let from = caller.wallet(&s.store, path_id("account", &b.from)?).await?;
-    let to = caller.wallet(&s.store, path_id("account", &b.to)?).await?;
+    let from = caller.wallet_ref(&s.store, path_id("account", &b.from)?).await?;
+    let to = caller.wallet_ref(&s.store, path_id("account", &b.to)?).await?;
     let amount = money(&s, &from, &b.amount, b.currency.as_deref()).await?;
     movement(&s, &caller, &headers, b.metadata, MoneyOp::Transfer { from: from.id, to: to.id, amount }).await
 }
@@ -870,8 +866,8 @@ pub struct BatchView {
 
 /// One command of a batch, checked: the caller reaches both wallets and the amount parses.
 async fn batch_command(s: &AppState, caller: &Caller, t: BatchTransfer) -> Result<Command, ApiError> {
-    let from = caller.wallet(&s.store, path_id("account", &t.from)?).await?;
-    let to = caller.wallet(&s.store, path_id("account", &t.to)?).await?;
+    let from = caller.wallet_ref(&s.store, path_id("account", &t.from)?).await?;
+    let to = caller.wallet_ref(&s.store, path_id("account", &t.to)?).await?;
     let amount = money(s, &from, &t.amount, t.currency.as_deref()).await?;
     Ok(Command::Move(Movement {
         platform: caller.acting.platform,
@@ -972,7 +968,7 @@ async fn post_transaction(
                 (AccountRef::System(kind, cur), exp)
             }
             None => {
-                let a = caller.wallet(&s.store, path_id("account", &p.account)?).await?;
+                let a = caller.wallet_ref(&s.store, path_id("account", &p.account)?).await?;
                 (AccountRef::Id(a.id), a.exponent)
             }
         };
@@ -1001,7 +997,7 @@ async fn list_transactions(
     let kind: Option<EntryKind> = q.kind.as_ref().map(|k| k.parse()).transpose().map_err(bad_name("kind"))?;
     let (after, mut before) = window(&s, &q).await?;
     let wallet = match &q.wallet {
-        Some(w) => Some(caller.wallet(&s.store, path_id("account", w)?).await?),
+        Some(w) => Some(caller.wallet_ref(&s.store, path_id("account", w)?).await?),
         None if caller.acting.id == caller.acting.platform => None,
         None => {
             return Err(ApiError::invalid(
@@ -1114,8 +1110,8 @@ async fn fx_conversion(
     headers: HeaderMap,
     Body(b): Body<NewConversion>,
 ) -> Result<Response, ApiError> {
-    let from = caller.wallet(&s.store, path_id("account", &b.from)?).await?;
-    let to = caller.wallet(&s.store, path_id("account", &b.to)?).await?;
+    let from = caller.wallet_ref(&s.store, path_id("account", &b.from)?).await?;
+    let to = caller.wallet_ref(&s.store, path_id("account", &b.to)?).await?;
     let amount = money(&s, &from, &b.amount, None).await?;
     let (rate, rate_source) = match b.rate {
         Some(r) => (r.parse().map_err(|e| ApiError::from(e).param("rate"))?, None),
@@ -1152,7 +1148,7 @@ async fn create_hold(
     headers: HeaderMap,
     Body(b): Body<NewHold>,
 ) -> Result<Response, ApiError> {
-    let a = caller.wallet(&s.store, path_id("account", &b.wallet)?).await?;
+    let a = caller.wallet_ref(&s.store, path_id("account", &b.wallet)?).await?;
     let expires_at = b.expires_at.as_deref().map(|t| parse_time("expires_at", t)).transpose()?;
     let op = MoneyOp::HoldCreate {
         account: a.id,
@@ -1191,9 +1187,9 @@ async fn capture_hold(
     Body(b): Body<Capture>,
 ) -> Result<Response, ApiError> {
     let (h, a) = caller.hold(&s.store, path_id("hold", &id)?).await?;
-    let dest = caller.wallet(&s.store, path_id("account", &b.destination)?).await?;
+    let dest = caller.wallet_ref(&s.store, path_id("account", &b.destination)?).await?;
     let amount = match b.amount {
-        Some(x) => Some(money(&s, &a, &x, None).await?),
+        Some(x) => Some(money(&s, &Place::from(&a), &x, None).await?),
         None => None,
     };
     let op = MoneyOp::HoldCapture { hold: h.id, amount, destination: AccountRef::Id(dest.id) };
