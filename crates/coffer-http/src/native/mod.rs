@@ -1,0 +1,311 @@
+//! The native REST API under `/coffer/v1`. Parses requests into core commands, checks that the
+//! caller reaches every owner and wallet named, and renders the answers. Every handler carries
+//! its OpenAPI description (`/openapi.json`).
+
+use std::collections::BTreeMap;
+
+use axum::extract::{FromRequest, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use coffer_core::money::{format_minor, parse_minor};
+use coffer_core::*;
+use coffer_store::Store;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, IntoResponses, ToSchema};
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ErrorView};
+use crate::render::{self, *};
+use crate::AppState;
+use coffer_app::directory::Place;
+
+mod holds;
+mod keys;
+mod movements;
+mod owners;
+mod wallets;
+
+use movements::{plain_amount, WalletAmount};
+pub(crate) use owners::parse_time;
+use owners::NewStatus;
+use wallets::{page_limit, window, ListQuery};
+
+pub const PREFIX: &str = "/coffer/v1";
+/// Most transfers in one batch request.
+pub const MAX_BATCH: usize = 8192;
+/// Largest batch request body.
+pub const MAX_BATCH_BODY: usize = 4 * 1024 * 1024;
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+pub const DEFAULT_PAGE: usize = 25;
+pub const MAX_PAGE: usize = 200;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/me", get(owners::me))
+        .route("/owners/{id}", get(owners::owner))
+        .route("/owners/{id}/children", get(owners::children).post(owners::create_child))
+        .route("/owners/{id}/status", post(owners::owner_status))
+        .route("/owners/{id}/wallets", get(owners::owner_wallets))
+        .route("/owners/{id}/balances", get(owners::owner_balances))
+        .route("/wallets", post(wallets::open_wallet))
+        .route("/wallets/{id}", get(wallets::wallet))
+        .route("/wallets/{id}/status", post(wallets::wallet_status))
+        .route("/wallets/{id}/limits", post(wallets::wallet_limits))
+        .route("/wallets/{id}/holds", get(wallets::wallet_holds))
+        .route("/wallets/{id}/history", get(wallets::wallet_history))
+        .route("/deposits", post(movements::deposit))
+        .route("/payouts", post(movements::payout))
+        .route("/fees", post(movements::fee))
+        .route("/transfers", post(movements::transfer))
+        .route(
+            "/transfers/batch",
+            post(movements::transfer_batch).layer(axum::extract::DefaultBodyLimit::max(MAX_BATCH_BODY)),
+        )
+        .route("/transactions", get(movements::list_transactions).post(movements::post_transaction))
+        .route("/transactions/{seq}", get(movements::transaction))
+        .route("/reversals", post(movements::reversal))
+        .route("/fx/conversions", post(movements::fx_conversion))
+        .route("/holds", post(holds::create_hold))
+        .route("/holds/{id}", get(holds::hold))
+        .route("/holds/{id}/capture", post(holds::capture_hold))
+        .route("/holds/{id}/release", post(holds::release_hold))
+        .route("/incoming", post(holds::create_incoming))
+        .route("/incoming/{id}/settle", post(holds::settle_incoming))
+        .route("/incoming/{id}/cancel", post(holds::cancel_incoming))
+        .route("/api-keys", post(keys::create_key))
+        .route("/api-keys/{id}/revoke", post(keys::revoke_key))
+        .route("/api-keys/{id}/public-key", put(keys::set_public_key))
+        .route("/signing-key", get(keys::signing_key))
+        .merge(crate::rates::routes())
+}
+
+// ---- the refusals every operation can meet, for the OpenAPI document ----
+
+/// Refusals of any authenticated read.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum ReadErrors {
+    #[response(status = 400, description = "invalid request")]
+    Invalid(#[to_schema] ErrorView),
+    #[response(status = 401, description = "missing, invalid or revoked API key")]
+    Unauthenticated(ErrorView),
+    #[response(status = 404, description = "not found, or not reachable with this key")]
+    NotFound(ErrorView),
+    #[response(status = 429, description = "rate limited; see Retry-After")]
+    RateLimited(ErrorView),
+}
+
+/// Refusals of any authenticated change.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum WriteErrors {
+    #[response(status = 400, description = "invalid request")]
+    Invalid(#[to_schema] ErrorView),
+    #[response(status = 401, description = "missing, invalid or revoked API key")]
+    Unauthenticated(ErrorView),
+    #[response(status = 403, description = "read-only API key")]
+    Forbidden(ErrorView),
+    #[response(status = 404, description = "not found, or not reachable with this key")]
+    NotFound(ErrorView),
+    #[response(status = 409, description = "idempotency key reused with another request, or already exists")]
+    Conflict(ErrorView),
+    #[response(status = 413, description = "request body too large")]
+    TooLarge(ErrorView),
+    #[response(status = 415, description = "the body is not application/json")]
+    MediaType(ErrorView),
+    #[response(status = 422, description = "refused by a ledger rule")]
+    Refused(ErrorView),
+    #[response(status = 429, description = "rate limited; see Retry-After")]
+    RateLimited(ErrorView),
+}
+
+/// The answers of a money movement, for the OpenAPI document.
+#[derive(IntoResponses)]
+#[allow(dead_code)]
+pub enum MovementResponses {
+    #[response(status = 201, description = "recorded")]
+    Created(#[to_schema] MovementView),
+    #[response(status = 200, description = "the first result, replayed for a repeated Idempotency-Key")]
+    Replayed(MovementView),
+}
+
+/// The header every money movement needs, for the OpenAPI document.
+#[derive(IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+pub struct IdempotencyHeader {
+    /// Scoped to the platform: 1 to 255 printable ASCII characters.
+    #[param(rename = "Idempotency-Key")]
+    idempotency_key: String,
+}
+
+/// A JSON body whose every refusal (syntax, unknown field, wrong type, too large) is answered
+/// in the API's error envelope.
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Body(v)),
+            Err(rej) => {
+                let status = match rej.status() {
+                    StatusCode::UNPROCESSABLE_ENTITY => StatusCode::BAD_REQUEST,
+                    s => s,
+                };
+                let code = match status {
+                    StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+                    _ => "invalid_json",
+                };
+                Err(ApiError::new(status, "invalid_request_error", code, rej.body_text()))
+            }
+        }
+    }
+}
+
+/// A query string whose refusals are answered in the API's error envelope.
+pub struct Q<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> axum::extract::FromRequestParts<S> for Q<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, ApiError> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(v)| Q(v))
+            .map_err(|rej| ApiError::invalid("invalid_query", rej.body_text()))
+    }
+}
+
+pub(crate) fn path_id<T: std::str::FromStr>(what: &str, raw: &str) -> Result<T, ApiError> {
+    raw.parse().map_err(|_| ApiError::not_found(what, raw.chars().take(64).collect::<String>()))
+}
+
+fn bad_name(field: &'static str) -> impl Fn(UnknownName) -> ApiError {
+    move |e| ApiError::invalid("invalid_argument", e.to_string()).param(field)
+}
+
+fn idempotency_key(h: &HeaderMap) -> Result<String, ApiError> {
+    let v = h.get(IDEMPOTENCY_KEY).ok_or_else(|| {
+        ApiError::invalid("missing_idempotency_key", "money movements need an Idempotency-Key header")
+            .param("Idempotency-Key")
+    })?;
+    Ok(v.to_str()
+        .map_err(|_| {
+            ApiError::invalid("invalid_header", "Idempotency-Key must be printable ASCII").param("Idempotency-Key")
+        })?
+        .to_string())
+}
+
+/// `amount` (a decimal string) in the wallet's currency and exponent; `currency`, when given,
+/// must be a known currency and the wallet's.
+async fn money(s: &AppState, a: &Place, amount: &str, currency: Option<&str>) -> Result<Money, ApiError> {
+    if let Some(c) = currency {
+        let c: CurrencyCode = c.parse().map_err(|e| ApiError::from(e).param("currency"))?;
+        s.store.exponent(a.platform, c).await.map_err(|e| ApiError::from(e).param("currency"))?;
+        if c != a.currency {
+            return Err(LedgerError::CurrencyMismatch { account: a.id, actual: a.currency, requested: c }.into());
+        }
+    }
+    Ok(Money::new(parse_minor(amount, a.exponent).map_err(|e| ApiError::from(e).param("amount"))?, a.currency))
+}
+
+fn created<T: Serialize>(v: T) -> Response {
+    (StatusCode::CREATED, Json(v)).into_response()
+}
+
+async fn run(s: &AppState, cmd: Command) -> Result<coffer_store::Receipt, ApiError> {
+    Ok(s.store.execute(cmd).await?)
+}
+
+fn internal(what: &str) -> ApiError {
+    tracing::error!(what, "unexpected outcome");
+    ApiError::internal()
+}
+
+async fn run_owner(s: &AppState, cmd: Command) -> Result<Response, ApiError> {
+    match run(s, cmd).await?.outcome {
+        Outcome::Owner(o) => Ok(created(render::owner(&o))),
+        _ => Err(internal("owner")),
+    }
+}
+
+async fn run_wallet(s: &AppState, cmd: Command) -> Result<Response, ApiError> {
+    match run(s, cmd).await?.outcome {
+        Outcome::Account(a) => Ok(created(render::account(&a))),
+        _ => Err(internal("wallet")),
+    }
+}
+
+/// A movement's answer as the caller sees it: 201 the first time; 200 and
+/// `Idempotent-Replayed: true` for a replay.
+async fn movement_response(
+    s: &AppState,
+    caller: &Caller,
+    r: coffer_store::Receipt,
+) -> Result<(StatusCode, MovementView), ApiError> {
+    match &r.outcome {
+        Outcome::Entry { entry, hold, incoming } => {
+            let reach = caller.entry_reach(&s.store, entry).await?;
+            let v = render::movement(&*s.store, entry, hold.as_ref(), incoming.as_ref(), r.replayed, &reach).await?;
+            Ok((if r.replayed { StatusCode::OK } else { StatusCode::CREATED }, v))
+        }
+        _ => Err(internal("movement")),
+    }
+}
+
+async fn movement(
+    s: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    metadata: Option<BTreeMap<String, String>>,
+    op: MoneyOp,
+) -> Result<Response, ApiError> {
+    caller.require_write()?;
+    let m = Movement {
+        platform: caller.acting.platform,
+        idempotency_key: idempotency_key(headers)?,
+        metadata: metadata.unwrap_or_default(),
+        op,
+    };
+    let (status, v) = movement_response(s, caller, run(s, Command::Move(m)).await?).await?;
+    let mut resp = (status, Json(v)).into_response();
+    if status == StatusCode::OK {
+        resp.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    Ok(resp)
+}
+
+/// The OpenAPI document of this API.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "Coffer native API", description = "A multi-currency balance ledger. Amounts are decimal strings; every request needs `Authorization: Bearer <key>`; money movements need an `Idempotency-Key` header."),
+    paths(
+        owners::me, owners::owner, owners::children, owners::create_child, owners::owner_status, owners::owner_wallets, owners::owner_balances,
+        wallets::open_wallet, wallets::wallet, wallets::wallet_status, wallets::wallet_limits, wallets::wallet_holds, wallets::wallet_history,
+        movements::deposit, movements::payout, movements::fee, movements::transfer, movements::transfer_batch, movements::post_transaction, movements::list_transactions, movements::transaction, movements::reversal,
+        movements::fx_conversion, holds::create_hold, holds::hold, holds::capture_hold, holds::release_hold, holds::create_incoming, holds::settle_incoming, holds::cancel_incoming,
+        keys::create_key, keys::revoke_key, keys::set_public_key, keys::signing_key,
+        crate::rates::set_rate, crate::rates::import_rates, crate::rates::get_rate, crate::rates::overview,
+    ),
+    components(schemas(ErrorView, crate::error::ErrorBody)),
+    modifiers(&Security),
+    security(("bearer" = [])),
+)]
+pub struct ApiDoc;
+
+struct Security;
+impl utoipa::Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
