@@ -126,10 +126,16 @@ impl From<StoreError> for AuthFailure {
 /// Check a key's id and secret: the key exists, the secret matches (constant time), the key is
 /// active, and its owner and every owner above it are active. Returns the key and its owner.
 pub async fn verify_key(dir: &Directory, id: &str, secret: &str) -> Result<(ApiKey, Owner), AuthFailure> {
+    dir.refresh().await?;
+    check_key(dir, id, secret).await
+}
+
+/// [`verify_key`] on the cache as it is, without refreshing it: only for use inside
+/// [`Directory::exact`], which checks the cache in the same call as the data.
+pub async fn check_key(dir: &Directory, id: &str, secret: &str) -> Result<(ApiKey, Owner), AuthFailure> {
     if !coffer_core::text::is_key_id(id) || secret.len() > 128 {
         return Err(AuthFailure::Invalid);
     }
-    dir.refresh().await?;
     let key = match dir.api_key(id).await {
         Ok(Some(k)) => k,
         Ok(None) => return Err(AuthFailure::Invalid),
@@ -146,10 +152,15 @@ pub async fn verify_key(dir: &Directory, id: &str, secret: &str) -> Result<(ApiK
 /// its owner and every owner above it are active. Checked on every request, so revoking a key
 /// or suspending an owner takes effect at once, also for tokens already issued.
 pub async fn key_standing(dir: &Directory, id: &str) -> Result<(ApiKey, Owner), AuthFailure> {
+    dir.refresh().await?;
+    check_standing(dir, id).await
+}
+
+/// [`key_standing`] on the cache as it is: only inside [`Directory::exact`].
+pub async fn check_standing(dir: &Directory, id: &str) -> Result<(ApiKey, Owner), AuthFailure> {
     if !coffer_core::text::is_key_id(id) {
         return Err(AuthFailure::Invalid);
     }
-    dir.refresh().await?;
     match dir.api_key(id).await {
         Ok(Some(k)) => standing(dir, k).await,
         Ok(None) => Err(AuthFailure::Invalid),

@@ -106,13 +106,55 @@ impl Directory {
     /// cache if it moved. Called once per request, before its first lookup.
     pub async fn refresh(&self) -> Result<(), StoreError> {
         let v = self.store.directory_version().await?;
+        self.observe(v);
+        Ok(())
+    }
+
+    /// Run `check` (authentication and reach, on the cache as it is, no refresh) and then
+    /// `read` (given `check`'s answer, which it hands back, with one store call that also
+    /// returns the directory version, such as [`Store::account_versioned`]), so that a warm read costs one round trip in all. The
+    /// answer is exact: it is returned only if the version `read` saw is the one the cache
+    /// had throughout `check` (no change to any owner or key between the cache's entries and
+    /// that read, which came after the request arrived). Otherwise the cache is brought to the
+    /// version seen and both run again; after two such misses, or on any refusal, the classic
+    /// order (refresh, check, read) decides.
+    pub async fn exact<A, T, E, C, CF, R, RF>(&self, check: C, read: R) -> Result<(A, T), E>
+    where
+        E: From<StoreError>,
+        C: Fn() -> CF,
+        CF: std::future::Future<Output = Result<A, E>>,
+        R: Fn(A) -> RF,
+        RF: std::future::Future<Output = Result<(A, T, u64), E>>,
+    {
+        for _ in 0..2 {
+            let (basis, generation) = {
+                let c = self.cache.read();
+                (c.version, c.generation)
+            };
+            // A refusal may rest on a stale entry (an owner since reactivated): the classic
+            // order decides it.
+            let Ok(a) = check().await else { break };
+            let Ok((a, t, v)) = read(a).await else { break };
+            let unchanged = self.generation() == generation;
+            self.observe(v);
+            if v == basis && unchanged {
+                return Ok((a, t));
+            }
+        }
+        self.refresh().await?;
+        let a = check().await?;
+        let (a, t, _) = read(a).await?;
+        Ok((a, t))
+    }
+
+    /// A directory version read with some data: the cache is emptied if it moved.
+    fn observe(&self, v: u64) {
         if self.cache.read().version != v {
             let mut c = self.cache.write();
             if c.version != v {
                 c.reset(v);
             }
         }
-        Ok(())
     }
 
     /// Forget everything cached (after this node changed an owner or a key).
@@ -211,6 +253,12 @@ impl Store for Directory {
     }
     async fn directory_version(&self) -> Result<u64, StoreError> {
         self.store.directory_version().await
+    }
+    async fn account_versioned(&self, id: AccountId) -> Result<(Option<Account>, u64), StoreError> {
+        self.store.account_versioned(id).await
+    }
+    async fn accounts_of_versioned(&self, owner: OwnerId) -> Result<(Vec<Account>, u64), StoreError> {
+        self.store.accounts_of_versioned(owner).await
     }
     async fn children(&self, parent: OwnerId) -> Result<Vec<Owner>, StoreError> {
         self.store.children(parent).await

@@ -60,7 +60,17 @@ impl Caller {
 
     /// The account, if it is a wallet the caller reaches; "not found" otherwise.
     pub async fn wallet(&self, dir: &Directory, id: AccountId) -> Result<Account, StoreError> {
-        match dir.account(id).await? {
+        self.wallet_found(dir, id, dir.account(id).await?).await
+    }
+
+    /// `found` (the account `id` as read), if it is a wallet the caller reaches.
+    pub async fn wallet_found(
+        &self,
+        dir: &Directory,
+        id: AccountId,
+        found: Option<Account>,
+    ) -> Result<Account, StoreError> {
+        match found {
             Some(a) if a.is_wallet() && self.reaches(dir, a.owner).await? => Ok(a),
             _ => Err(StoreError::from(LedgerError::AccountNotFound(id))),
         }

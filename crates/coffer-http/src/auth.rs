@@ -53,37 +53,80 @@ pub fn new_key() -> Result<NewKey, ApiError> {
     })
 }
 
-pub async fn authenticate(s: &AppState, parts: &Parts) -> Result<Caller, ApiError> {
-    let token = bearer(parts)?;
-    let (id, secret) = token.split_once('.').ok_or(AuthFailure::Invalid)?;
-    let (key, owner) = verify_key(&s.store, id, secret).await?;
-    let acting = match parts.headers.get(ON_BEHALF_OF) {
-        None => owner,
-        Some(v) => {
-            let raw = v
-                .to_str()
-                .map_err(|_| {
-                    ApiError::invalid("invalid_header", format!("{ON_BEHALF_OF} is not text")).param(ON_BEHALF_OF)
-                })?
-                .trim();
-            if raw.is_empty() {
-                owner
-            } else {
-                let id: OwnerId = raw.parse().map_err(|_| {
-                    ApiError::invalid("invalid_header", format!("{ON_BEHALF_OF} is not an owner id"))
-                        .param(ON_BEHALF_OF)
-                })?;
-                let chain = ancestry(&*s.store, id, owner.id)
-                    .await?
-                    .ok_or_else(|| ApiError::from(LedgerError::OwnerNotFound(id)))?;
-                if let Some(o) = chain.iter().find(|o| o.status != OwnerStatus::Active) {
-                    return Err(ApiError::unauthenticated(format!("owner {} is {}", o.id, o.status)));
+/// The native credentials of a request, read from its headers but not yet checked.
+pub struct Creds {
+    id: String,
+    secret: String,
+    on_behalf_of: Option<OwnerId>,
+}
+
+impl Creds {
+    pub fn of(parts: &Parts) -> Result<Creds, ApiError> {
+        let token = bearer(parts)?;
+        let (id, secret) = token.split_once('.').ok_or(AuthFailure::Invalid)?;
+        let on_behalf_of = match parts.headers.get(ON_BEHALF_OF) {
+            None => None,
+            Some(v) => {
+                let raw = v
+                    .to_str()
+                    .map_err(|_| {
+                        ApiError::invalid("invalid_header", format!("{ON_BEHALF_OF} is not text")).param(ON_BEHALF_OF)
+                    })?
+                    .trim();
+                if raw.is_empty() {
+                    None
+                } else {
+                    Some(raw.parse().map_err(|_| {
+                        ApiError::invalid("invalid_header", format!("{ON_BEHALF_OF} is not an owner id"))
+                            .param(ON_BEHALF_OF)
+                    })?)
                 }
-                chain.into_iter().next().ok_or(AuthFailure::Invalid)?
             }
+        };
+        Ok(Creds { id: id.to_string(), secret: secret.to_string(), on_behalf_of })
+    }
+
+    /// Who the request acts as. `fresh`: refresh the directory cache first (the classic
+    /// order); otherwise only inside [`coffer_app::Directory::exact`], which checks the cache
+    /// in the same store call as the data.
+    pub async fn resolve(&self, s: &AppState, fresh: bool) -> Result<Caller, ApiError> {
+        let (key, owner) = match fresh {
+            true => verify_key(&s.store, &self.id, &self.secret).await?,
+            false => check_key(&s.store, &self.id, &self.secret).await?,
+        };
+        let Some(id) = self.on_behalf_of else { return Ok(Caller { key, acting: owner }) };
+        let chain =
+            ancestry(&*s.store, id, owner.id).await?.ok_or_else(|| ApiError::from(LedgerError::OwnerNotFound(id)))?;
+        if let Some(o) = chain.iter().find(|o| o.status != OwnerStatus::Active) {
+            return Err(ApiError::unauthenticated(format!("owner {} is {}", o.id, o.status)));
         }
-    };
-    Ok(Caller { key, acting })
+        let acting = chain.into_iter().next().ok_or(AuthFailure::Invalid)?;
+        Ok(Caller { key, acting })
+    }
+}
+
+impl FromRequestParts<AppState> for Creds {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Self, ApiError> {
+        Creds::of(parts)
+    }
+}
+
+pub async fn authenticate(s: &AppState, parts: &Parts) -> Result<Caller, ApiError> {
+    Creds::of(parts)?.resolve(s, true).await
+}
+
+/// Refused with 429 when the caller's key is over its rate limit.
+pub fn within_limit(s: &AppState, caller: &Caller) -> Result<(), ApiError> {
+    let Some(wait) = s.over_limit(&caller.key.id) else { return Ok(()) };
+    let mut e = ApiError::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "rate_limit_error",
+        "rate_limited",
+        "too many requests for this API key; retry after the time in Retry-After",
+    );
+    e.retry_after = Some(wait);
+    Err(e)
 }
 
 /// The caller of a native request, within its key's rate limit. The edge may have
@@ -93,16 +136,7 @@ pub async fn caller(s: &AppState, parts: &Parts) -> Result<Caller, ApiError> {
         return Ok(c.clone());
     }
     let caller = authenticate(s, parts).await?;
-    if let Some(wait) = s.over_limit(&caller.key.id) {
-        let mut e = ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limit_error",
-            "rate_limited",
-            "too many requests for this API key; retry after the time in Retry-After",
-        );
-        e.retry_after = Some(wait);
-        return Err(e);
-    }
+    within_limit(s, &caller)?;
     Ok(caller)
 }
 

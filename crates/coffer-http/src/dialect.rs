@@ -47,6 +47,25 @@ pub async fn balances(s: &AppState, owner: OwnerId) -> Result<Vec<CurrencySummar
     Ok(by_currency(&accounts))
 }
 
+/// A credential checked on the directory cache by `check` (such as
+/// [`coffer_app::auth::check_key`]) and its owner's wallets grouped by currency, read in one
+/// store call together with the directory version that proves the check exact
+/// ([`coffer_app::Directory::exact`]): one round trip in all when the cache is warm.
+pub async fn exact_balances<CF>(
+    s: &AppState,
+    check: impl Fn() -> CF,
+) -> Result<((ApiKey, Owner), Vec<CurrencySummary>), AuthFailure>
+where
+    CF: std::future::Future<Output = Result<(ApiKey, Owner), AuthFailure>>,
+{
+    s.store
+        .exact(check, |ko: (ApiKey, Owner)| async move {
+            let (accounts, v) = s.store.accounts_of_versioned(ko.1.id).await?;
+            Ok((ko, by_currency(&accounts), v))
+        })
+        .await
+}
+
 /// A currency the platform knows (ISO 4217, a configured extra, or one of its own).
 pub async fn currency(s: &AppState, platform: OwnerId, text: &str) -> Result<CurrencyCode, Problem> {
     let unknown = || Problem::UnknownCurrency(text.chars().take(16).collect());

@@ -104,6 +104,11 @@ pub async fn edge(State(s): State<AppState>, req: Request, next: Next) -> Respon
         return closing(too_large());
     }
     let chunked = req.headers().contains_key(header::TRANSFER_ENCODING);
+    if declared.is_none_or(|n| n == 0) && !chunked {
+        // No body (most reads): nothing to read or wait for.
+        let resp = next.run(req).await;
+        return in_envelope(api, resp).await;
+    }
     let (mut parts, body) = req.into_parts();
     if limit > MAX_BODY && declared.map_or(chunked, |n| n > MAX_BODY as u64) {
         match crate::auth::caller(&s, &parts).await {

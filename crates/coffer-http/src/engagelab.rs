@@ -22,7 +22,7 @@ use coffer_core::money::{format_minor_trimmed, rescale_up};
 use coffer_core::*;
 use serde_json::{json, Value};
 
-use crate::auth::{verify_key, AuthFailure};
+use crate::auth::{check_key, AuthFailure};
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -102,8 +102,7 @@ async fn balance(State(s): State<AppState>, headers: HeaderMap) -> Response {
 
 async fn answer(s: &AppState, headers: &HeaderMap) -> Result<Value, Refusal> {
     let (dev_key, dev_secret) = basic(headers)?;
-    let (_, owner) = verify_key(&s.store, &dev_key, &dev_secret).await?;
-    let all = crate::dialect::balances(s, owner.id).await.map_err(|_| internal())?;
+    let ((_, owner), all) = crate::dialect::exact_balances(s, || check_key(&s.store, &dev_key, &dev_secret)).await?;
     let available = |t: WalletType| match all.iter().find(|c| c.currency == owner.default_currency) {
         Some(c) => x10000(c.available(t), c.exponent),
         None => Some(0),

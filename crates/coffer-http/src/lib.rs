@@ -76,8 +76,18 @@ impl Default for Limits {
     }
 }
 
+/// What every handler shares, behind one `Arc` (cloned several times per request).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     /// The store behind the application layer's exact cache of keys, owners and exponents.
     pub store: Arc<Directory>,
     pub limiter: Arc<governor::DefaultKeyedRateLimiter<String>>,
@@ -97,13 +107,13 @@ impl AppState {
 
     pub fn new(store: Arc<dyn Store>, limits: Limits) -> Self {
         let quota = governor::Quota::per_second(limits.requests_per_second).allow_burst(limits.burst);
-        AppState {
+        AppState(Arc::new(Shared {
             store: Arc::new(Directory::new(store)),
             limiter: Arc::new(governor::RateLimiter::keyed(quota)),
             secrets: Default::default(),
             fx: limits.fx,
             http: limits.http,
-        }
+        }))
     }
 
     /// Create (or load) the server's secrets before the first request: the token key and the
@@ -167,7 +177,8 @@ async fn ready(State(s): State<AppState>) -> Response {
 async fn request_id(req: Request, next: Next) -> Response {
     let id = uuid::Uuid::now_v7().to_string();
     let method = req.method().clone();
-    let path = req.uri().path().to_string();
+    let uri = req.uri().clone();
+    let path = uri.path();
     let mut resp = next.run(req).await;
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert(REQUEST_ID, v);

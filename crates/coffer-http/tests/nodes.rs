@@ -24,8 +24,15 @@ async fn owner(s: &dyn Store, c: Command) -> OwnerId {
     }
 }
 
-async fn status(http: &reqwest::Client, base: &str, key: &str) -> u16 {
-    http.get(format!("{base}/me")).bearer_auth(key).send().await.unwrap().status().as_u16()
+/// The status of `GET /me` (authenticated in the classic order: refresh, then check) and of
+/// `GET /wallets/{id}` (checked on the cache in the same store call as the wallet), which must
+/// always agree.
+async fn status(http: &reqwest::Client, base: &str, key: &str, wallet: AccountId) -> u16 {
+    // The wallet first: it meets the cache as the last request left it.
+    let w = http.get(format!("{base}/wallets/{wallet}")).bearer_auth(key).send().await.unwrap().status().as_u16();
+    let me = http.get(format!("{base}/me")).bearer_auth(key).send().await.unwrap().status().as_u16();
+    assert_eq!(me, w, "GET /me and GET /wallets/{{id}} agree");
+    me
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -43,6 +50,17 @@ async fn a_change_on_one_node_takes_effect_on_the_next_request_on_every_node() {
     )
     .await;
     let m = owner(&*a, Command::CreateMerchant { parent: p, name: "M".into(), default_currency: None }).await;
+    let open = Command::OpenWallet {
+        owner: m,
+        wallet_type: WalletType::Operating,
+        currency: "USD".parse().unwrap(),
+        overdraft_limit: 0,
+        min_balance: 0,
+    };
+    let w = match a.execute(open).await.unwrap().outcome {
+        Outcome::Account(x) => x.id,
+        o => panic!("{o:?}"),
+    };
     let mut keys = Vec::new();
     for _ in 0..2 {
         let k = coffer_app::auth::generate_key().unwrap();
@@ -54,20 +72,20 @@ async fn a_change_on_one_node_takes_effect_on_the_next_request_on_every_node() {
     // Warm both nodes' caches.
     for base in [&base_a, &base_b] {
         for _ in 0..20 {
-            assert_eq!(status(&http, base, &keys[0].1).await, 200);
+            assert_eq!(status(&http, base, &keys[0].1, w).await, 200);
         }
     }
     // A key revoked through node A's store: refused at once by both.
     a.execute(Command::RevokeApiKey { id: keys[0].0.clone() }).await.unwrap();
-    assert_eq!(status(&http, &base_b, &keys[0].1).await, 401, "node B, next request");
-    assert_eq!(status(&http, &base_a, &keys[0].1).await, 401, "node A, next request");
+    assert_eq!(status(&http, &base_b, &keys[0].1, w).await, 401, "node B, next request");
+    assert_eq!(status(&http, &base_a, &keys[0].1, w).await, 401, "node A, next request");
     // The merchant suspended: its other key is refused at once; reactivated, accepted at once.
-    assert_eq!(status(&http, &base_b, &keys[1].1).await, 200);
+    assert_eq!(status(&http, &base_b, &keys[1].1, w).await, 200);
     a.execute(Command::SetOwnerStatus { owner: m, status: OwnerStatus::Suspended }).await.unwrap();
-    assert_eq!(status(&http, &base_b, &keys[1].1).await, 401, "suspended, node B");
+    assert_eq!(status(&http, &base_b, &keys[1].1, w).await, 401, "suspended, node B");
     a.execute(Command::SetOwnerStatus { owner: m, status: OwnerStatus::Active }).await.unwrap();
-    assert_eq!(status(&http, &base_b, &keys[1].1).await, 200, "active again, node B");
+    assert_eq!(status(&http, &base_b, &keys[1].1, w).await, 200, "active again, node B");
     // The platform above it suspended: the merchant's key is refused too.
     a.execute(Command::SetOwnerStatus { owner: p, status: OwnerStatus::Suspended }).await.unwrap();
-    assert_eq!(status(&http, &base_b, &keys[1].1).await, 401, "platform suspended, node B");
+    assert_eq!(status(&http, &base_b, &keys[1].1, w).await, 401, "platform suspended, node B");
 }

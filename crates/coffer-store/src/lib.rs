@@ -181,6 +181,11 @@ pub trait Store: Send + Sync {
     /// owners, keys or exponents may keep them while this number stays the same. On PostgreSQL
     /// it is one row written in the same transaction as the change, so it covers every node.
     async fn directory_version(&self) -> Result<u64, StoreError>;
+    /// [`Store::account`] and the directory version, read at one instant (one round trip on
+    /// PostgreSQL): a read guarded by a cached authentication checks the cache in the same call.
+    async fn account_versioned(&self, id: AccountId) -> Result<(Option<Account>, u64), StoreError>;
+    /// [`Store::accounts_of`] and the directory version, read at one instant.
+    async fn accounts_of_versioned(&self, owner: OwnerId) -> Result<(Vec<Account>, u64), StoreError>;
     /// The exponent amounts in `currency` have in `platform`'s wallets: the platform's override,
     /// else the standard one (ISO 4217 or a configured extra).
     async fn exponent(&self, platform: OwnerId, currency: CurrencyCode) -> Result<u8, StoreError>;

@@ -47,10 +47,25 @@ pub(super) async fn open_wallet(
     params(("id" = String, Path, description = "wallet id")), responses((status = 200, body = WalletView), ReadErrors))]
 pub(super) async fn wallet(
     State(s): State<AppState>,
-    caller: Caller,
+    creds: crate::auth::Creds,
     Path(id): Path<String>,
 ) -> Result<Json<WalletView>, ApiError> {
-    Ok(Json(render::account(&caller.wallet(&s.store, path_id("account", &id)?).await?)))
+    let id = path_id("account", &id)?;
+    // Authenticated on the cache and checked in the same store call as the wallet.
+    let st = &s;
+    let (caller, a) = s
+        .store
+        .exact(
+            || creds.resolve(st, false),
+            |c: Caller| async move {
+                let (found, v) = st.store.account_versioned(id).await?;
+                let a = c.wallet_found(&st.store, id, found).await?;
+                Ok::<_, ApiError>((c, a, v))
+            },
+        )
+        .await?;
+    crate::auth::within_limit(&s, &caller)?;
+    Ok(Json(render::account(&a)))
 }
 
 #[utoipa::path(post, path = "/wallets/{id}/status", context_path = "/coffer/v1", tag = "wallets",

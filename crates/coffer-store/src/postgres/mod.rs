@@ -980,6 +980,12 @@ impl Store for PgStore {
     async fn directory_version(&self) -> Result<u64, StoreError> {
         self.within(async { rows::directory_version(&self.client().await?).await }).await
     }
+    async fn account_versioned(&self, id: AccountId) -> Result<(Option<Account>, u64), StoreError> {
+        self.within(async { rows::account_versioned(&self.client().await?, id).await }).await
+    }
+    async fn accounts_of_versioned(&self, owner: OwnerId) -> Result<(Vec<Account>, u64), StoreError> {
+        self.within(async { rows::accounts_of_versioned(&self.client().await?, owner).await }).await
+    }
     async fn exponent(&self, platform: OwnerId, currency: CurrencyCode) -> Result<u8, StoreError> {
         let p = self.owner(platform).await?.ok_or(LedgerError::OwnerNotFound(platform))?;
         Ok(self.currencies.exponent_in(&p.currency_exponents, currency).map_err(LedgerError::from)?)

@@ -544,7 +544,7 @@ pub async fn persist(
                public_key = excluded.public_key"
         ))
         .await?;
-    let dir_st = c.prepare_cached("UPDATE coffer_directory SET version = version + 1 WHERE id = 1").await?;
+    let dir_st = c.prepare_cached("UPDATE coffer_directory SET version = version + 1").await?;
     let ins_entries = c
         .prepare_cached(
             "INSERT INTO entries (seq, platform_id, kind, idem_key, request_hash, created_at, account_nos, metadata,
@@ -752,8 +752,47 @@ pub async fn persist(
 
 /// The directory version (see [`crate::Store::directory_version`]).
 pub async fn directory_version(c: &impl GenericClient) -> Res<u64> {
-    let v: i64 = c.query_one("SELECT version FROM coffer_directory WHERE id = 1", &[]).await?.get(0);
+    let st = c.prepare_cached("SELECT version FROM coffer_directory").await?;
+    let v: i64 = c.query_one(&st, &[]).await?.get(0);
     Ok(v as u64)
+}
+
+/// Accounts that `filter` (a condition on `accounts` with one parameter) selects, in creation
+/// order, and the directory version, read in one statement (so at one snapshot).
+async fn accounts_versioned<P: tokio_postgres::types::ToSql + Sync>(
+    c: &impl GenericClient,
+    filter: &str,
+    param: &P,
+) -> Res<(Vec<Account>, u64)> {
+    let st = c
+        .prepare_cached(&format!(
+            "SELECT {ACCOUNT_COLS}, d.version FROM coffer_directory d LEFT JOIN accounts ON {filter}
+             ORDER BY created_at, number"
+        ))
+        .await?;
+    let rows = c.query(&st, &[param]).await?;
+    let version = match rows.first() {
+        Some(r) => r.try_get::<_, i64>(15)? as u64,
+        None => return Err(StoreError::Storage("coffer_directory has no row".into())),
+    };
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        if r.try_get::<_, Option<Uuid>>(0)?.is_some() {
+            out.push(account_row(r)?);
+        }
+    }
+    Ok((out, version))
+}
+
+/// One account by id (if it exists) and the directory version, in one statement.
+pub async fn account_versioned(c: &impl GenericClient, id: AccountId) -> Res<(Option<Account>, u64)> {
+    let (mut a, v) = accounts_versioned(c, "accounts.id = $1", &id.0).await?;
+    Ok((a.pop(), v))
+}
+
+/// An owner's accounts and the directory version, in one statement.
+pub async fn accounts_of_versioned(c: &impl GenericClient, owner: OwnerId) -> Res<(Vec<Account>, u64)> {
+    accounts_versioned(c, "accounts.owner_id = $1", &owner.0).await
 }
 
 /// Send every statement of `writes` (pipelined on the one connection), then `COMMIT` behind

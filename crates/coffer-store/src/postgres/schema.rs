@@ -150,8 +150,8 @@ CREATE SEQUENCE account_number_blocks;
     r#"
 -- Grows in the same transaction as any change to owners or API keys: nodes cache those and
 -- read this one row to learn whether their cache is still exact.
-CREATE TABLE coffer_directory (id INT PRIMARY KEY CHECK (id = 1), version BIGINT NOT NULL);
-INSERT INTO coffer_directory (id, version) VALUES (1, 0);
+CREATE TABLE coffer_directory (singleton BOOLEAN PRIMARY KEY CHECK (singleton), version BIGINT NOT NULL);
+INSERT INTO coffer_directory (singleton, version) VALUES (TRUE, 0);
 "#,
 ];
 

@@ -768,6 +768,15 @@ impl Store for SqliteStore {
     async fn directory_version(&self) -> Result<u64, StoreError> {
         Ok(self.view.read().version)
     }
+    async fn account_versioned(&self, id: AccountId) -> Result<(Option<Account>, u64), StoreError> {
+        let v = self.view.read();
+        Ok((v.accounts.get(&id).cloned(), v.version))
+    }
+    async fn accounts_of_versioned(&self, owner: OwnerId) -> Result<(Vec<Account>, u64), StoreError> {
+        let v = self.view.read();
+        let list = v.by_owner.get(&owner).into_iter().flatten().filter_map(|id| v.accounts.get(id).cloned()).collect();
+        Ok((list, v.version))
+    }
     async fn exponent(&self, platform: OwnerId, currency: CurrencyCode) -> Result<u8, StoreError> {
         let v = self.view.read();
         let p = v.owners.get(&platform).ok_or(LedgerError::OwnerNotFound(platform))?;
