@@ -5,6 +5,7 @@
 //! data = "/var/lib/coffer"
 //! # database = "postgres://coffer@db.internal/coffer"   # instead of `data`: several nodes, one ledger
 //! # database_writers = 2     # batches a node commits at once on PostgreSQL (COFFER_DATABASE_WRITERS)
+//! # database_readers = 2     # connections a node's reads share, pipelined (COFFER_DATABASE_READERS)
 //! # database_timeout_ms = 5000  # deadline of every database call; past it: 503 (COFFER_DATABASE_TIMEOUT_MS)
 //! listen = "0.0.0.0:8080"
 //! rate_limit = 1000  # HTTP requests per second per API key (bursts of twice that)
@@ -44,6 +45,8 @@ struct File {
     database: Option<String>,
     /// Batches a node commits at once on PostgreSQL.
     database_writers: Option<usize>,
+    /// Connections a node's reads share on PostgreSQL.
+    database_readers: Option<usize>,
     /// Deadline of every database call, in milliseconds.
     database_timeout_ms: Option<u64>,
     listen: Option<String>,
@@ -78,6 +81,7 @@ pub struct Config {
     /// A PostgreSQL connection string or URL: when set, the ledger lives there, not in `data`.
     pub database: Option<String>,
     database_writers: Option<usize>,
+    database_readers: Option<usize>,
     database_timeout: Option<Duration>,
     listen: Option<String>,
     rate_limit: Option<u32>,
@@ -134,6 +138,12 @@ impl Config {
                 .transpose()?
                 .or(f.database_writers)
                 .filter(|n| *n > 0),
+            database_readers: std::env::var("COFFER_DATABASE_READERS")
+                .ok()
+                .map(|v| v.parse().with_context(|| format!("COFFER_DATABASE_READERS={v:?}")))
+                .transpose()?
+                .or(f.database_readers)
+                .filter(|n| *n > 0),
             database_timeout,
             listen: f.listen,
             rate_limit: f.rate_limit,
@@ -182,6 +192,7 @@ impl Config {
         coffer_store::postgres::Options {
             currencies: self.currencies.clone(),
             writers: self.database_writers.unwrap_or(d.writers),
+            readers: self.database_readers.unwrap_or(d.readers),
             timeout: self.database_timeout.unwrap_or(d.timeout),
             ..d
         }
