@@ -9,7 +9,8 @@
 //! - refusals made by the framework rather than by a handler (no such route, method not
 //!   allowed, a path that does not decode, a body too large or of the wrong type) are answered
 //!   in the envelope of the API the path belongs to (native or one of the five dialects);
-//! - every 503 carries `Retry-After`.
+//! - every 503 carries `Retry-After`;
+//! - every answer carries a `Request-Id` header; server errors are logged with it.
 //!
 //! Header and idle timeouts and the connection limit are the server's (see [`crate::serve`]).
 
@@ -96,6 +97,13 @@ pub fn body_limit(path: &str) -> usize {
 }
 
 pub async fn edge(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let uri = req.uri().clone();
+    let resp = handle(&s, req, next).await;
+    crate::request_id(&method, uri.path(), resp)
+}
+
+async fn handle(s: &AppState, req: Request, next: Next) -> Response {
     let api = Api::of(req.uri().path());
     let limit = body_limit(req.uri().path());
     let too_large = || api.refusal(StatusCode::PAYLOAD_TOO_LARGE, &format!("the body is larger than {limit} bytes"));
@@ -111,7 +119,7 @@ pub async fn edge(State(s): State<AppState>, req: Request, next: Next) -> Respon
     }
     let (mut parts, body) = req.into_parts();
     if limit > MAX_BODY && declared.map_or(chunked, |n| n > MAX_BODY as u64) {
-        match crate::auth::caller(&s, &parts).await {
+        match crate::auth::caller(s, &parts).await {
             Ok(c) => {
                 parts.extensions.insert(c);
             }

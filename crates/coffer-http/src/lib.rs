@@ -19,9 +19,8 @@ use std::future::Future;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderValue, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -137,7 +136,7 @@ fn router_with(state: AppState) -> Router {
         .route("/readyz", get(ready))
         .route("/openapi.json", get(openapi))
         .route("/docs", get(|| async { axum::response::Html(include_str!("docs.html")) }))
-        .nest(native::PREFIX, native::routes())
+        .merge(native::routes())
         .merge(engagelab::routes())
         .merge(uqpay::routes())
         .merge(neox::routes())
@@ -148,7 +147,6 @@ fn router_with(state: AppState) -> Router {
         })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(axum::middleware::from_fn_with_state(state.clone(), edge::edge))
-        .layer(axum::middleware::from_fn(request_id))
         .with_state(state)
 }
 
@@ -174,12 +172,8 @@ async fn ready(State(s): State<AppState>) -> Response {
 }
 
 /// Every response carries a `Request-Id` header; errors are logged with it.
-async fn request_id(req: Request, next: Next) -> Response {
+pub(crate) fn request_id(method: &axum::http::Method, path: &str, mut resp: Response) -> Response {
     let id = uuid::Uuid::now_v7().to_string();
-    let method = req.method().clone();
-    let uri = req.uri().clone();
-    let path = uri.path();
-    let mut resp = next.run(req).await;
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert(REQUEST_ID, v);
     }

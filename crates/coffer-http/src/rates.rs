@@ -44,9 +44,12 @@ pub const MAX_IMPORT_BODY: usize = fx::MAX_CSV_BYTES + 1024;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/fx/rates", post(set_rate).get(get_rate))
-        .route("/fx/rates/import", post(import_rates).layer(axum::extract::DefaultBodyLimit::max(MAX_IMPORT_BODY)))
-        .route("/owners/{id}/overview", get(overview))
+        .route(&crate::native::at("/fx/rates"), post(set_rate).get(get_rate))
+        .route(
+            &crate::native::at("/fx/rates/import"),
+            post(import_rates).layer(axum::extract::DefaultBodyLimit::max(MAX_IMPORT_BODY)),
+        )
+        .route(&crate::native::at("/owners/{id}/overview"), get(overview))
 }
 
 impl From<FxError> for ApiError {

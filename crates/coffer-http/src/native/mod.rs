@@ -43,43 +43,49 @@ pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
 pub const DEFAULT_PAGE: usize = 25;
 pub const MAX_PAGE: usize = 200;
 
+/// `path` under [`PREFIX`]. The routes carry their full paths (no `nest`, which would
+/// rewrite every request's URI).
+pub(crate) fn at(path: &str) -> String {
+    format!("{PREFIX}{path}")
+}
+
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/me", get(owners::me))
-        .route("/owners/{id}", get(owners::owner))
-        .route("/owners/{id}/children", get(owners::children).post(owners::create_child))
-        .route("/owners/{id}/status", post(owners::owner_status))
-        .route("/owners/{id}/wallets", get(owners::owner_wallets))
-        .route("/owners/{id}/balances", get(owners::owner_balances))
-        .route("/wallets", post(wallets::open_wallet))
-        .route("/wallets/{id}", get(wallets::wallet))
-        .route("/wallets/{id}/status", post(wallets::wallet_status))
-        .route("/wallets/{id}/limits", post(wallets::wallet_limits))
-        .route("/wallets/{id}/holds", get(wallets::wallet_holds))
-        .route("/wallets/{id}/history", get(wallets::wallet_history))
-        .route("/deposits", post(movements::deposit))
-        .route("/payouts", post(movements::payout))
-        .route("/fees", post(movements::fee))
-        .route("/transfers", post(movements::transfer))
+        .route(&at("/me"), get(owners::me))
+        .route(&at("/owners/{id}"), get(owners::owner))
+        .route(&at("/owners/{id}/children"), get(owners::children).post(owners::create_child))
+        .route(&at("/owners/{id}/status"), post(owners::owner_status))
+        .route(&at("/owners/{id}/wallets"), get(owners::owner_wallets))
+        .route(&at("/owners/{id}/balances"), get(owners::owner_balances))
+        .route(&at("/wallets"), post(wallets::open_wallet))
+        .route(&at("/wallets/{id}"), get(wallets::wallet))
+        .route(&at("/wallets/{id}/status"), post(wallets::wallet_status))
+        .route(&at("/wallets/{id}/limits"), post(wallets::wallet_limits))
+        .route(&at("/wallets/{id}/holds"), get(wallets::wallet_holds))
+        .route(&at("/wallets/{id}/history"), get(wallets::wallet_history))
+        .route(&at("/deposits"), post(movements::deposit))
+        .route(&at("/payouts"), post(movements::payout))
+        .route(&at("/fees"), post(movements::fee))
+        .route(&at("/transfers"), post(movements::transfer))
         .route(
-            "/transfers/batch",
+            &at("/transfers/batch"),
             post(movements::transfer_batch).layer(axum::extract::DefaultBodyLimit::max(MAX_BATCH_BODY)),
         )
-        .route("/transactions", get(movements::list_transactions).post(movements::post_transaction))
-        .route("/transactions/{seq}", get(movements::transaction))
-        .route("/reversals", post(movements::reversal))
-        .route("/fx/conversions", post(movements::fx_conversion))
-        .route("/holds", post(holds::create_hold))
-        .route("/holds/{id}", get(holds::hold))
-        .route("/holds/{id}/capture", post(holds::capture_hold))
-        .route("/holds/{id}/release", post(holds::release_hold))
-        .route("/incoming", post(holds::create_incoming))
-        .route("/incoming/{id}/settle", post(holds::settle_incoming))
-        .route("/incoming/{id}/cancel", post(holds::cancel_incoming))
-        .route("/api-keys", post(keys::create_key))
-        .route("/api-keys/{id}/revoke", post(keys::revoke_key))
-        .route("/api-keys/{id}/public-key", put(keys::set_public_key))
-        .route("/signing-key", get(keys::signing_key))
+        .route(&at("/transactions"), get(movements::list_transactions).post(movements::post_transaction))
+        .route(&at("/transactions/{seq}"), get(movements::transaction))
+        .route(&at("/reversals"), post(movements::reversal))
+        .route(&at("/fx/conversions"), post(movements::fx_conversion))
+        .route(&at("/holds"), post(holds::create_hold))
+        .route(&at("/holds/{id}"), get(holds::hold))
+        .route(&at("/holds/{id}/capture"), post(holds::capture_hold))
+        .route(&at("/holds/{id}/release"), post(holds::release_hold))
+        .route(&at("/incoming"), post(holds::create_incoming))
+        .route(&at("/incoming/{id}/settle"), post(holds::settle_incoming))
+        .route(&at("/incoming/{id}/cancel"), post(holds::cancel_incoming))
+        .route(&at("/api-keys"), post(keys::create_key))
+        .route(&at("/api-keys/{id}/revoke"), post(keys::revoke_key))
+        .route(&at("/api-keys/{id}/public-key"), put(keys::set_public_key))
+        .route(&at("/signing-key"), get(keys::signing_key))
         .merge(crate::rates::routes())
 }
 
