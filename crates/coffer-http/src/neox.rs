@@ -25,6 +25,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use coffer_core::money::format_minor;
 use coffer_core::*;
+use coffer_store::Store;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -86,6 +87,12 @@ impl From<TokenFailure> for Refusal {
             TokenFailure::Credential(a) => a.into(),
             TokenFailure::Invalid | TokenFailure::Expired => INVALID_TOKEN,
         }
+    }
+}
+
+impl From<coffer_store::StoreError> for Refusal {
+    fn from(e: coffer_store::StoreError) -> Self {
+        Problem::from(e).into()
     }
 }
 
@@ -179,28 +186,43 @@ async fn balance_query(
                 .and_then(|v| v.trim().strip_prefix("Bearer "))
                 .map(str::trim)
                 .ok_or(INVALID_TOKEN)?;
-            let (key, caller) = token::check(&s, bearer, AUDIENCE).await?;
+            // The token, the query, the sub-merchant and the currency are checked on the
+            // directory cache, and the balances read in the same store call as the version that
+            // proves those checks exact.
+            let st = &s;
+            let q = &q;
+            let check = || async move {
+                let (key, caller) = token::check_cached(st, bearer, AUDIENCE).await?;
+                let Query(q) = q.as_ref().map_err(|_| VALIDATION_ERROR)?;
+                fn filter(v: &Option<String>) -> Option<&str> {
+                    v.as_deref().map(str::trim).filter(|v| !v.is_empty())
+                }
+                let sub = filter(&q.sub_merchant_id).ok_or(VALIDATION_ERROR)?;
+                let wanted_type = match filter(&q.account_type) {
+                    Some(t) => Some(account_type(t).ok_or(VALIDATION_ERROR)?),
+                    None => None,
+                };
+                let wanted_currency = match filter(&q.currency) {
+                    Some(c) => Some(dialect::currency(st, caller.platform, c).await?),
+                    None => None,
+                };
+                let target: OwnerId = sub.parse().map_err(|_| NOT_FOUND)?;
+                let owner = match on_behalf_of(&*st.store, target, caller.id).await? {
+                    Some(Ok(o)) => o,
+                    Some(Err(_)) => return Err(NOT_ACTIVATED),
+                    None => return Err(NOT_FOUND),
+                };
+                Ok((key, owner, wanted_type, wanted_currency))
+            };
+            let read = |found: (ApiKey, Owner, Option<WalletType>, Option<CurrencyCode>)| async move {
+                let (accounts, v) = st.store.accounts_of_versioned(found.1.id).await?;
+                Ok::<_, Refusal>((found, coffer_core::summary::by_currency(&accounts), v))
+            };
+            let ((key, _, wanted_type, wanted_currency), all) = s.store.exact(check, read).await?;
             dialect::rate_limit(&s, &key.id)?;
-            let Query(q) = q.map_err(|_| VALIDATION_ERROR)?;
-            let filter = |v: Option<String>| v.map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
-            let sub = filter(q.sub_merchant_id).ok_or(VALIDATION_ERROR)?;
-            let wanted_type = match filter(q.account_type) {
-                Some(t) => Some(account_type(&t).ok_or(VALIDATION_ERROR)?),
-                None => None,
-            };
-            let wanted_currency = match filter(q.currency) {
-                Some(c) => Some(dialect::currency(&s, caller.platform, &c).await?),
-                None => None,
-            };
-            let target: OwnerId = sub.parse().map_err(|_| NOT_FOUND)?;
-            let owner = match on_behalf_of(&*s.store, target, caller.id).await? {
-                Some(Ok(o)) => o,
-                Some(Err(_)) => return Err(NOT_ACTIVATED),
-                None => return Err(NOT_FOUND),
-            };
             let time = plain_seconds(dialect::now());
             let mut rows = Vec::new();
-            for c in dialect::balances(&s, owner.id).await? {
+            for c in all {
                 if wanted_currency.is_some_and(|w| w != c.currency) {
                     continue;
                 }

@@ -2,7 +2,7 @@
 //! ([`crate::secrets`]), valid [`TOKEN_TTL_SECS`], for one dialect (`aud`).
 //!
 //! A token names the API key it was issued for (`sub`); every call re-checks that key and its
-//! owners ([`crate::auth::key_standing`]), so a revoked key or a suspended merchant loses its
+//! owners ([`crate::auth::key_standing`], on the directory cache made exact for the request), so a revoked key or a suspended merchant loses its
 //! tokens at once. Nothing about tokens is kept per node: any node verifies any node's token.
 //! UQPay's SDK reads the claims `entity_id`, `short_entity_id` and `parent_entity_id`.
 
@@ -10,7 +10,7 @@ use coffer_core::*;
 use jsonwebtoken::{decode, encode, errors::ErrorKind, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{key_standing, AuthFailure};
+use crate::auth::{check_standing, AuthFailure};
 use crate::AppState;
 
 pub const TOKEN_TTL_SECS: i64 = 30 * 60;
@@ -78,6 +78,12 @@ pub async fn issue(s: &AppState, key: &ApiKey, owner: &Owner, audience: &str) ->
 
 /// The key and owner a token stands for, checked afresh.
 pub async fn check(s: &AppState, token: &str, audience: &str) -> Result<(ApiKey, Owner), TokenFailure> {
+    s.store.refresh().await.map_err(|e| TokenFailure::Credential(AuthFailure::from(e)))?;
+    check_cached(s, token, audience).await
+}
+
+/// [`check`] on the directory cache as it is: only inside [`coffer_app::Directory::exact`].
+pub async fn check_cached(s: &AppState, token: &str, audience: &str) -> Result<(ApiKey, Owner), TokenFailure> {
     if token.is_empty() || token.len() > MAX_TOKEN {
         return Err(TokenFailure::Invalid);
     }
@@ -91,7 +97,7 @@ pub async fn check(s: &AppState, token: &str, audience: &str) -> Result<(ApiKey,
         Err(e) if matches!(e.kind(), ErrorKind::ExpiredSignature) => return Err(TokenFailure::Expired),
         Err(_) => return Err(TokenFailure::Invalid),
     };
-    let (key, owner) = key_standing(&s.store, &claims.sub).await?;
+    let (key, owner) = check_standing(&s.store, &claims.sub).await?;
     if owner.id.to_string() != claims.entity_id {
         return Err(TokenFailure::Invalid);
     }

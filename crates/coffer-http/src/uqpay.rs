@@ -22,6 +22,7 @@ use axum::{Json, Router};
 use coffer_core::money::format_minor;
 use coffer_core::summary::CurrencySummary;
 use coffer_core::*;
+use coffer_store::Store;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -112,6 +113,12 @@ impl From<TokenFailure> for Refusal {
     }
 }
 
+impl From<coffer_store::StoreError> for Refusal {
+    fn from(e: coffer_store::StoreError) -> Self {
+        Problem::from(e).into()
+    }
+}
+
 impl From<Problem> for Refusal {
     fn from(p: Problem) -> Self {
         match p {
@@ -154,14 +161,34 @@ async fn issue(s: &AppState, headers: &HeaderMap) -> Result<Value, Refusal> {
 }
 
 /// The owner a call acts as: the token's owner, or the sub-merchant named by `x-on-behalf-of`.
-async fn caller(s: &AppState, headers: &HeaderMap) -> Result<Owner, Refusal> {
+/// The key and the owner a request acts as (on behalf of a connected account when it names
+/// one), on the directory cache as it is: only inside [`coffer_app::Directory::exact`].
+async fn caller_cached(s: &AppState, headers: &HeaderMap) -> Result<(ApiKey, Owner), Refusal> {
     let raw = header(headers, "x-auth-token").ok_or_else(|| unauthorized("missing_token", "send x-auth-token"))?;
     let jwt = raw
         .strip_prefix("Bearer ")
         .map(str::trim)
         .ok_or_else(|| unauthorized("invalid_token", "x-auth-token must be 'Bearer <auth_token>'"))?;
-    let (key, owner) = token::check(s, jwt, AUDIENCE).await?;
+    let (key, owner) = token::check_cached(s, jwt, AUDIENCE).await?;
+    let owner = acting(s, headers, owner).await?;
+    Ok((key, owner))
+}
+
+/// A request's caller and every wallet of the owner it acts as, grouped by currency: the
+/// credential checked on the directory cache and the wallets read in the same store call as
+/// the version that proves the check exact. Within the key's rate limit.
+async fn caller_balances(s: &AppState, headers: &HeaderMap) -> Result<(Owner, Vec<CurrencySummary>), Refusal> {
+    let read = |(key, owner): (ApiKey, Owner)| async move {
+        let (accounts, v) = s.store.accounts_of_versioned(owner.id).await?;
+        Ok::<_, Refusal>(((key, owner), coffer_core::summary::by_currency(&accounts), v))
+    };
+    let ((key, owner), all) = s.store.exact(|| caller_cached(s, headers), read).await?;
     dialect::rate_limit(s, &key.id)?;
+    Ok((owner, all))
+}
+
+/// `owner`, or the connected account `x-on-behalf-of` names.
+async fn acting(s: &AppState, headers: &HeaderMap, owner: Owner) -> Result<Owner, Refusal> {
     let Some(target) = header(headers, "x-on-behalf-of") else { return Ok(owner) };
     let not_found =
         || Refusal(StatusCode::NOT_FOUND, "not_found", "account_not_found", "connected account not found".into());
@@ -204,9 +231,8 @@ fn balance(c: &CurrencySummary) -> Option<Value> {
 async fn one(State(s): State<AppState>, headers: HeaderMap, Path(currency): Path<String>) -> Response {
     answer(
         async {
-            let owner = caller(&s, &headers).await?;
+            let (owner, all) = caller_balances(&s, &headers).await?;
             let cur = dialect::currency(&s, owner.platform, &currency).await?;
-            let all = dialect::balances(&s, owner.id).await?;
             all.iter().filter(|c| c.currency == cur).find_map(balance).ok_or_else(|| {
                 Refusal(StatusCode::NOT_FOUND, "not_found", "balance_not_found", format!("no {cur} balance"))
             })
@@ -236,11 +262,11 @@ async fn list(
 ) -> Response {
     answer(
         async {
-            let owner = caller(&s, &headers).await?;
+            let (_, all) = caller_balances(&s, &headers).await?;
             let Query(q) = q.map_err(|_| invalid("invalid_parameter", "malformed query string"))?;
             let size = number(q.page_size.as_deref(), "page_size", 10, MAX_PAGE_SIZE)?;
             let page = number(q.page_number.as_deref(), "page_number", 1, MAX_PAGE_NUMBER)?;
-            let all: Vec<Value> = dialect::balances(&s, owner.id).await?.iter().filter_map(balance).collect();
+            let all: Vec<Value> = all.iter().filter_map(balance).collect();
             let items: Vec<Value> = all.iter().skip((page - 1) * size).take(size).cloned().collect();
             Ok(json!({
                 "total_pages": all.len().div_ceil(size),

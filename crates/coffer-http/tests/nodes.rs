@@ -24,14 +24,20 @@ async fn owner(s: &dyn Store, c: Command) -> OwnerId {
     }
 }
 
-/// The status of `GET /me` (authenticated in the classic order: refresh, then check) and of
-/// `GET /wallets/{id}` (checked on the cache in the same store call as the wallet), which must
-/// always agree.
+/// The status of `GET /me` (authenticated in the classic order: refresh, then check), which
+/// `GET /wallets/{id}` and EngageLab's balance (checked on the cache in the same store call as
+/// their data) must agree with.
 async fn status(http: &reqwest::Client, base: &str, key: &str, wallet: AccountId) -> u16 {
     // The wallet first: it meets the cache as the last request left it.
     let w = http.get(format!("{base}/wallets/{wallet}")).bearer_auth(key).send().await.unwrap().status().as_u16();
+    // EngageLab's balance: the same key as Basic credentials, checked the same way.
+    let (id, secret) = key.split_once('.').unwrap();
+    let root = base.trim_end_matches("/coffer/v1");
+    let e = http.get(format!("{root}/v1/balance")).basic_auth(id, Some(secret)).send().await.unwrap();
+    let e = e.status().as_u16();
     let me = http.get(format!("{base}/me")).bearer_auth(key).send().await.unwrap().status().as_u16();
     assert_eq!(me, w, "GET /me and GET /wallets/{{id}} agree");
+    assert_eq!(me == 200, e == 200, "GET /me ({me}) and EngageLab ({e}) agree");
     me
 }
 
