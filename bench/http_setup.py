@@ -46,6 +46,17 @@ class Client:
         return json.loads(text) if text else None
 
 
+# wrk Lua: a per-thread `tid` (start time and thread number) and a per-thread counter `n`, so
+# that request ids and idempotency keys are new in every run and on every thread.
+UNIQUE = """local n = 0
+local threads = 0
+setup = function(thread)
+  threads = threads + 1
+  thread:set("tid", os.time() .. "-" .. threads)
+end
+"""
+
+
 def lua_string(s):
     return '"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
@@ -113,13 +124,7 @@ def setup(base, creds_file, platform_key, work):
 wrk.method = "POST"
 wrk.headers["apikey"] = {lua_string(o['key'])}
 wrk.headers["Content-Type"] = "application/json"
-local n = 0
-local threads = 0
-setup = function(thread)
-  threads = threads + 1
-  thread:set("tid", os.time() .. "-" .. threads)
-end
-request = function()
+{UNIQUE}request = function()
   n = n + 1
   local body = '{{"requestId":"B' .. tid .. '-' .. n .. '","requestTime":' .. (os.time() * 1000) .. ',"currency":"USD"}}'
   return wrk.format(nil, nil, nil, body)
@@ -149,13 +154,7 @@ wrk.method = "POST"
 wrk.headers["Authorization"] = {lua_string('Bearer ' + platform_key)}
 wrk.headers["Content-Type"] = "application/json"
 local ids = {ids}
-local n = 0
-local threads = 0
-setup = function(thread)
-  threads = threads + 1
-  thread:set("tid", os.time() .. "-" .. threads)
-end
-request = function()
+{UNIQUE}request = function()
   n = n + 1
   local a = math.random(1, #ids)
   local b = math.random(1, #ids - 1)
