@@ -112,8 +112,8 @@ impl Directory {
 
     /// Run `check` (authentication and reach, on the cache as it is, no refresh) and then
     /// `read` (given `check`'s answer, which it hands back, with one store call that also
-    /// returns the directory version, such as [`Store::account_versioned`]), so that a warm read costs one round trip in all. The
-    /// answer is exact: it is returned only if the version `read` saw is the one the cache
+    /// returns the directory version, such as [`Store::account_versioned`]), so that a warm
+    /// read costs one round trip in all. The answer is exact: it is returned only if the version `read` saw is the one the cache
     /// had throughout `check` (no change to any owner or key between the cache's entries and
     /// that read, which came after the request arrived). Otherwise the cache is brought to the
     /// version seen and both run again; after two such misses, or on any refusal, the classic
