@@ -97,11 +97,6 @@ impl Directory {
         Directory { store, currencies, cache: Default::default(), places: Default::default() }
     }
 
-    /// The store behind the cache.
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
-    }
-
     /// Make the cache exact as of now: read the store's directory version and empty the
     /// cache if it moved. Called once per request, before its first lookup.
     pub async fn refresh(&self) -> Result<(), StoreError> {

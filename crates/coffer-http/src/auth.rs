@@ -95,13 +95,11 @@ impl Creds {
             false => check_key(&s.store, &self.id, &self.secret).await?,
         };
         let Some(id) = self.on_behalf_of else { return Ok(Caller { key, acting: owner }) };
-        let chain =
-            ancestry(&*s.store, id, owner.id).await?.ok_or_else(|| ApiError::from(LedgerError::OwnerNotFound(id)))?;
-        if let Some(o) = chain.iter().find(|o| o.status != OwnerStatus::Active) {
-            return Err(ApiError::unauthenticated(format!("owner {} is {}", o.id, o.status)));
+        match on_behalf_of(&*s.store, id, owner.id).await? {
+            Some(Ok(acting)) => Ok(Caller { key, acting }),
+            Some(Err(o)) => Err(ApiError::unauthenticated(format!("owner {} is {}", o.id, o.status))),
+            None => Err(LedgerError::OwnerNotFound(id).into()),
         }
-        let acting = chain.into_iter().next().ok_or(AuthFailure::Invalid)?;
-        Ok(Caller { key, acting })
     }
 }
 

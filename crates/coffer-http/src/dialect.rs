@@ -47,21 +47,25 @@ pub async fn balances(s: &AppState, owner: OwnerId) -> Result<Vec<CurrencySummar
     Ok(by_currency(&accounts))
 }
 
-/// A credential checked on the directory cache by `check` (such as
-/// [`coffer_app::auth::check_key`]) and its owner's wallets grouped by currency, read in one
-/// store call together with the directory version that proves the check exact
+/// A request checked on the directory cache by `check` (the credential, such as
+/// [`coffer_app::auth::check_key`], and whatever else the dialect decides from the cache), and
+/// the wallets of the owner it acts as (`owner` of what `check` found), grouped by currency,
+/// read in one store call together with the directory version that proves the check exact
 /// ([`coffer_app::Directory::exact`]): one round trip in all when the cache is warm.
-pub async fn exact_balances<CF>(
+pub async fn exact_balances<A, E, CF>(
     s: &AppState,
     check: impl Fn() -> CF,
-) -> Result<((ApiKey, Owner), Vec<CurrencySummary>), AuthFailure>
+    owner: impl Fn(&A) -> OwnerId,
+) -> Result<(A, Vec<CurrencySummary>), E>
 where
-    CF: std::future::Future<Output = Result<(ApiKey, Owner), AuthFailure>>,
+    E: From<StoreError>,
+    CF: std::future::Future<Output = Result<A, E>>,
 {
+    let owner = &owner;
     s.store
-        .exact(check, |ko: (ApiKey, Owner)| async move {
-            let (accounts, v) = s.store.accounts_of_versioned(ko.1.id).await?;
-            Ok((ko, by_currency(&accounts), v))
+        .exact(check, |found: A| async move {
+            let (accounts, v) = s.store.accounts_of_versioned(owner(&found)).await?;
+            Ok((found, by_currency(&accounts), v))
         })
         .await
 }

@@ -25,7 +25,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use coffer_core::money::format_minor;
 use coffer_core::*;
-use coffer_store::Store;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -214,11 +213,9 @@ async fn balance_query(
                 };
                 Ok((key, owner, wanted_type, wanted_currency))
             };
-            let read = |found: (ApiKey, Owner, Option<WalletType>, Option<CurrencyCode>)| async move {
-                let (accounts, v) = st.store.accounts_of_versioned(found.1.id).await?;
-                Ok::<_, Refusal>((found, coffer_core::summary::by_currency(&accounts), v))
-            };
-            let ((key, _, wanted_type, wanted_currency), all) = s.store.exact(check, read).await?;
+            type Found = (ApiKey, Owner, Option<WalletType>, Option<CurrencyCode>);
+            let ((key, _, wanted_type, wanted_currency), all) =
+                dialect::exact_balances(st, check, |f: &Found| f.1.id).await?;
             dialect::rate_limit(&s, &key.id)?;
             let time = plain_seconds(dialect::now());
             let mut rows = Vec::new();

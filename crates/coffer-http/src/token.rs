@@ -2,8 +2,8 @@
 //! ([`crate::secrets`]), valid [`TOKEN_TTL_SECS`], for one dialect (`aud`).
 //!
 //! A token names the API key it was issued for (`sub`); every call re-checks that key and its
-//! owners ([`crate::auth::key_standing`], on the directory cache made exact for the request), so a revoked key or a suspended merchant loses its
-//! tokens at once. Nothing about tokens is kept per node: any node verifies any node's token.
+//! owners ([`crate::auth::check_standing`], on the directory cache made exact for the
+//! request), so a revoked key or a suspended merchant loses its tokens at once. Nothing about tokens is kept per node: any node verifies any node's token.
 //! UQPay's SDK reads the claims `entity_id`, `short_entity_id` and `parent_entity_id`.
 
 use coffer_core::*;
@@ -76,13 +76,8 @@ pub async fn issue(s: &AppState, key: &ApiKey, owner: &Owner, audience: &str) ->
     Ok((t, claims.exp))
 }
 
-/// The key and owner a token stands for, checked afresh.
-pub async fn check(s: &AppState, token: &str, audience: &str) -> Result<(ApiKey, Owner), TokenFailure> {
-    s.store.refresh().await.map_err(|e| TokenFailure::Credential(AuthFailure::from(e)))?;
-    check_cached(s, token, audience).await
-}
-
-/// [`check`] on the directory cache as it is: only inside [`coffer_app::Directory::exact`].
+/// The key and owner a token stands for, on the directory cache as it is: only inside
+/// [`coffer_app::Directory::exact`], which makes the check exact for the request.
 pub async fn check_cached(s: &AppState, token: &str, audience: &str) -> Result<(ApiKey, Owner), TokenFailure> {
     if token.is_empty() || token.len() > MAX_TOKEN {
         return Err(TokenFailure::Invalid);

@@ -22,7 +22,6 @@ use axum::{Json, Router};
 use coffer_core::money::format_minor;
 use coffer_core::summary::CurrencySummary;
 use coffer_core::*;
-use coffer_store::Store;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -178,11 +177,8 @@ async fn caller_cached(s: &AppState, headers: &HeaderMap) -> Result<(ApiKey, Own
 /// credential checked on the directory cache and the wallets read in the same store call as
 /// the version that proves the check exact. Within the key's rate limit.
 async fn caller_balances(s: &AppState, headers: &HeaderMap) -> Result<(Owner, Vec<CurrencySummary>), Refusal> {
-    let read = |(key, owner): (ApiKey, Owner)| async move {
-        let (accounts, v) = s.store.accounts_of_versioned(owner.id).await?;
-        Ok::<_, Refusal>(((key, owner), coffer_core::summary::by_currency(&accounts), v))
-    };
-    let ((key, owner), all) = s.store.exact(|| caller_cached(s, headers), read).await?;
+    let ((key, owner), all) =
+        dialect::exact_balances(s, || caller_cached(s, headers), |(_, o): &(ApiKey, Owner)| o.id).await?;
     dialect::rate_limit(s, &key.id)?;
     Ok((owner, all))
 }

@@ -28,8 +28,9 @@
 //! - **Hold expiry** runs on every node: a scanner task looks for due holds at the earliest
 //!   known deadline and at least once a second, and queues their expiry as ordinary commands
 //!   under the reserved idempotency key, so a hold two nodes expire at once expires once.
-//! - **Reads** go straight to the database (a pooled connection), so a caller never reads
-//!   older than a write it saw acknowledged, whichever node acknowledged it.
+//! - **Reads** go straight to the database (simple reads pipelined on a few shared
+//!   connections, transactions on a pooled one), so a caller never reads older than a write it
+//!   saw acknowledged, whichever node acknowledged it.
 
 mod rows;
 pub mod schema;
