@@ -7,7 +7,9 @@
 //! - [`reach`]: what that caller may see and change, decided in one place;
 //! - [`render`]: the views the APIs answer with, amounts already in their exponents;
 //! - [`secrets`]: server keys shared by every node (token HMAC, platform RSA signing keys);
-//! - [`cpu`]: a bounded pool for CPU-heavy work (RSA), off the async workers.
+//! - [`cpu`]: a bounded pool for CPU-heavy work (RSA), off the async workers;
+//! - [`service`]: the use-cases (movements, holds, wallets, owners, keys, journal, balances,
+//!   rates) that every shell calls; no shell builds a command or calls the store itself.
 
 pub mod auth;
 pub mod cpu;
@@ -15,6 +17,7 @@ pub mod directory;
 pub mod reach;
 pub mod render;
 pub mod secrets;
+pub mod service;
 
 pub use directory::Directory;
 

@@ -323,20 +323,6 @@ pub async fn movement(
     })
 }
 
-/// Any outcome as JSON (for the command line).
-pub async fn outcome(store: &dyn Store, o: &Outcome, replayed: bool) -> Result<serde_json::Value, StoreError> {
-    let v = match o {
-        Outcome::Owner(o) => serde_json::to_value(owner(o)),
-        Outcome::ApiKey(k) => serde_json::to_value(api_key(k)),
-        Outcome::Account(a) => serde_json::to_value(account(a)),
-        Outcome::Entry { entry: e, hold: h, incoming: i } => {
-            serde_json::to_value(movement(store, e, h.as_ref(), i.as_ref(), replayed, &EntryReach::whole(e)).await?)
-        }
-        Outcome::Replay { seq } => Ok(serde_json::json!({ "replay_of": seq })),
-    };
-    Ok(v.expect("views serialize"))
-}
-
 /// A recorded rate and where it came from.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct RateView {

@@ -45,14 +45,6 @@ impl From<ReadOnlyKey> for ApiError {
     }
 }
 
-/// A fresh key, or an internal error (logged) when the system has no randomness.
-pub fn new_key() -> Result<NewKey, ApiError> {
-    generate_key().map_err(|e| {
-        tracing::error!(error = %e, "no randomness for a key");
-        ApiError::internal()
-    })
-}
-
 /// The native credentials of a request, read from its headers but not yet checked.
 pub struct Creds {
     id: String,

@@ -4,9 +4,9 @@
 //! [`Problem`]s here into its own envelope in one table.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use coffer_core::summary::{by_currency, CurrencySummary};
+use coffer_app::service;
+use coffer_core::summary::CurrencySummary;
 use coffer_core::*;
-use coffer_store::Store;
 use coffer_store::StoreError;
 
 use crate::auth::AuthFailure;
@@ -43,15 +43,14 @@ pub fn internal(what: &str, e: impl std::fmt::Display) -> Problem {
 
 /// Every wallet of `owner`, grouped by currency in the order of their first wallet.
 pub async fn balances(s: &AppState, owner: OwnerId) -> Result<Vec<CurrencySummary>, Problem> {
-    let accounts = s.store.accounts_of(owner).await?;
-    Ok(by_currency(&accounts))
+    Ok(service::balances::summary(&s.store, owner).await?)
 }
 
 /// A request checked on the directory cache by `check` (the credential, such as
 /// [`coffer_app::auth::check_key`], and whatever else the dialect decides from the cache), and
-/// the wallets of the owner it acts as (`owner` of what `check` found), grouped by currency,
-/// read in one store call together with the directory version that proves the check exact
-/// ([`coffer_app::Directory::exact`]): one round trip in all when the cache is warm.
+/// the balances of the owner it acts as, read with the directory version that proves the check
+/// exact: one round trip in all when the cache is warm
+/// ([`service::balances::exact_summary`]).
 pub async fn exact_balances<A, E, CF>(
     s: &AppState,
     check: impl Fn() -> CF,
@@ -61,23 +60,14 @@ where
     E: From<StoreError>,
     CF: std::future::Future<Output = Result<A, E>>,
 {
-    let owner = &owner;
-    s.store
-        .exact(check, |found: A| async move {
-            let (accounts, v) = s.store.accounts_of_versioned(owner(&found)).await?;
-            Ok((found, by_currency(&accounts), v))
-        })
-        .await
+    service::balances::exact_summary(&s.store, check, owner).await
 }
 
 /// A currency the platform knows (ISO 4217, a configured extra, or one of its own).
 pub async fn currency(s: &AppState, platform: OwnerId, text: &str) -> Result<CurrencyCode, Problem> {
-    let unknown = || Problem::UnknownCurrency(text.chars().take(16).collect());
-    let c: CurrencyCode = text.trim().parse().map_err(|_| unknown())?;
-    match s.store.exponent(platform, c).await {
-        Ok(_) => Ok(c),
-        Err(StoreError::Rejected(_)) => Err(unknown()),
-        Err(e) => Err(e.into()),
+    match service::balances::known_currency(&s.store, platform, text).await? {
+        Some(c) => Ok(c),
+        None => Err(Problem::UnknownCurrency(text.chars().take(16).collect())),
     }
 }
 

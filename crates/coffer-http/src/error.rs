@@ -16,6 +16,8 @@
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use coffer_app::service::AppError;
+use coffer_core::fx::FxError;
 use coffer_core::{LedgerError, MoneyError};
 use coffer_store::StoreError;
 use serde::Serialize;
@@ -141,6 +143,34 @@ impl From<StoreError> for ApiError {
                 coffer_store::logs::error("storage failure", &m);
                 ApiError::internal()
             }
+        }
+    }
+}
+
+impl From<FxError> for ApiError {
+    fn from(e: FxError) -> Self {
+        let (status, kind, code) = match &e {
+            FxError::MissingRate { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "refused", "rate_missing"),
+            FxError::StaleRate { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "refused", "rate_stale"),
+            FxError::InvalidRate(_) => (StatusCode::BAD_REQUEST, "invalid_request_error", "invalid_rate"),
+            FxError::Overflow => (StatusCode::UNPROCESSABLE_ENTITY, "refused", "overflow"),
+        };
+        ApiError::new(status, kind, code, e.to_string())
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        match e {
+            AppError::Store(e) => e.into(),
+            AppError::Fx(e) => e.into(),
+            AppError::Invalid { code, message } => ApiError::invalid(code, message),
+            AppError::Forbidden { code, message } => {
+                ApiError::new(StatusCode::FORBIDDEN, "permission_error", code, message)
+            }
+            AppError::NotFound { what, id } => ApiError::not_found(what, id),
+            AppError::ReadOnly => coffer_app::auth::ReadOnlyKey.into(),
+            AppError::At(param, e) => ApiError::from(*e).param(param),
         }
     }
 }

@@ -96,6 +96,11 @@ pub struct Shared {
 }
 
 impl AppState {
+    /// The conversion policy of this node (pivot currency and staleness limit).
+    pub fn fx_policy(&self) -> coffer_core::fx::Policy {
+        coffer_core::fx::Policy { pivot: self.fx.pivot, max_age_micros: self.fx.max_rate_age.as_micros() as i64 }
+    }
+
     /// `Some(seconds to wait)` when `key` is over its rate limit.
     pub fn over_limit(&self, key: &str) -> Option<u64> {
         use governor::clock::Clock;

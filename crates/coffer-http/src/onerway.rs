@@ -27,10 +27,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
+use coffer_app::service::rates::convert_all;
 use coffer_core::money::format_minor;
 use coffer_core::summary::CurrencySummary;
 use coffer_core::*;
-use coffer_store::Store;
 use serde_json::{json, Value};
 
 use crate::auth::{verify_key, AuthFailure};
@@ -159,7 +159,7 @@ fn replay_guard(body: &Value) -> Result<(String, Timestamp), Refusal> {
 
 /// Claim the request id for this owner, or refuse it as a duplicate.
 async fn claim(s: &AppState, owner: &Owner, id: &str, until: Timestamp) -> Result<(), Refusal> {
-    match s.store.claim_nonce(&format!("onerway:{}", owner.id), id, until).await {
+    match coffer_app::service::claim_request_id(&s.store, &format!("onerway:{}", owner.id), id, until).await {
         Ok(true) => Ok(()),
         Ok(false) => Err(Refusal(StatusCode::CONFLICT, "40006", "duplicate requestId".into())),
         Err(coffer_store::StoreError::Rejected(_)) => Err(invalid("requestId is not one Coffer can keep")),
@@ -257,19 +257,15 @@ async fn balance_overview(
                 let t = c.onerway_total().map_err(|e| dialect::internal("onerway total", e))?;
                 totals.push((c.currency, c.exponent, t));
             }
-            let (_, total) =
-                crate::rates::convert_all(&s, owner.platform, &totals, display, dialect::now()).await.map_err(|e| {
-                    if e.status == StatusCode::UNPROCESSABLE_ENTITY {
-                        Refusal(StatusCode::UNPROCESSABLE_ENTITY, "40005", e.message)
-                    } else {
-                        failed()
-                    }
-                })?;
-            let display_exp = s
-                .store
-                .exponent(owner.platform, display)
-                .await
-                .map_err(|e| Refusal::from(dialect::internal("onerway display exponent", e)))?;
+            let converted = convert_all(&s.store, s.fx_policy(), owner.platform, &totals, display, dialect::now());
+            let (_, total, display_exp) = converted.await.map_err(|e| {
+                let e = crate::error::ApiError::from(e);
+                if e.status == StatusCode::UNPROCESSABLE_ENTITY {
+                    Refusal(StatusCode::UNPROCESSABLE_ENTITY, "40005", e.message)
+                } else {
+                    failed()
+                }
+            })?;
             let data = json!({
                 "totalAmount": format_minor(total, display_exp),
                 "displayCurrency": display,

@@ -5,12 +5,11 @@ use std::collections::BTreeMap;
 
 use anyhow::{anyhow, bail, Context};
 use clap::{Args, Subcommand};
-use coffer_core::money::parse_minor;
-use coffer_core::*;
-use coffer_store::Store;
-use serde_json::{json, Value};
-
 use coffer_app::render;
+use coffer_app::service::{self, journal, keys, movements, owners, rates, wallets, Actor, AppError, Planned};
+use coffer_app::Directory;
+use coffer_core::*;
+use serde_json::{json, Value};
 
 #[derive(Subcommand, Debug)]
 pub enum AdminCmd {
@@ -368,28 +367,6 @@ fn json<T: serde::Serialize>(v: T) -> Value {
     serde_json::to_value(v).expect("views serialize")
 }
 
-async fn account(store: &dyn Store, id: AccountId) -> anyhow::Result<Account> {
-    store.account(id).await?.ok_or_else(|| anyhow!("account {id} not found"))
-}
-
-fn money(a: &Account, s: &str) -> anyhow::Result<Money> {
-    Ok(Money::new(parse_minor(s, a.exponent)?, a.currency))
-}
-
-fn limit(a: &Account, s: &str, what: &str) -> anyhow::Result<i64> {
-    parse_minor(s, a.exponent).with_context(|| format!("{what} {s:?}"))
-}
-
-fn movement(platform: OwnerId, opts: MoveOpts, op: MoneyOp) -> anyhow::Result<Command> {
-    let mut metadata = BTreeMap::new();
-    for kv in opts.meta {
-        let (k, v) = kv.split_once('=').ok_or_else(|| anyhow!("--meta {kv:?} is not KEY=VALUE"))?;
-        metadata.insert(k.to_string(), v.to_string());
-    }
-    let idempotency_key = opts.key.unwrap_or_else(|| format!("cli-{}", uuid::Uuid::now_v7()));
-    Ok(Command::Move(Movement { platform, idempotency_key, metadata, op }))
-}
-
 fn parse<T: std::str::FromStr>(s: &str) -> anyhow::Result<T>
 where
     T::Err: std::error::Error + Send + Sync + 'static,
@@ -411,253 +388,213 @@ fn account_ref(s: &str) -> anyhow::Result<AccountRef> {
     Ok(AccountRef::Id(parse(s).with_context(|| format!("{s:?} is neither a wallet id nor SYSTEM_<KIND>:<CUR>"))?))
 }
 
-async fn exec(store: &dyn Store, cmd: Command) -> anyhow::Result<Value> {
-    let r = store.execute(cmd).await?;
-    Ok(render::outcome(store, &r.outcome, r.replayed).await?)
+/// A use-case's refusal as the command line tells it: the reason, and the option at fault.
+fn refused(e: AppError) -> anyhow::Error {
+    match e {
+        AppError::At(param, e) => anyhow!("--{}: {}", param.replace('_', "-"), refused(*e)),
+        e => anyhow!("{e}"),
+    }
 }
 
-pub async fn run(store: &dyn Store, cmd: AdminCmd) -> anyhow::Result<Value> {
+/// Commit a planned movement under the command's idempotency key (a fresh one if absent).
+async fn commit(dir: &Directory, planned: Result<Planned, AppError>, opts: MoveOpts) -> anyhow::Result<Value> {
+    let mut metadata = BTreeMap::new();
+    for kv in opts.meta {
+        let (k, v) = kv.split_once('=').ok_or_else(|| anyhow!("--meta {kv:?} is not KEY=VALUE"))?;
+        metadata.insert(k.to_string(), v.to_string());
+    }
+    let key = opts.key.unwrap_or_else(|| format!("cli-{}", uuid::Uuid::now_v7()));
+    let m = service::commit(dir, OP, planned.map_err(refused)?, key, metadata).await.map_err(refused)?;
+    Ok(json(m.view))
+}
+
+/// Every command runs as the operator of the data directory or database.
+const OP: Actor<'static> = Actor::Operator;
+
+/// A view, or the refusal as the command line tells it.
+fn out<T: serde::Serialize>(r: Result<T, AppError>) -> anyhow::Result<Value> {
+    r.map(json).map_err(refused)
+}
+
+pub async fn run(dir: &Directory, cmd: AdminCmd) -> anyhow::Result<Value> {
     match cmd {
-        AdminCmd::Platform(PlatformCmd::Create { name, currency, exponents }) => {
-            let mut currency_exponents = BTreeMap::new();
-            for e in exponents {
-                let (c, n) = e.split_once('=').ok_or_else(|| anyhow!("--exponent {e:?} is not CUR=N"))?;
-                currency_exponents.insert(parse(c)?, n.parse().with_context(|| format!("--exponent {e:?}"))?);
-            }
-            exec(store, Command::CreatePlatform { name, default_currency: parse(&currency)?, currency_exponents }).await
-        }
-        AdminCmd::Platform(PlatformCmd::List) => {
-            Ok(Value::Array(store.platforms().await?.iter().map(|o| json(render::owner(o))).collect()))
-        }
+        AdminCmd::Platform(c) => platform(dir, c).await,
         AdminCmd::Merchant(MerchantCmd::Create { parent, name, currency }) => {
-            let default_currency = currency.as_deref().map(parse).transpose()?;
-            exec(store, Command::CreateMerchant { parent, name, default_currency }).await
+            out(owners::create_child(dir, OP, parent, name, currency.as_deref()).await)
         }
-        AdminCmd::Owner(OwnerCmd::Show { id }) => {
-            let o = store.owner(id).await?.ok_or_else(|| anyhow!("owner {id} not found"))?;
-            Ok(json(render::owner(&o)))
-        }
-        AdminCmd::Owner(OwnerCmd::Children { id }) => {
-            Ok(Value::Array(store.children(id).await?.iter().map(|o| json(render::owner(o))).collect()))
-        }
-        AdminCmd::Owner(OwnerCmd::Status { id, status }) => {
-            exec(store, Command::SetOwnerStatus { owner: id, status: parse(&status)? }).await
-        }
-        AdminCmd::Wallet(WalletCmd::Open { owner, wallet_type, currency, min_balance, overdraft }) => {
-            let o = store.owner(owner).await?.ok_or_else(|| anyhow!("owner {owner} not found"))?;
-            let currency: CurrencyCode = parse(&currency)?;
-            let exp = store.exponent(o.platform, currency).await?;
-            let min_balance = parse_minor(&min_balance, exp).context("--min-balance")?;
-            let overdraft_limit = parse_minor(&overdraft, exp).context("--overdraft")?;
-            exec(
-                store,
-                Command::OpenWallet {
-                    owner,
-                    wallet_type: parse(&wallet_type)?,
-                    currency,
-                    overdraft_limit,
-                    min_balance,
-                },
-            )
-            .await
-        }
-        AdminCmd::Wallet(WalletCmd::Show { id }) => Ok(json(render::account(&account(store, id).await?))),
-        AdminCmd::Wallet(WalletCmd::List { owner }) => {
-            Ok(Value::Array(store.accounts_of(owner).await?.iter().map(|a| json(render::account(a))).collect()))
-        }
-        AdminCmd::Wallet(WalletCmd::Status { id, status }) => {
-            exec(store, Command::SetWalletStatus { account: id, status: parse(&status)? }).await
-        }
-        AdminCmd::Wallet(WalletCmd::Limits { id, min_balance, overdraft }) => {
-            let a = account(store, id).await?;
-            if min_balance.is_none() && overdraft.is_none() {
-                bail!("give --min-balance and/or --overdraft");
-            }
-            let min_balance = min_balance.map(|s| limit(&a, &s, "--min-balance")).transpose()?;
-            let overdraft_limit = overdraft.map(|s| limit(&a, &s, "--overdraft")).transpose()?;
-            exec(store, Command::SetWalletLimits { account: id, overdraft_limit, min_balance }).await
-        }
-        AdminCmd::Tx(TxCmd::Deposit { wallet, amount, source, opts }) => {
-            let a = account(store, wallet).await?;
-            let op = MoneyOp::Deposit { account: wallet, amount: money(&a, &amount)?, source: parse(&source)? };
-            exec(store, movement(a.platform, opts, op)?).await
-        }
-        AdminCmd::Tx(TxCmd::Payout { wallet, amount, opts }) => {
-            let a = account(store, wallet).await?;
-            exec(store, movement(a.platform, opts, MoneyOp::Payout { account: wallet, amount: money(&a, &amount)? })?)
-                .await
-        }
-        AdminCmd::Tx(TxCmd::Transfer { from, to, amount, opts }) => {
-            let a = account(store, from).await?;
-            exec(store, movement(a.platform, opts, MoneyOp::Transfer { from, to, amount: money(&a, &amount)? })?).await
-        }
-        AdminCmd::Tx(TxCmd::Fee { wallet, amount, opts }) => {
-            let a = account(store, wallet).await?;
-            exec(store, movement(a.platform, opts, MoneyOp::Fee { account: wallet, amount: money(&a, &amount)? })?)
-                .await
-        }
-        AdminCmd::Tx(TxCmd::Reverse { seq, opts }) => {
-            let e = store.entry(seq).await?.ok_or_else(|| anyhow!("transaction {seq} not found"))?;
-            exec(store, movement(e.platform, opts, MoneyOp::Reverse { seq })?).await
-        }
-        AdminCmd::Tx(TxCmd::Post { platform, postings, opts }) => {
-            let mut out = Vec::new();
-            for s in postings {
-                let (acc, amt) = s.rsplit_once(':').ok_or_else(|| anyhow!("--posting {s:?} is not ACCOUNT:AMOUNT"))?;
-                let r = account_ref(acc)?;
-                let (currency, exp) = match r {
-                    AccountRef::Id(id) => {
-                        let a = account(store, id).await?;
-                        (a.currency, a.exponent)
-                    }
-                    AccountRef::System(_, c) => (c, store.exponent(platform, c).await?),
-                };
-                let minor = parse_minor(amt, exp).with_context(|| format!("--posting {s:?}"))?;
-                out.push(Posting { account: r, amount: Money::new(minor, currency) });
-            }
-            exec(store, movement(platform, opts, MoneyOp::Postings { postings: out })?).await
-        }
-        AdminCmd::Tx(TxCmd::Show { seq }) => {
-            let e = store.entry(seq).await?.ok_or_else(|| anyhow!("transaction {seq} not found"))?;
-            Ok(json(render::entry(store, &e, &coffer_app::reach::EntryReach::whole(&e)).await?))
-        }
-        AdminCmd::Hold(HoldCmd::Create { wallet, amount, expires_at, expires_in, opts }) => {
-            let a = account(store, wallet).await?;
-            let expires_at = match (expires_at, expires_in) {
-                (Some(s), _) => Some(parse_time(&s)?),
-                (None, Some(secs)) => {
-                    let now = coffer_app::now().0;
-                    Some(Timestamp(now + secs.min(400 * 86_400) as i64 * 1_000_000))
-                }
-                (None, None) => None,
-            };
-            let op = MoneyOp::HoldCreate { account: wallet, amount: money(&a, &amount)?, expires_at };
-            exec(store, movement(a.platform, opts, op)?).await
-        }
-        AdminCmd::Hold(HoldCmd::Capture { hold, to, amount, opts }) => {
-            let h = store.hold(hold).await?.ok_or_else(|| anyhow!("hold {hold} not found"))?;
-            let a = account(store, h.account).await?;
-            let amount = amount.map(|s| money(&a, &s)).transpose()?;
-            let op = MoneyOp::HoldCapture { hold, amount, destination: account_ref(&to)? };
-            exec(store, movement(h.platform, opts, op)?).await
-        }
-        AdminCmd::Hold(HoldCmd::Release { hold, opts }) => {
-            let h = store.hold(hold).await?.ok_or_else(|| anyhow!("hold {hold} not found"))?;
-            exec(store, movement(h.platform, opts, MoneyOp::HoldRelease { hold })?).await
-        }
-        AdminCmd::Hold(HoldCmd::Show { hold }) => {
-            let h = store.hold(hold).await?.ok_or_else(|| anyhow!("hold {hold} not found"))?;
-            let a = account(store, h.account).await?;
-            Ok(json(render::hold(&h, a.exponent)))
-        }
-        AdminCmd::Hold(HoldCmd::List { wallet }) => {
-            let a = account(store, wallet).await?;
-            Ok(Value::Array(
-                store.open_holds(wallet).await?.iter().map(|h| json(render::hold(h, a.exponent))).collect(),
-            ))
-        }
-        AdminCmd::Incoming(IncomingCmd::Create { wallet, amount, opts }) => {
-            let a = account(store, wallet).await?;
-            let op = MoneyOp::IncomingCreate { account: wallet, amount: money(&a, &amount)? };
-            exec(store, movement(a.platform, opts, op)?).await
-        }
-        AdminCmd::Incoming(IncomingCmd::Settle { id, opts }) => {
-            let i = store.incoming(id).await?.ok_or_else(|| anyhow!("incoming credit {id} not found"))?;
-            exec(store, movement(i.platform, opts, MoneyOp::IncomingSettle { incoming: id })?).await
-        }
-        AdminCmd::Incoming(IncomingCmd::Cancel { id, opts }) => {
-            let i = store.incoming(id).await?.ok_or_else(|| anyhow!("incoming credit {id} not found"))?;
-            exec(store, movement(i.platform, opts, MoneyOp::IncomingCancel { incoming: id })?).await
-        }
-        AdminCmd::Fx(FxCmd::Convert { from, to, amount, rate, opts }) => {
-            let a = account(store, from).await?;
-            let rate: Rate = rate.parse().with_context(|| format!("--rate {rate:?}"))?;
-            let op = MoneyOp::FxConvert { from, to, amount: money(&a, &amount)?, rate, rate_source: None };
-            exec(store, movement(a.platform, opts, op)?).await
-        }
-        AdminCmd::Fx(FxCmd::SetRate { platform, base, quote, rate, source, effective_at }) => {
-            platform_exists(store, platform).await?;
-            let q = coffer_core::fx::RateQuote {
-                base: parse(&base)?,
-                quote: parse(&quote)?,
-                rate: rate.parse().with_context(|| format!("--rate {rate:?}"))?,
-                source,
-                effective_at: match effective_at {
-                    Some(t) => parse_time(&t)?,
-                    None => coffer_app::now(),
-                },
-                recorded_at: Timestamp(0),
-            };
-            coffer_core::fx::validate(&q, &store.currency_table())?;
-            let r = store.record_rates(platform, vec![q]).await?;
-            Ok(json(coffer_app::render::rate_view(&r[0])))
-        }
-        AdminCmd::Fx(FxCmd::Import { platform, file, source, pivot }) => {
-            platform_exists(store, platform).await?;
-            let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            let quotes =
-                coffer_core::fx::parse_ecb_csv(&bytes, parse(&pivot)?, &source, Timestamp(0), &store.currency_table())
-                    .map_err(|e| anyhow!("{}: {e}", file.display()))?;
-            let n = quotes.len();
-            if n > 0 {
-                store.record_rates(platform, quotes).await?;
-            }
-            Ok(json!({ "imported": n }))
-        }
-        AdminCmd::Fx(FxCmd::Rate { platform, base, quote, at }) => {
-            platform_exists(store, platform).await?;
-            let at = match at {
-                Some(t) => parse_time(&t)?,
-                None => coffer_app::now(),
-            };
-            let (base, quote): (CurrencyCode, CurrencyCode) = (parse(&base)?, parse(&quote)?);
-            let quotes = store.rates_at(platform, vec![(base, quote)], at).await?;
-            match quotes.first() {
-                Some(q) => Ok(json(coffer_app::render::rate_view(q))),
-                None => bail!("no {base}/{quote} rate recorded at {}", render::time(at)),
-            }
-        }
-        AdminCmd::Key(KeyCmd::Create { owner, scope }) => {
-            let k = coffer_app::auth::generate_key().map_err(|e| anyhow!("no randomness for a key: {e}"))?;
-            let cmd = Command::CreateApiKey { owner, id: k.id, secret_hash: k.hash, scope: parse(&scope)? };
-            let mut v = exec(store, cmd).await?;
-            v["key"] = Value::String(k.full);
-            Ok(v)
-        }
-        AdminCmd::Key(KeyCmd::Revoke { id }) => exec(store, Command::RevokeApiKey { id }).await,
-        AdminCmd::Key(KeyCmd::SetPublicKey { id, file }) => {
-            let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
-            let b64 = coffer_app::secrets::parse_public_key(&text).map_err(|m| anyhow!("{}: {m}", file.display()))?;
-            exec(store, Command::SetKeyPublicKey { id, public_key: Some(b64) }).await
-        }
-        AdminCmd::Key(KeyCmd::PlatformPublicKey { platform }) => {
-            platform_exists(store, platform).await?;
-            let secrets = coffer_app::secrets::Secrets::default();
-            let key = secrets.signing_key(store, platform).await?;
-            let public = coffer_app::secrets::signer_public_base64(&key);
-            Ok(
-                json!({ "platform": platform, "public_key_pem": coffer_app::secrets::public_pem(&key), "public_key": public }),
-            )
-        }
+        AdminCmd::Owner(c) => owner(dir, c).await,
+        AdminCmd::Wallet(c) => wallet(dir, c).await,
+        AdminCmd::Tx(c) => tx(dir, c).await,
+        AdminCmd::Hold(c) => hold(dir, c).await,
+        AdminCmd::Incoming(c) => incoming(dir, c).await,
+        AdminCmd::Fx(c) => fx(dir, c).await,
+        AdminCmd::Key(c) => key(dir, c).await,
         AdminCmd::Balance(BalanceArgs { wallet, owner }) => match (wallet, owner) {
-            (Some(w), _) => Ok(json(render::account(&account(store, w).await?))),
+            (Some(w), _) => out(wallets::show(dir, OP, w).await),
             (None, Some(o)) => {
-                let accounts = store.accounts_of(o).await?;
-                if accounts.is_empty() && store.owner(o).await?.is_none() {
-                    bail!("owner {o} not found");
-                }
-                Ok(
-                    json!({ "owner": o, "wallets": accounts.iter().map(|a| json(render::account(a))).collect::<Vec<_>>() }),
-                )
+                let ws = wallets::of_owner(dir, OP, o).await.map_err(refused)?;
+                Ok(json!({ "owner": o, "wallets": ws }))
             }
             (None, None) => bail!("give --wallet or --owner"),
         },
     }
 }
 
-async fn platform_exists(store: &dyn Store, platform: OwnerId) -> anyhow::Result<()> {
-    match store.owner(platform).await? {
-        Some(o) if o.kind == OwnerKind::Platform => Ok(()),
-        _ => bail!("platform {platform} not found"),
+async fn platform(dir: &Directory, cmd: PlatformCmd) -> anyhow::Result<Value> {
+    match cmd {
+        PlatformCmd::Create { name, currency, exponents } => {
+            let mut currency_exponents = BTreeMap::new();
+            for e in exponents {
+                let (c, n) = e.split_once('=').ok_or_else(|| anyhow!("--exponent {e:?} is not CUR=N"))?;
+                currency_exponents.insert(parse(c)?, n.parse().with_context(|| format!("--exponent {e:?}"))?);
+            }
+            out(owners::create_platform(dir, OP, name, &currency, currency_exponents).await)
+        }
+        PlatformCmd::List => out(owners::platforms(dir, OP).await),
+    }
+}
+
+async fn owner(dir: &Directory, cmd: OwnerCmd) -> anyhow::Result<Value> {
+    match cmd {
+        OwnerCmd::Show { id } => out(owners::show(dir, OP, id).await),
+        OwnerCmd::Children { id } => out(owners::children(dir, OP, id).await),
+        OwnerCmd::Status { id, status } => out(owners::set_status(dir, OP, id, parse(&status)?).await),
+    }
+}
+
+async fn wallet(dir: &Directory, cmd: WalletCmd) -> anyhow::Result<Value> {
+    match cmd {
+        WalletCmd::Open { owner, wallet_type, currency, min_balance, overdraft } => {
+            let w = wallets::NewWallet {
+                owner,
+                wallet_type: parse(&wallet_type)?,
+                currency: &currency,
+                min_balance: Some(&min_balance),
+                overdraft_limit: Some(&overdraft),
+            };
+            out(wallets::open(dir, OP, w).await)
+        }
+        WalletCmd::Show { id } => out(wallets::show(dir, OP, id).await),
+        WalletCmd::List { owner } => out(wallets::of_owner(dir, OP, owner).await),
+        WalletCmd::Status { id, status } => out(wallets::set_status(dir, OP, id, parse(&status)?).await),
+        WalletCmd::Limits { id, min_balance, overdraft } => {
+            out(wallets::set_limits(dir, OP, id, min_balance.as_deref(), overdraft.as_deref()).await)
+        }
+    }
+}
+
+fn amount(wallet: AccountId, amount: &str) -> movements::WalletAmount<'_> {
+    movements::WalletAmount { wallet, amount, currency: None }
+}
+
+async fn tx(dir: &Directory, cmd: TxCmd) -> anyhow::Result<Value> {
+    use movements::OneWallet;
+    match cmd {
+        TxCmd::Deposit { wallet, amount: a, source, opts } => {
+            let kind = OneWallet::Deposit(Some(parse(&source)?));
+            commit(dir, movements::one_wallet(dir, OP, kind, amount(wallet, &a)).await, opts).await
+        }
+        TxCmd::Payout { wallet, amount: a, opts } => {
+            commit(dir, movements::one_wallet(dir, OP, OneWallet::Payout, amount(wallet, &a)).await, opts).await
+        }
+        TxCmd::Fee { wallet, amount: a, opts } => {
+            commit(dir, movements::one_wallet(dir, OP, OneWallet::Fee, amount(wallet, &a)).await, opts).await
+        }
+        TxCmd::Transfer { from, to, amount: a, opts } => {
+            commit(dir, movements::transfer(dir, OP, from, to, &a, None).await, opts).await
+        }
+        TxCmd::Reverse { seq, opts } => commit(dir, movements::reversal(dir, OP, seq).await, opts).await,
+        TxCmd::Post { platform, postings, opts } => {
+            let mut split = Vec::with_capacity(postings.len());
+            for s in &postings {
+                split.push(s.rsplit_once(':').ok_or_else(|| anyhow!("--posting {s:?} is not ACCOUNT:AMOUNT"))?);
+            }
+            let reqs: Vec<movements::PostingReq> = split
+                .iter()
+                .map(|(account, amount)| movements::PostingReq { account, amount, currency: None })
+                .collect();
+            commit(dir, movements::postings(dir, OP, platform, &reqs).await, opts).await
+        }
+        TxCmd::Show { seq } => out(journal::transaction(dir, OP, seq).await),
+    }
+}
+
+async fn hold(dir: &Directory, cmd: HoldCmd) -> anyhow::Result<Value> {
+    match cmd {
+        HoldCmd::Create { wallet, amount: a, expires_at, expires_in, opts } => {
+            let expires_at = match (expires_at, expires_in) {
+                (Some(s), _) => Some(parse_time(&s)?),
+                (None, Some(secs)) => Some(Timestamp(coffer_app::now().0 + secs.min(400 * 86_400) as i64 * 1_000_000)),
+                (None, None) => None,
+            };
+            commit(dir, movements::hold(dir, OP, amount(wallet, &a), expires_at).await, opts).await
+        }
+        HoldCmd::Capture { hold, to, amount: a, opts } => {
+            let planned = movements::capture(dir, OP, hold, a.as_deref(), account_ref(&to)?).await;
+            commit(dir, planned, opts).await
+        }
+        HoldCmd::Release { hold, opts } => commit(dir, movements::release(dir, OP, hold).await, opts).await,
+        HoldCmd::Show { hold } => out(wallets::hold(dir, OP, hold).await),
+        HoldCmd::List { wallet } => out(wallets::holds(dir, OP, wallet).await),
+    }
+}
+
+async fn incoming(dir: &Directory, cmd: IncomingCmd) -> anyhow::Result<Value> {
+    use movements::OneWallet;
+    match cmd {
+        IncomingCmd::Create { wallet, amount: a, opts } => {
+            commit(dir, movements::one_wallet(dir, OP, OneWallet::Incoming, amount(wallet, &a)).await, opts).await
+        }
+        IncomingCmd::Settle { id, opts } => commit(dir, movements::incoming_done(dir, OP, id, true).await, opts).await,
+        IncomingCmd::Cancel { id, opts } => commit(dir, movements::incoming_done(dir, OP, id, false).await, opts).await,
+    }
+}
+
+async fn fx(dir: &Directory, cmd: FxCmd) -> anyhow::Result<Value> {
+    match cmd {
+        FxCmd::Convert { from, to, amount: a, rate, opts } => {
+            let rate: Rate = rate.parse().with_context(|| format!("--rate {rate:?}"))?;
+            let rate = movements::RateChoice::Given(rate);
+            commit(dir, movements::conversion(dir, OP, (from, to), &a, rate).await, opts).await
+        }
+        FxCmd::SetRate { platform, base, quote, rate, source, effective_at } => {
+            let r = rates::NewRate {
+                base: &base,
+                quote: &quote,
+                rate: rate.parse().with_context(|| format!("--rate {rate:?}"))?,
+                source,
+                effective_at: effective_at.as_deref().map(parse_time).transpose()?,
+            };
+            out(rates::set_rate(dir, OP, platform, r).await)
+        }
+        FxCmd::Import { platform, file, source, pivot } => {
+            let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let r = rates::import(dir, OP, platform, &bytes, &source, parse(&pivot)?).await;
+            let v = r.map_err(|e| anyhow!("{}: {}", file.display(), refused(e)))?;
+            Ok(json!({ "imported": v.imported }))
+        }
+        FxCmd::Rate { platform, base, quote, at } => {
+            let at = at.as_deref().map(parse_time).transpose()?.unwrap_or_else(coffer_app::now);
+            let quotes = rates::recorded(dir, OP, platform, (&base, &quote), at).await.map_err(refused)?;
+            match quotes {
+                Some(q) => Ok(json(render::rate_view(&q))),
+                None => bail!("no {base}/{quote} rate recorded at {}", render::time(at)),
+            }
+        }
+    }
+}
+
+async fn key(dir: &Directory, cmd: KeyCmd) -> anyhow::Result<Value> {
+    match cmd {
+        KeyCmd::Create { owner, scope } => out(keys::create(dir, OP, Some(owner), parse(&scope)?).await),
+        KeyCmd::Revoke { id } => out(keys::revoke(dir, OP, id).await),
+        KeyCmd::SetPublicKey { id, file } => {
+            let text = std::fs::read_to_string(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let r = keys::set_public_key(dir, OP, id, Some(&text)).await;
+            r.map(json).map_err(|e| anyhow!("{}: {}", file.display(), refused(e)))
+        }
+        KeyCmd::PlatformPublicKey { platform } => {
+            out(keys::signing_key(dir, OP, &coffer_app::secrets::Secrets::default(), platform).await)
+        }
     }
 }

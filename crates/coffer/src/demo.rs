@@ -13,12 +13,13 @@
 use std::collections::BTreeMap;
 
 use anyhow::{anyhow, Context};
-use coffer_core::money::parse_minor;
+use coffer_app::render::{OwnerView, WalletView};
+use coffer_app::service::movements::{self, OneWallet, WalletAmount};
+use coffer_app::service::{self, keys, owners, rates, wallets, Actor, AppError};
+use coffer_app::Directory;
 use coffer_core::*;
 use coffer_store::{Store, StoreError};
 use serde_json::{json, Value};
-
-use coffer_app::render;
 
 pub const PLATFORM: &str = "Coffer Demo";
 pub const METERED_PLATFORM: &str = "Coffer Demo (metered, USD to 4 decimals)";
@@ -95,26 +96,25 @@ fn metered() -> M {
     }
 }
 
-async fn platform(store: &dyn Store, name: &str, exponents: BTreeMap<CurrencyCode, u8>) -> anyhow::Result<Owner> {
-    if let Some(p) = store.platforms().await?.into_iter().find(|p| p.name == name) {
-        return Ok(p);
-    }
-    let c =
-        Command::CreatePlatform { name: name.into(), default_currency: "USD".parse()?, currency_exponents: exponents };
-    match store.execute(c).await?.outcome {
-        Outcome::Owner(o) => Ok(o),
-        o => Err(anyhow!("unexpected {o:?}")),
-    }
+/// Every command runs as the operator of the data directory or database.
+const OP: Actor<'static> = Actor::Operator;
+
+fn refused(e: AppError) -> anyhow::Error {
+    anyhow!("{e}")
 }
 
-async fn merchant(store: &dyn Store, parent: OwnerId, name: &str) -> anyhow::Result<Owner> {
-    if let Some(m) = store.children(parent).await?.into_iter().find(|m| m.name == name) {
+async fn platform(dir: &Directory, name: &str, exponents: BTreeMap<CurrencyCode, u8>) -> anyhow::Result<OwnerView> {
+    if let Some(p) = owners::platforms(dir, OP).await.map_err(refused)?.into_iter().find(|p| p.name == name) {
+        return Ok(p);
+    }
+    owners::create_platform(dir, OP, name.into(), "USD", exponents).await.map_err(refused)
+}
+
+async fn merchant(dir: &Directory, parent: OwnerId, name: &str) -> anyhow::Result<OwnerView> {
+    if let Some(m) = owners::children(dir, OP, parent).await.map_err(refused)?.into_iter().find(|m| m.name == name) {
         return Ok(m);
     }
-    match store.execute(Command::CreateMerchant { parent, name: name.into(), default_currency: None }).await?.outcome {
-        Outcome::Owner(o) => Ok(o),
-        o => Err(anyhow!("unexpected {o:?}")),
-    }
+    owners::create_child(dir, OP, parent, name.into(), None).await.map_err(refused)
 }
 
 /// Run an `OpenWallet` command; if the wallet exists already, its id.
@@ -129,72 +129,76 @@ pub async fn open_wallet(store: &dyn Store, open: Command) -> anyhow::Result<Acc
     }
 }
 
-async fn wallet(store: &dyn Store, owner: &Owner, spec: &W) -> anyhow::Result<Account> {
-    let currency: CurrencyCode = spec.cur.parse()?;
-    let exp = store.exponent(owner.platform, currency).await?;
-    let min_balance = parse_minor(spec.min_balance, exp)?;
-    let c = Command::OpenWallet { owner: owner.id, wallet_type: spec.t, currency, overdraft_limit: 0, min_balance };
-    let id = open_wallet(store, c).await?;
-    let acc = store.account(id).await?.ok_or_else(|| anyhow!("wallet {id} vanished"))?;
-    let amount = |s: &str| -> anyhow::Result<Money> { Ok(Money::new(parse_minor(s, exp)?, currency)) };
-    let key = |what: &str| format!("demo:{}:{}:{}:{what}", owner.id, spec.t, spec.cur);
+/// The owner's wallet of the spec's type and currency, opened if it is not there yet, with
+/// the spec's balances put in under fixed idempotency keys.
+async fn wallet(dir: &Directory, owner: OwnerId, spec: &W) -> anyhow::Result<WalletView> {
+    let new = wallets::NewWallet {
+        owner,
+        wallet_type: spec.t,
+        currency: spec.cur,
+        min_balance: Some(spec.min_balance),
+        overdraft_limit: None,
+    };
+    let id = match wallets::open(dir, OP, new).await {
+        Ok(w) => w.id,
+        Err(AppError::Store(StoreError::Rejected(LedgerError::WalletExists { existing, .. }))) => existing.0,
+        Err(e) => return Err(refused(e)),
+    };
+    let id = AccountId(id);
+    let amount = |amount| WalletAmount { wallet: id, amount, currency: None };
+    let key = |what: &str| format!("demo:{owner}:{}:{}:{what}", spec.t, spec.cur);
     let mut moves = Vec::new();
     if spec.posted != "0" {
-        moves.push((
-            key("deposit"),
-            MoneyOp::Deposit { account: id, amount: amount(spec.posted)?, source: SystemAccount::Opening },
-        ));
+        let deposit = OneWallet::Deposit(Some(SystemAccount::Opening));
+        moves.push((key("deposit"), movements::one_wallet(dir, OP, deposit, amount(spec.posted)).await));
     }
     if spec.held != "0" {
-        moves.push((key("hold"), MoneyOp::HoldCreate { account: id, amount: amount(spec.held)?, expires_at: None }));
+        moves.push((key("hold"), movements::hold(dir, OP, amount(spec.held), None).await));
     }
     if spec.incoming != "0" {
-        moves.push((key("incoming"), MoneyOp::IncomingCreate { account: id, amount: amount(spec.incoming)? }));
+        moves.push((key("incoming"), movements::one_wallet(dir, OP, OneWallet::Incoming, amount(spec.incoming)).await));
     }
-    for (k, op) in moves {
-        let m = Movement {
-            platform: acc.platform,
-            idempotency_key: k.clone(),
-            metadata: BTreeMap::from([("demo".into(), "true".into())]),
-            op,
-        };
-        store.execute(Command::Move(m)).await.with_context(|| format!("demo movement {k}"))?;
+    for (k, planned) in moves {
+        let metadata = BTreeMap::from([("demo".into(), "true".into())]);
+        let planned = planned.map_err(refused)?;
+        service::commit(dir, OP, planned, k.clone(), metadata)
+            .await
+            .map_err(refused)
+            .with_context(|| format!("demo movement {k}"))?;
     }
-    store.account(id).await?.ok_or_else(|| anyhow!("wallet {id} vanished"))
+    wallets::show(dir, OP, id).await.map_err(refused)
 }
 
 /// The rate the Onerway overview example implies: 2000.00 USD + 3000.00 EUR = 5000.00 USD, so
 /// EUR/USD 1, with a source that says so. Recorded again only when the last one is more than a
 /// day old (rates go stale: run `coffer demo` again to refresh it).
-async fn demo_rate(store: &dyn Store, platform: OwnerId) -> anyhow::Result<()> {
+async fn demo_rate(dir: &Directory, platform: OwnerId) -> anyhow::Result<()> {
     const DAY: i64 = 86_400_000_000;
-    let (eur, usd): (CurrencyCode, CurrencyCode) = ("EUR".parse()?, "USD".parse()?);
     let now = coffer_app::now();
-    let latest = store.rates_at(platform, vec![(eur, usd)], Timestamp(now.0 + 1)).await?;
-    if latest.first().is_some_and(|q| now.0 - q.effective_at.0 < DAY) {
+    let latest = rates::recorded(dir, OP, platform, ("EUR", "USD"), Timestamp(now.0 + 1)).await.map_err(refused)?;
+    if latest.is_some_and(|q| q.effective_at.0 > now.0 - DAY) {
         return Ok(());
     }
-    let q = coffer_core::fx::RateQuote {
-        base: eur,
-        quote: usd,
+    let r = rates::NewRate {
+        base: "EUR",
+        quote: "USD",
         rate: "1".parse()?,
         source: "demo (implied by the Onerway overview example)".into(),
-        effective_at: now,
-        recorded_at: now,
+        effective_at: Some(now),
     };
-    store.record_rates(platform, vec![q]).await?;
+    rates::set_rate(dir, OP, platform, r).await.map_err(refused)?;
     Ok(())
 }
 
-async fn build(store: &dyn Store, p: &Owner, list: Vec<M>) -> anyhow::Result<Vec<Value>> {
+async fn build(dir: &Directory, p: &OwnerView, list: Vec<M>) -> anyhow::Result<Vec<Value>> {
     let mut out = Vec::new();
     for m in list {
-        let o = merchant(store, p.id, m.name).await?;
+        let o = merchant(dir, OwnerId(p.id), m.name).await?;
         let mut wallets = Vec::new();
         for spec in &m.wallets {
-            wallets.push(render::account(&wallet(store, &o, spec).await?));
+            wallets.push(wallet(dir, OwnerId(o.id), spec).await?);
         }
-        out.push(json!({ "dialect": m.dialect, "merchant": render::owner(&o), "wallets": wallets }));
+        out.push(json!({ "dialect": m.dialect, "merchant": o, "wallets": wallets }));
     }
     Ok(out)
 }
@@ -203,22 +207,20 @@ async fn build(store: &dyn Store, p: &Owner, list: Vec<M>) -> anyhow::Result<Vec
 /// `{"merchants": [{"dialect", "merchant", "key_id", "secret", "key"}]}` where `key` is
 /// `key_id.secret`; the PayerMax merchant also gets an RSA key pair, its public key registered
 /// on the credential and its private key in the file (`private_key_pem`).
-async fn credentials(store: &dyn Store, merchants: &[Value], file: &std::path::Path) -> anyhow::Result<()> {
+async fn credentials(dir: &Directory, merchants: &[Value], file: &std::path::Path) -> anyhow::Result<()> {
     let mut out = Vec::new();
     for m in merchants {
         let owner: OwnerId =
             m["merchant"]["id"].as_str().ok_or_else(|| anyhow!("demo merchant without id"))?.parse()?;
-        let k = coffer_app::auth::generate_key().map_err(|e| anyhow!("no randomness for a key: {e}"))?;
-        store
-            .execute(Command::CreateApiKey { owner, id: k.id.clone(), secret_hash: k.hash, scope: KeyScope::ReadOnly })
-            .await?;
-        let secret = k.full.split_once('.').map(|(_, s)| s.to_string()).unwrap_or_default();
+        let k = keys::create(dir, OP, Some(owner), KeyScope::ReadOnly).await.map_err(refused)?;
+        let full = k.key.ok_or_else(|| anyhow!("a new key without its secret"))?;
+        let secret = full.split_once('.').map(|(_, s)| s.to_string()).unwrap_or_default();
         let mut c =
-            json!({ "dialect": m["dialect"], "merchant": owner, "key_id": k.id, "secret": secret, "key": k.full });
+            json!({ "dialect": m["dialect"], "merchant": owner, "key_id": k.id, "secret": secret, "key": full });
         if m["dialect"] == "payermax" {
             let (private_pem, public) =
                 tokio::task::spawn_blocking(coffer_app::secrets::generate_client_pair).await??;
-            store.execute(Command::SetKeyPublicKey { id: k.id.clone(), public_key: Some(public.clone()) }).await?;
+            keys::set_public_key(dir, OP, k.id.clone(), Some(&public)).await.map_err(refused)?;
             c["public_key"] = Value::String(public);
             c["private_key_pem"] = Value::String(private_pem);
         }
@@ -239,17 +241,14 @@ async fn credentials(store: &dyn Store, merchants: &[Value], file: &std::path::P
     Ok(())
 }
 
-pub async fn run(store: &dyn Store, credentials_file: Option<&std::path::Path>) -> anyhow::Result<Value> {
-    let p = platform(store, PLATFORM, BTreeMap::new()).await?;
-    let mut merchants = build(store, &p, merchants()).await?;
-    demo_rate(store, p.id).await?;
-    let q = platform(store, METERED_PLATFORM, BTreeMap::from([("USD".parse()?, 4)])).await?;
-    merchants.extend(build(store, &q, vec![metered()]).await?);
+pub async fn run(dir: &Directory, credentials_file: Option<&std::path::Path>) -> anyhow::Result<Value> {
+    let p = platform(dir, PLATFORM, BTreeMap::new()).await?;
+    let mut merchants = build(dir, &p, merchants()).await?;
+    demo_rate(dir, OwnerId(p.id)).await?;
+    let q = platform(dir, METERED_PLATFORM, BTreeMap::from([("USD".parse()?, 4)])).await?;
+    merchants.extend(build(dir, &q, vec![metered()]).await?);
     if let Some(f) = credentials_file {
-        credentials(store, &merchants, f).await?;
+        credentials(dir, &merchants, f).await?;
     }
-    Ok(json!({
-        "platforms": [render::owner(&p), render::owner(&q)],
-        "merchants": merchants,
-    }))
+    Ok(json!({ "platforms": [p, q], "merchants": merchants }))
 }

@@ -150,7 +150,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::Demo { credentials } => {
             let store = cfg.open().await?;
-            let out = demo::run(&*store, credentials.as_deref()).await;
+            let out = demo::run(&coffer_app::Directory::new(store.clone()), credentials.as_deref()).await;
             store.shutdown().await;
             print_json(&out?)
         }
@@ -160,7 +160,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Cmd::Admin(cmd) => {
             let store = cfg.open().await?;
-            let out = admin::run(&*store, cmd).await;
+            let out = admin::run(&coffer_app::Directory::new(store.clone()), cmd).await;
             store.shutdown().await;
             print_json(&out?)
         }

@@ -24,14 +24,11 @@ pub(super) async fn create_hold(
     headers: HeaderMap,
     Body(b): Body<NewHold>,
 ) -> Result<Response, ApiError> {
-    let a = caller.wallet_ref(&s.store, path_id("account", &b.wallet)?).await?;
+    let wallet = path_id("account", &b.wallet)?;
     let expires_at = b.expires_at.as_deref().map(|t| parse_time("expires_at", t)).transpose()?;
-    let op = MoneyOp::HoldCreate {
-        account: a.id,
-        amount: money(&s, &a, &b.amount, b.currency.as_deref()).await?,
-        expires_at,
-    };
-    movement(&s, &caller, &headers, b.metadata, op).await
+    let r = service::movements::WalletAmount { wallet, amount: &b.amount, currency: b.currency.as_deref() };
+    let planned = service::movements::hold(&s.store, (&caller).into(), r, expires_at).await?;
+    movement(&s, &caller, &headers, b.metadata, planned).await
 }
 
 #[utoipa::path(get, path = "/holds/{id}", context_path = "/coffer/v1", tag = "holds",
@@ -41,8 +38,7 @@ pub(super) async fn hold(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<HoldView>, ApiError> {
-    let (h, a) = caller.hold(&s.store, path_id("hold", &id)?).await?;
-    Ok(Json(render::hold(&h, a.exponent)))
+    Ok(Json(service::wallets::hold(&s.store, (&caller).into(), path_id("hold", &id)?).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -66,14 +62,11 @@ pub(super) async fn capture_hold(
     Path(id): Path<String>,
     Body(b): Body<Capture>,
 ) -> Result<Response, ApiError> {
-    let (h, a) = caller.hold(&s.store, path_id("hold", &id)?).await?;
-    let dest = caller.wallet_ref(&s.store, path_id("account", &b.destination)?).await?;
-    let amount = match b.amount {
-        Some(x) => Some(money(&s, &Place::from(&a), &x, None).await?),
-        None => None,
-    };
-    let op = MoneyOp::HoldCapture { hold: h.id, amount, destination: AccountRef::Id(dest.id) };
-    movement(&s, &caller, &headers, b.metadata, op).await
+    let hold = path_id("hold", &id)?;
+    let destination = AccountRef::Id(path_id("account", &b.destination)?);
+    let planned =
+        service::movements::capture(&s.store, (&caller).into(), hold, b.amount.as_deref(), destination).await?;
+    movement(&s, &caller, &headers, b.metadata, planned).await
 }
 
 #[derive(Deserialize, Default, ToSchema)]
@@ -92,8 +85,8 @@ pub(super) async fn release_hold(
     Path(id): Path<String>,
     Body(b): Body<Plain>,
 ) -> Result<Response, ApiError> {
-    let (h, _) = caller.hold(&s.store, path_id("hold", &id)?).await?;
-    movement(&s, &caller, &headers, b.metadata, MoneyOp::HoldRelease { hold: h.id }).await
+    let planned = service::movements::release(&s.store, (&caller).into(), path_id("hold", &id)?).await?;
+    movement(&s, &caller, &headers, b.metadata, planned).await
 }
 
 #[utoipa::path(post, path = "/incoming", context_path = "/coffer/v1", tag = "holds", request_body = WalletAmount,
@@ -106,8 +99,7 @@ pub(super) async fn create_incoming(
     headers: HeaderMap,
     Body(b): Body<WalletAmount>,
 ) -> Result<Response, ApiError> {
-    let (a, amount) = plain_amount(&s, &caller, &b, "incoming credits").await?;
-    movement(&s, &caller, &headers, b.metadata, MoneyOp::IncomingCreate { account: a.id, amount }).await
+    one_wallet(&s, &caller, &headers, b, OneWallet::Incoming).await
 }
 
 #[utoipa::path(post, path = "/incoming/{id}/settle", context_path = "/coffer/v1", tag = "holds", request_body = Plain,
@@ -120,8 +112,7 @@ pub(super) async fn settle_incoming(
     Path(id): Path<String>,
     Body(b): Body<Plain>,
 ) -> Result<Response, ApiError> {
-    let i = caller.incoming(&s.store, path_id("incoming credit", &id)?).await?;
-    movement(&s, &caller, &headers, b.metadata, MoneyOp::IncomingSettle { incoming: i.id }).await
+    incoming_done(&s, &caller, &headers, &id, b, true).await
 }
 
 #[utoipa::path(post, path = "/incoming/{id}/cancel", context_path = "/coffer/v1", tag = "holds", request_body = Plain,
@@ -134,6 +125,18 @@ pub(super) async fn cancel_incoming(
     Path(id): Path<String>,
     Body(b): Body<Plain>,
 ) -> Result<Response, ApiError> {
-    let i = caller.incoming(&s.store, path_id("incoming credit", &id)?).await?;
-    movement(&s, &caller, &headers, b.metadata, MoneyOp::IncomingCancel { incoming: i.id }).await
+    incoming_done(&s, &caller, &headers, &id, b, false).await
+}
+
+async fn incoming_done(
+    s: &AppState,
+    caller: &Caller,
+    headers: &HeaderMap,
+    id: &str,
+    b: Plain,
+    settle: bool,
+) -> Result<Response, ApiError> {
+    let id = path_id("incoming credit", id)?;
+    let planned = service::movements::incoming_done(&s.store, caller.into(), id, settle).await?;
+    movement(s, caller, headers, b.metadata, planned).await
 }

@@ -21,16 +21,9 @@ pub(super) async fn create_key(
     Body(b): Body<NewKey>,
 ) -> Result<Response, ApiError> {
     caller.require_write()?;
-    let owner = match b.owner {
-        Some(o) => caller.owner(&s.store, path_id("owner", &o)?).await?,
-        None => caller.acting.clone(),
-    };
+    let owner = b.owner.as_deref().map(|o| path_id("owner", o)).transpose()?;
     let scope = b.scope.parse().map_err(bad_name("scope"))?;
-    let k = crate::auth::new_key()?;
-    match run(&s, Command::CreateApiKey { owner: owner.id, id: k.id, secret_hash: k.hash, scope }).await?.outcome {
-        Outcome::ApiKey(key) => Ok(created(ApiKeyView { key: Some(k.full), ..render::api_key(&key) })),
-        _ => Err(internal("api key")),
-    }
+    Ok(created(service::keys::create(&s.store, (&caller).into(), owner, scope).await?))
 }
 
 #[utoipa::path(post, path = "/api-keys/{id}/revoke", context_path = "/coffer/v1", tag = "credentials",
@@ -40,15 +33,7 @@ pub(super) async fn revoke_key(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    caller.require_write()?;
-    match s.store.api_key(&id).await? {
-        Some(k) if caller.reaches(&s.store, k.owner).await? => {}
-        _ => return Err(LedgerError::ApiKeyNotFound(id.chars().take(64).collect()).into()),
-    }
-    match run(&s, Command::RevokeApiKey { id }).await?.outcome {
-        Outcome::ApiKey(key) => Ok(created(render::api_key(&key))),
-        _ => Err(internal("api key")),
-    }
+    Ok(created(service::keys::revoke(&s.store, (&caller).into(), id).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -68,41 +53,13 @@ pub(super) async fn set_public_key(
     Path(id): Path<String>,
     Body(b): Body<PublicKeyBody>,
 ) -> Result<Response, ApiError> {
-    caller.require_write()?;
-    match s.store.api_key(&id).await? {
-        Some(k) if caller.reaches(&s.store, k.owner).await? => {}
-        _ => return Err(LedgerError::ApiKeyNotFound(id.chars().take(64).collect()).into()),
-    }
-    let public_key = match b.public_key {
-        Some(text) => Some(
-            crate::secrets::parse_public_key(&text)
-                .map_err(|m| ApiError::invalid("invalid_public_key", m).param("public_key"))?,
-        ),
-        None => None,
-    };
-    match run(&s, Command::SetKeyPublicKey { id, public_key }).await?.outcome {
-        Outcome::ApiKey(key) => Ok(Json(render::api_key(&key)).into_response()),
-        _ => Err(internal("api key")),
-    }
-}
-
-/// The public half of the caller's platform's response-signing key (PayerMax `sign` header).
-#[derive(Serialize, ToSchema)]
-pub struct SigningKeyView {
-    pub platform: Uuid,
-    /// PEM, `-----BEGIN PUBLIC KEY-----`.
-    pub public_key_pem: String,
-    /// Base64 of the SubjectPublicKeyInfo DER (the form PayerMax hands out).
-    pub public_key: String,
+    let v = service::keys::set_public_key(&s.store, (&caller).into(), id, b.public_key.as_deref()).await?;
+    Ok(Json(v).into_response())
 }
 
 #[utoipa::path(get, path = "/signing-key", context_path = "/coffer/v1", tag = "credentials",
     responses((status = 200, body = SigningKeyView), ReadErrors))]
 pub(super) async fn signing_key(State(s): State<AppState>, caller: Caller) -> Result<Json<SigningKeyView>, ApiError> {
-    let key = s.secrets.signing_key(&*s.store, caller.key.platform).await?;
-    Ok(Json(SigningKeyView {
-        platform: caller.key.platform.0,
-        public_key_pem: crate::secrets::public_pem(&key),
-        public_key: crate::secrets::signer_public_base64(&key),
-    }))
+    let platform = caller.key.platform;
+    Ok(Json(service::keys::signing_key(&s.store, (&caller).into(), &s.secrets, platform).await?))
 }

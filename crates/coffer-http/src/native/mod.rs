@@ -9,9 +9,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use coffer_core::money::{format_minor, parse_minor};
+use coffer_app::service::balances::BalancesView;
+use coffer_app::service::journal::{page_limit, HistoryView, TransactionsView, Window};
+use coffer_app::service::keys::SigningKeyView;
+use coffer_app::service::movements::{OneWallet, RateChoice};
+use coffer_app::service::{self, Moved, Planned};
 use coffer_core::*;
-use coffer_store::Store;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, IntoResponses, ToSchema};
@@ -21,7 +24,6 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ErrorView};
 use crate::render::{self, *};
 use crate::AppState;
-use coffer_app::directory::Place;
 
 mod holds;
 mod keys;
@@ -29,10 +31,10 @@ mod movements;
 mod owners;
 mod wallets;
 
-use movements::{plain_amount, WalletAmount};
+use movements::{one_wallet, WalletAmount};
 pub(crate) use owners::parse_time;
 use owners::NewStatus;
-use wallets::{page_limit, window, ListQuery};
+use wallets::{window, ListQuery};
 
 pub const PREFIX: &str = "/coffer/v1";
 /// Most transfers in one batch request.
@@ -40,8 +42,6 @@ pub const MAX_BATCH: usize = 8192;
 /// Largest batch request body.
 pub const MAX_BATCH_BODY: usize = 4 * 1024 * 1024;
 pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
-pub const DEFAULT_PAGE: usize = 25;
-pub const MAX_PAGE: usize = 200;
 
 /// `path` under [`PREFIX`]. The routes carry their full paths (no `nest`, which would
 /// rewrite every request's URI).
@@ -207,83 +207,31 @@ fn idempotency_key(h: &HeaderMap) -> Result<String, ApiError> {
         .to_string())
 }
 
-/// `amount` (a decimal string) in the wallet's currency and exponent; `currency`, when given,
-/// must be a known currency and the wallet's.
-async fn money(s: &AppState, a: &Place, amount: &str, currency: Option<&str>) -> Result<Money, ApiError> {
-    if let Some(c) = currency {
-        let c: CurrencyCode = c.parse().map_err(|e| ApiError::from(e).param("currency"))?;
-        s.store.exponent(a.platform, c).await.map_err(|e| ApiError::from(e).param("currency"))?;
-        if c != a.currency {
-            return Err(LedgerError::CurrencyMismatch { account: a.id, actual: a.currency, requested: c }.into());
-        }
-    }
-    Ok(Money::new(parse_minor(amount, a.exponent).map_err(|e| ApiError::from(e).param("amount"))?, a.currency))
-}
-
 fn created<T: Serialize>(v: T) -> Response {
     (StatusCode::CREATED, Json(v)).into_response()
 }
 
-async fn run(s: &AppState, cmd: Command) -> Result<coffer_store::Receipt, ApiError> {
-    Ok(s.store.execute(cmd).await?)
-}
-
-fn internal(what: &str) -> ApiError {
-    tracing::error!(what, "unexpected outcome");
-    ApiError::internal()
-}
-
-async fn run_owner(s: &AppState, cmd: Command) -> Result<Response, ApiError> {
-    match run(s, cmd).await?.outcome {
-        Outcome::Owner(o) => Ok(created(render::owner(&o))),
-        _ => Err(internal("owner")),
-    }
-}
-
-async fn run_wallet(s: &AppState, cmd: Command) -> Result<Response, ApiError> {
-    match run(s, cmd).await?.outcome {
-        Outcome::Account(a) => Ok(created(render::account(&a))),
-        _ => Err(internal("wallet")),
-    }
-}
-
-/// A movement's answer as the caller sees it: 201 the first time; 200 and
-/// `Idempotent-Replayed: true` for a replay.
-async fn movement_response(
-    s: &AppState,
-    caller: &Caller,
-    r: coffer_store::Receipt,
-) -> Result<(StatusCode, MovementView), ApiError> {
-    match &r.outcome {
-        Outcome::Entry { entry, hold, incoming } => {
-            let reach = caller.entry_reach(&s.store, entry).await?;
-            let v = render::movement(&*s.store, entry, hold.as_ref(), incoming.as_ref(), r.replayed, &reach).await?;
-            Ok((if r.replayed { StatusCode::OK } else { StatusCode::CREATED }, v))
-        }
-        _ => Err(internal("movement")),
-    }
-}
-
+/// Commit a planned movement under the request's `Idempotency-Key`.
 async fn movement(
     s: &AppState,
     caller: &Caller,
     headers: &HeaderMap,
     metadata: Option<BTreeMap<String, String>>,
-    op: MoneyOp,
+    planned: Planned,
 ) -> Result<Response, ApiError> {
     caller.require_write()?;
-    let m = Movement {
-        platform: caller.acting.platform,
-        idempotency_key: idempotency_key(headers)?,
-        metadata: metadata.unwrap_or_default(),
-        op,
-    };
-    let (status, v) = movement_response(s, caller, run(s, Command::Move(m)).await?).await?;
-    let mut resp = (status, Json(v)).into_response();
-    if status == StatusCode::OK {
-        resp.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    let key = idempotency_key(headers)?;
+    Ok(moved(service::commit(&s.store, caller.into(), planned, key, metadata.unwrap_or_default()).await?))
+}
+
+/// A movement's answer: 201 the first time; 200 and `Idempotent-Replayed: true` for a replay.
+fn moved(m: Moved) -> Response {
+    if !m.replayed {
+        return created(m.view);
     }
-    Ok(resp)
+    let mut resp = (StatusCode::OK, Json(m.view)).into_response();
+    resp.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
+    resp
 }
 
 /// The OpenAPI document of this API.

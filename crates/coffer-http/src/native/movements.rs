@@ -26,28 +26,30 @@ pub(super) async fn deposit(
     headers: HeaderMap,
     Body(b): Body<WalletAmount>,
 ) -> Result<Response, ApiError> {
-    let a = caller.wallet_ref(&s.store, path_id("account", &b.wallet)?).await?;
-    let source = match b.source.as_deref() {
-        None => SystemAccount::External,
-        Some(x) => x.parse().map_err(bad_name("source"))?,
-    };
-    let op = MoneyOp::Deposit { account: a.id, amount: money(&s, &a, &b.amount, b.currency.as_deref()).await?, source };
-    movement(&s, &caller, &headers, b.metadata, op).await
+    let source = b.source.as_deref().map(str::parse).transpose().map_err(bad_name("source"))?;
+    one_wallet(&s, &caller, &headers, b, OneWallet::Deposit(source)).await
 }
 
-/// `wallet` and `amount` of a request that takes no `source`.
-pub(super) async fn plain_amount(
+/// A movement of one wallet and an amount; only deposits take a `source`.
+pub(super) async fn one_wallet(
     s: &AppState,
     caller: &Caller,
-    b: &WalletAmount,
-    what: &str,
-) -> Result<(Place, Money), ApiError> {
-    let a = caller.wallet_ref(&s.store, path_id("account", &b.wallet)?).await?;
-    if b.source.is_some() {
+    headers: &HeaderMap,
+    b: WalletAmount,
+    kind: OneWallet,
+) -> Result<Response, ApiError> {
+    let wallet = path_id("account", &b.wallet)?;
+    if b.source.is_some() && !matches!(kind, OneWallet::Deposit(_)) {
+        let what = match kind {
+            OneWallet::Payout => "payouts",
+            OneWallet::Fee => "fees",
+            _ => "incoming credits",
+        };
         return Err(ApiError::invalid("invalid_argument", format!("{what} take no source")).param("source"));
     }
-    let m = money(s, &a, &b.amount, b.currency.as_deref()).await?;
-    Ok((a, m))
+    let r = service::movements::WalletAmount { wallet, amount: &b.amount, currency: b.currency.as_deref() };
+    let planned = service::movements::one_wallet(&s.store, caller.into(), kind, r).await?;
+    movement(s, caller, headers, b.metadata, planned).await
 }
 
 #[utoipa::path(post, path = "/payouts", context_path = "/coffer/v1", tag = "movements", request_body = WalletAmount,
@@ -59,8 +61,7 @@ pub(super) async fn payout(
     headers: HeaderMap,
     Body(b): Body<WalletAmount>,
 ) -> Result<Response, ApiError> {
-    let (a, amount) = plain_amount(&s, &caller, &b, "payouts").await?;
-    movement(&s, &caller, &headers, b.metadata, MoneyOp::Payout { account: a.id, amount }).await
+    one_wallet(&s, &caller, &headers, b, OneWallet::Payout).await
 }
 
 #[utoipa::path(post, path = "/fees", context_path = "/coffer/v1", tag = "movements", request_body = WalletAmount,
@@ -72,8 +73,7 @@ pub(super) async fn fee(
     headers: HeaderMap,
     Body(b): Body<WalletAmount>,
 ) -> Result<Response, ApiError> {
-    let (a, amount) = plain_amount(&s, &caller, &b, "fees").await?;
-    movement(&s, &caller, &headers, b.metadata, MoneyOp::Fee { account: a.id, amount }).await
+    one_wallet(&s, &caller, &headers, b, OneWallet::Fee).await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -97,10 +97,21 @@ pub(super) async fn transfer(
     headers: HeaderMap,
     Body(b): Body<NewTransfer>,
 ) -> Result<Response, ApiError> {
-    let from = caller.wallet_ref(&s.store, path_id("account", &b.from)?).await?;
-    let to = caller.wallet_ref(&s.store, path_id("account", &b.to)?).await?;
-    let amount = money(&s, &from, &b.amount, b.currency.as_deref()).await?;
-    movement(&s, &caller, &headers, b.metadata, MoneyOp::Transfer { from: from.id, to: to.id, amount }).await
+    let planned = planned_transfer(&s, &caller, &b.from, &b.to, &b.amount, b.currency.as_deref()).await?;
+    movement(&s, &caller, &headers, b.metadata, planned).await
+}
+
+async fn planned_transfer(
+    s: &AppState,
+    caller: &Caller,
+    from: &str,
+    to: &str,
+    amount: &str,
+    currency: Option<&str>,
+) -> Result<Planned, ApiError> {
+    let from = path_id("account", from)?;
+    let to = path_id("account", to)?;
+    Ok(service::movements::transfer(&s.store, caller.into(), from, to, amount, currency).await?)
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -142,22 +153,12 @@ pub struct BatchView {
     pub results: Vec<BatchItemView>,
 }
 
-/// One command of a batch, checked: the caller reaches both wallets and the amount parses.
-pub(super) async fn batch_command(s: &AppState, caller: &Caller, t: BatchTransfer) -> Result<Command, ApiError> {
-    let from = caller.wallet_ref(&s.store, path_id("account", &t.from)?).await?;
-    let to = caller.wallet_ref(&s.store, path_id("account", &t.to)?).await?;
-    let amount = money(s, &from, &t.amount, t.currency.as_deref()).await?;
-    Ok(Command::Move(Movement {
-        platform: caller.acting.platform,
-        idempotency_key: t.idempotency_key,
-        metadata: t.metadata.unwrap_or_default(),
-        op: MoneyOp::Transfer { from: from.id, to: to.id, amount },
-    }))
-}
-
+/// One transfer of a batch, checked (the caller reaches both wallets and the amount parses)
+/// and committed under its own idempotency key.
 pub(super) async fn batch_item(s: AppState, caller: Caller, t: BatchTransfer) -> Result<MovementView, ApiError> {
-    let cmd = batch_command(&s, &caller, t).await?;
-    Ok(movement_response(&s, &caller, run(&s, cmd).await?).await?.1)
+    let planned = planned_transfer(&s, &caller, &t.from, &t.to, &t.amount, t.currency.as_deref()).await?;
+    let metadata = t.metadata.unwrap_or_default();
+    Ok(service::commit(&s.store, (&caller).into(), planned, t.idempotency_key, metadata).await?.view)
 }
 
 #[utoipa::path(post, path = "/transfers/batch", context_path = "/coffer/v1", tag = "movements", request_body = Batch,
@@ -225,46 +226,13 @@ pub(super) async fn post_transaction(
     headers: HeaderMap,
     Body(b): Body<NewTransaction>,
 ) -> Result<Response, ApiError> {
-    let max = coffer_core::command::limits::MAX_POSTINGS;
-    if b.postings.is_empty() || b.postings.len() > max {
-        return Err(
-            ApiError::invalid("invalid_argument", format!("a transaction holds 1 to {max} postings")).param("postings")
-        );
-    }
-    let mut postings = Vec::with_capacity(b.postings.len());
-    for p in b.postings {
-        let currency: CurrencyCode = p.currency.parse().map_err(|e| ApiError::from(e).param("currency"))?;
-        let (account, exp) = match p.account.strip_prefix("SYSTEM_") {
-            Some(rest) => {
-                if caller.acting.id != caller.acting.platform {
-                    return Err(ApiError::not_found("account", &p.account));
-                }
-                let (kind, cur) = rest.split_once(':').unwrap_or((rest, ""));
-                let kind: SystemAccount = kind.parse().map_err(bad_name("account"))?;
-                let cur: CurrencyCode = cur.parse().map_err(|e| ApiError::from(e).param("account"))?;
-                let exp = s
-                    .store
-                    .exponent(caller.acting.platform, cur)
-                    .await
-                    .map_err(|e| ApiError::from(e).param("account"))?;
-                (AccountRef::System(kind, cur), exp)
-            }
-            None => {
-                let a = caller.wallet_ref(&s.store, path_id("account", &p.account)?).await?;
-                (AccountRef::Id(a.id), a.exponent)
-            }
-        };
-        let minor = parse_minor(&p.amount, exp).map_err(|e| ApiError::from(e).param("amount"))?;
-        postings.push(Posting { account, amount: Money::new(minor, currency) });
-    }
-    movement(&s, &caller, &headers, b.metadata, MoneyOp::Postings { postings }).await
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct TransactionsView {
-    pub data: Vec<TransactionView>,
-    /// Null on the last page.
-    pub next_cursor: Option<String>,
+    let reqs: Vec<service::movements::PostingReq> = b
+        .postings
+        .iter()
+        .map(|p| service::movements::PostingReq { account: &p.account, amount: &p.amount, currency: Some(&p.currency) })
+        .collect();
+    let planned = service::movements::postings(&s.store, (&caller).into(), caller.acting.platform, &reqs).await?;
+    movement(&s, &caller, &headers, b.metadata, planned).await
 }
 
 #[utoipa::path(get, path = "/transactions", context_path = "/coffer/v1", tag = "movements",
@@ -277,58 +245,9 @@ pub(super) async fn list_transactions(
 ) -> Result<Json<TransactionsView>, ApiError> {
     let limit = page_limit(q.limit)?;
     let kind: Option<EntryKind> = q.kind.as_ref().map(|k| k.parse()).transpose().map_err(bad_name("kind"))?;
-    let (after, mut before) = window(&s, &q).await?;
-    let wallet = match &q.wallet {
-        Some(w) => Some(caller.wallet_ref(&s.store, path_id("account", w)?).await?),
-        None if caller.acting.id == caller.acting.platform => None,
-        None => {
-            return Err(ApiError::invalid(
-                "invalid_argument",
-                "give wallet=<id>; only a platform lists all its transactions",
-            )
-            .param("wallet"))
-        }
-    };
-    // Fetch pages until `limit` entries of the kind are found or the window is exhausted; the
-    // cursor is the last seq examined, so filtered pages never skip or repeat.
-    let mut out = Vec::new();
-    let mut last = None;
-    let mut exhausted = false;
-    for _ in 0..20 {
-        let page = coffer_store::Page { before, after, limit };
-        let batch: Vec<Entry> = match &wallet {
-            Some(a) => {
-                let seqs = s.store.history(a.id, page).await?.iter().map(|h| h.seq).collect();
-                s.store.entries_at(seqs).await?
-            }
-            None => s.store.entries(caller.acting.platform, page).await?,
-        };
-        let n = batch.len();
-        for e in batch {
-            last = Some(e.seq);
-            before = Some(e.seq);
-            if kind.is_none_or(|k| e.kind == k) {
-                out.push(e);
-                if out.len() == limit {
-                    break;
-                }
-            }
-        }
-        if n < limit {
-            exhausted = true;
-            break;
-        }
-        if out.len() == limit {
-            break;
-        }
-    }
-    let next_cursor = if exhausted && out.len() < limit { None } else { last.map(|s| format!("s{s}")) };
-    let mut data = Vec::with_capacity(out.len());
-    for e in &out {
-        let reach = caller.entry_reach(&s.store, e).await?;
-        data.push(render::entry(&*s.store, e, &reach).await?);
-    }
-    Ok(Json(TransactionsView { data, next_cursor }))
+    let w = window(&q, limit)?;
+    let wallet = q.wallet.as_deref().map(|w| path_id("account", w)).transpose()?;
+    Ok(Json(service::journal::transactions(&s.store, (&caller).into(), wallet, kind, w).await?))
 }
 
 #[utoipa::path(get, path = "/transactions/{seq}", context_path = "/coffer/v1", tag = "movements",
@@ -340,8 +259,7 @@ pub(super) async fn transaction(
     Path(seq): Path<String>,
 ) -> Result<Json<TransactionView>, ApiError> {
     let seq: u64 = path_id("transaction", &seq)?;
-    let (e, reach) = caller.entry(&s.store, seq).await?;
-    Ok(Json(render::entry(&*s.store, &e, &reach).await?))
+    Ok(Json(service::journal::transaction(&s.store, (&caller).into(), seq).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -361,8 +279,8 @@ pub(super) async fn reversal(
     headers: HeaderMap,
     Body(b): Body<NewReversal>,
 ) -> Result<Response, ApiError> {
-    caller.entry_to_change(&s.store, b.transaction).await?;
-    movement(&s, &caller, &headers, b.metadata, MoneyOp::Reverse { seq: b.transaction }).await
+    let planned = service::movements::reversal(&s.store, (&caller).into(), b.transaction).await?;
+    movement(&s, &caller, &headers, b.metadata, planned).await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -392,16 +310,11 @@ pub(super) async fn fx_conversion(
     headers: HeaderMap,
     Body(b): Body<NewConversion>,
 ) -> Result<Response, ApiError> {
-    let from = caller.wallet_ref(&s.store, path_id("account", &b.from)?).await?;
-    let to = caller.wallet_ref(&s.store, path_id("account", &b.to)?).await?;
-    let amount = money(&s, &from, &b.amount, None).await?;
-    let (rate, rate_source) = match b.rate {
-        Some(r) => (r.parse().map_err(|e| ApiError::from(e).param("rate"))?, None),
-        None => {
-            let (rate, source) = crate::rates::stored_rate(&s, from.platform, from.currency, to.currency).await?;
-            (rate, Some(source))
-        }
+    let wallets = (path_id("account", &b.from)?, path_id("account", &b.to)?);
+    let rate = match b.rate.as_deref() {
+        Some(r) => RateChoice::Given(r.parse().map_err(|e| ApiError::from(e).param("rate"))?),
+        None => RateChoice::Stored(s.fx_policy()),
     };
-    let op = MoneyOp::FxConvert { from: from.id, to: to.id, amount, rate, rate_source };
-    movement(&s, &caller, &headers, b.metadata, op).await
+    let planned = service::movements::conversion(&s.store, (&caller).into(), wallets, &b.amount, rate).await?;
+    movement(&s, &caller, &headers, b.metadata, planned).await
 }

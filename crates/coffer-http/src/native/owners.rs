@@ -21,7 +21,7 @@ pub(super) async fn owner(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<OwnerView>, ApiError> {
-    Ok(Json(render::owner(&caller.owner(&s.store, path_id("owner", &id)?).await?)))
+    Ok(Json(service::owners::show(&s.store, (&caller).into(), path_id("owner", &id)?).await?))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -72,9 +72,9 @@ pub(super) async fn children(
     Path(id): Path<String>,
     Q(q): Q<PageQuery>,
 ) -> Result<Json<OwnersView>, ApiError> {
-    let o = caller.owner(&s.store, path_id("owner", &id)?).await?;
-    let (page, next_cursor) = page_of(s.store.children(o.id).await?, |o| o.id.0, &q)?;
-    Ok(Json(OwnersView { data: page.iter().map(render::owner).collect(), next_cursor }))
+    let children = service::owners::children(&s.store, (&caller).into(), path_id("owner", &id)?).await?;
+    let (data, next_cursor) = page_of(children, |o| o.id, &q)?;
+    Ok(Json(OwnersView { data, next_cursor }))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -97,10 +97,10 @@ pub(super) async fn create_child(
     Body(b): Body<NewChild>,
 ) -> Result<Response, ApiError> {
     caller.require_write()?;
-    let parent = caller.owner(&s.store, path_id("owner", &id)?).await?;
-    let default_currency =
-        b.default_currency.map(|c| c.parse()).transpose().map_err(|e| ApiError::from(e).param("default_currency"))?;
-    run_owner(&s, Command::CreateMerchant { parent: parent.id, name: b.name, default_currency }).await
+    let parent = path_id("owner", &id)?;
+    let v = service::owners::create_child(&s.store, (&caller).into(), parent, b.name, b.default_currency.as_deref())
+        .await?;
+    Ok(created(v))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -121,13 +121,9 @@ pub(super) async fn owner_status(
     Body(b): Body<NewStatus>,
 ) -> Result<Response, ApiError> {
     caller.require_write()?;
-    let o = caller.owner(&s.store, path_id("owner", &id)?).await?;
-    if o.id == caller.acting.id {
-        return Err(ApiError::invalid("invalid_argument", "an owner cannot change its own status; its parent can")
-            .param("status"));
-    }
+    let id = path_id("owner", &id)?;
     let status = b.status.parse().map_err(bad_name("status"))?;
-    run_owner(&s, Command::SetOwnerStatus { owner: o.id, status }).await
+    Ok(created(service::owners::set_status(&s.store, (&caller).into(), id, status).await?))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -145,10 +141,9 @@ pub(super) async fn owner_wallets(
     Path(id): Path<String>,
     Q(q): Q<PageQuery>,
 ) -> Result<Json<WalletsView>, ApiError> {
-    let o = caller.owner(&s.store, path_id("owner", &id)?).await?;
-    let wallets: Vec<Account> = s.store.accounts_of(o.id).await?.into_iter().filter(|a| a.is_wallet()).collect();
-    let (page, next_cursor) = page_of(wallets, |a| a.id.0, &q)?;
-    Ok(Json(WalletsView { data: page.iter().map(render::account).collect(), next_cursor }))
+    let wallets = service::wallets::of_owner(&s.store, (&caller).into(), path_id("owner", &id)?).await?;
+    let (data, next_cursor) = page_of(wallets, |a| a.id, &q)?;
+    Ok(Json(WalletsView { data, next_cursor }))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -167,31 +162,6 @@ pub struct BalanceFilter {
     pub at: Option<String>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct BalanceView {
-    pub id: Uuid,
-    #[serde(rename = "type")]
-    pub wallet_type: String,
-    pub currency: String,
-    pub posted: String,
-    pub held: String,
-    pub available: String,
-    pub incoming: String,
-    /// Current balances only: min_balance changes are not journaled, so it is not told for a
-    /// past instant.
-    pub withdrawable: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct BalancesView {
-    pub owner: Uuid,
-    /// The instant asked for, when `at` was given.
-    pub at: Option<String>,
-    /// The last transaction included, when `at` was given.
-    pub as_of_transaction: Option<u64>,
-    pub balances: Vec<BalanceView>,
-}
-
 pub(crate) fn parse_time(field: &'static str, t: &str) -> Result<Timestamp, ApiError> {
     chrono::DateTime::parse_from_rfc3339(t)
         .map(|d| Timestamp(d.timestamp_micros()))
@@ -207,40 +177,9 @@ pub(super) async fn owner_balances(
     Path(id): Path<String>,
     Q(f): Q<BalanceFilter>,
 ) -> Result<Json<BalancesView>, ApiError> {
-    let o = caller.owner(&s.store, path_id("owner", &id)?).await?;
-    let currency: Option<CurrencyCode> =
-        f.currency.map(|c| c.parse()).transpose().map_err(|e| ApiError::from(e).param("currency"))?;
+    let owner = path_id("owner", &id)?;
     let wallet_type: Option<WalletType> = f.wallet_type.map(|t| t.parse()).transpose().map_err(bad_name("type"))?;
-    let mut ws: Vec<Account> = s
-        .store
-        .accounts_of(o.id)
-        .await?
-        .into_iter()
-        .filter(|a| a.is_wallet())
-        .filter(|a| currency.is_none_or(|c| a.currency == c))
-        .filter(|a| wallet_type.is_none_or(|t| a.kind == AccountKind::Wallet(t)))
-        .collect();
-    let view = |a: &Account, (posted, held, incoming): (i64, i64, i64), withdrawable: Option<i64>| {
-        let f = |v: i64| format_minor(v, a.exponent);
-        BalanceView {
-            id: a.id.0,
-            wallet_type: a.kind.to_string(),
-            currency: a.currency.to_string(),
-            posted: f(posted),
-            held: f(held),
-            available: f(posted - held),
-            incoming: f(incoming),
-            withdrawable: withdrawable.map(f),
-        }
-    };
-    let Some(at) = f.at else {
-        let balances = ws.iter().map(|a| view(a, (a.posted, a.held, a.incoming), Some(a.withdrawable()))).collect();
-        return Ok(Json(BalancesView { owner: o.id.0, at: None, as_of_transaction: None, balances }));
-    };
-    let t = parse_time("at", &at)?;
-    let seq = s.store.seq_at(t).await?;
-    ws.retain(|a| a.created_at <= t);
-    let past = s.store.balances_at(ws.iter().map(|a| a.id).collect(), seq).await?;
-    let balances = ws.iter().zip(past).map(|(a, b)| view(a, b, None)).collect();
-    Ok(Json(BalancesView { owner: o.id.0, at: Some(render::time(t)), as_of_transaction: Some(seq), balances }))
+    let at = f.at.as_deref().map(|t| parse_time("at", t)).transpose()?;
+    let filter = service::balances::BalanceFilter { currency: f.currency.as_deref(), wallet_type, at };
+    Ok(Json(service::balances::of_owner(&s.store, (&caller).into(), owner, filter).await?))
 }

@@ -26,21 +26,14 @@ pub(super) async fn open_wallet(
     Body(b): Body<NewWallet>,
 ) -> Result<Response, ApiError> {
     caller.require_write()?;
-    let owner = caller.owner(&s.store, path_id("owner", &b.owner)?).await?;
-    let wallet_type = b.wallet_type.parse().map_err(bad_name("type"))?;
-    let currency: CurrencyCode = b.currency.parse().map_err(|e| ApiError::from(e).param("currency"))?;
-    let exp = s.store.exponent(owner.platform, currency).await.map_err(|e| ApiError::from(e).param("currency"))?;
-    let limit = |v: Option<String>, name: &'static str| -> Result<i64, ApiError> {
-        v.map(|v| parse_minor(&v, exp).map_err(|e| ApiError::from(e).param(name))).transpose().map(|v| v.unwrap_or(0))
+    let w = service::wallets::NewWallet {
+        owner: path_id("owner", &b.owner)?,
+        wallet_type: b.wallet_type.parse().map_err(bad_name("type"))?,
+        currency: &b.currency,
+        min_balance: b.min_balance.as_deref(),
+        overdraft_limit: b.overdraft_limit.as_deref(),
     };
-    let cmd = Command::OpenWallet {
-        owner: owner.id,
-        wallet_type,
-        currency,
-        min_balance: limit(b.min_balance, "min_balance")?,
-        overdraft_limit: limit(b.overdraft_limit, "overdraft_limit")?,
-    };
-    run_wallet(&s, cmd).await
+    Ok(created(service::wallets::open(&s.store, (&caller).into(), w).await?))
 }
 
 #[utoipa::path(get, path = "/wallets/{id}", context_path = "/coffer/v1", tag = "wallets",
@@ -52,18 +45,7 @@ pub(super) async fn wallet(
 ) -> Result<Json<WalletView>, ApiError> {
     let id = path_id("account", &id)?;
     // Authenticated on the cache and checked in the same store call as the wallet.
-    let st = &s;
-    let (caller, a) = s
-        .store
-        .exact(
-            || creds.resolve(st, false),
-            |c: Caller| async move {
-                let (found, v) = st.store.account_versioned(id).await?;
-                let a = c.wallet_found(&st.store, id, found).await?;
-                Ok::<_, ApiError>((c, a, v))
-            },
-        )
-        .await?;
+    let (caller, a) = service::balances::exact_wallet::<ApiError, _>(&s.store, || creds.resolve(&s, false), id).await?;
     crate::auth::within_limit(&s, &caller)?;
     Ok(Json(render::account(&a)))
 }
@@ -79,9 +61,9 @@ pub(super) async fn wallet_status(
     Body(b): Body<NewStatus>,
 ) -> Result<Response, ApiError> {
     caller.require_write()?;
-    let a = caller.wallet(&s.store, path_id("account", &id)?).await?;
+    let id = path_id("account", &id)?;
     let status = b.status.parse().map_err(bad_name("status"))?;
-    run_wallet(&s, Command::SetWalletStatus { account: a.id, status }).await
+    Ok(created(service::wallets::set_status(&s.store, (&caller).into(), id, status).await?))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -101,16 +83,8 @@ pub(super) async fn wallet_limits(
     Body(b): Body<NewLimits>,
 ) -> Result<Response, ApiError> {
     caller.require_write()?;
-    let a = caller.wallet(&s.store, path_id("account", &id)?).await?;
-    let parse = |v: Option<String>, name: &'static str| {
-        v.map(|v| parse_minor(&v, a.exponent).map_err(|e| ApiError::from(e).param(name))).transpose()
-    };
-    let min_balance = parse(b.min_balance, "min_balance")?;
-    let overdraft_limit = parse(b.overdraft_limit, "overdraft_limit")?;
-    if min_balance.is_none() && overdraft_limit.is_none() {
-        return Err(ApiError::invalid("invalid_argument", "give min_balance and/or overdraft_limit"));
-    }
-    run_wallet(&s, Command::SetWalletLimits { account: a.id, overdraft_limit, min_balance }).await
+    let (id, min, overdraft) = (path_id("account", &id)?, b.min_balance.as_deref(), b.overdraft_limit.as_deref());
+    Ok(created(service::wallets::set_limits(&s.store, (&caller).into(), id, min, overdraft).await?))
 }
 
 #[derive(Serialize, ToSchema)]
@@ -125,41 +99,17 @@ pub(super) async fn wallet_holds(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<HoldsView>, ApiError> {
-    let a = caller.wallet(&s.store, path_id("account", &id)?).await?;
-    Ok(Json(HoldsView { data: s.store.open_holds(a.id).await?.iter().map(|h| render::hold(h, a.exponent)).collect() }))
+    Ok(Json(HoldsView { data: service::wallets::holds(&s.store, (&caller).into(), path_id("account", &id)?).await? }))
 }
 
-/// Cursors are opaque to clients; inside, the seq the next page starts below.
-pub(super) fn parse_cursor(c: Option<&str>) -> Result<Option<u64>, ApiError> {
-    c.map(|c| {
-        c.strip_prefix('s')
-            .and_then(|n| n.parse().ok())
-            .ok_or_else(|| ApiError::invalid("invalid_cursor", "cursor is not one this API returned").param("cursor"))
+/// The journal window a list query asks for: its page size, times and cursor.
+pub(super) fn window(q: &ListQuery, limit: usize) -> Result<Window, ApiError> {
+    Ok(Window {
+        limit,
+        from: q.from.as_deref().map(|t| parse_time("from", t)).transpose()?,
+        to: q.to.as_deref().map(|t| parse_time("to", t)).transpose()?,
+        cursor: service::journal::parse_cursor(q.cursor.as_deref())?,
     })
-    .transpose()
-}
-
-pub(super) fn page_limit(limit: Option<usize>) -> Result<usize, ApiError> {
-    match limit.unwrap_or(DEFAULT_PAGE) {
-        n @ 1..=MAX_PAGE => Ok(n),
-        _ => Err(ApiError::invalid("invalid_argument", format!("limit must be 1 to {MAX_PAGE}")).param("limit")),
-    }
-}
-
-/// The seq window `(after, before)` of entries made in `[from, to]`, narrowed by a cursor.
-pub(super) async fn window(s: &AppState, q: &ListQuery) -> Result<(Option<u64>, Option<u64>), ApiError> {
-    let after = match &q.from {
-        Some(t) => Some(s.store.seq_at(Timestamp(parse_time("from", t)?.0 - 1)).await?),
-        None => None,
-    };
-    let mut before = match &q.to {
-        Some(t) => Some(s.store.seq_at(parse_time("to", t)?).await? + 1),
-        None => None,
-    };
-    if let Some(c) = parse_cursor(q.cursor.as_deref())? {
-        before = Some(before.map_or(c, |b| b.min(c)));
-    }
-    Ok((after, before))
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -180,28 +130,6 @@ pub struct ListQuery {
     pub kind: Option<String>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct HistoryItemView {
-    pub transaction: u64,
-    pub kind: String,
-    pub created_at: String,
-    pub posted: String,
-    pub held: String,
-    pub incoming: String,
-    pub posted_after: String,
-    pub held_after: String,
-    pub available_after: String,
-    pub incoming_after: String,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct HistoryView {
-    pub wallet: Uuid,
-    pub data: Vec<HistoryItemView>,
-    /// Null on the last page.
-    pub next_cursor: Option<String>,
-}
-
 #[utoipa::path(get, path = "/wallets/{id}/history", context_path = "/coffer/v1", tag = "balances",
     description = "The wallet's journal lines with running balances, newest first.",
     params(("id" = String, Path, description = "wallet id"), ListQuery),
@@ -212,29 +140,10 @@ pub(super) async fn wallet_history(
     Path(id): Path<String>,
     Q(q): Q<ListQuery>,
 ) -> Result<Json<HistoryView>, ApiError> {
-    let a = caller.wallet(&s.store, path_id("account", &id)?).await?;
+    let id = path_id("account", &id)?;
     if q.wallet.is_some() || q.kind.is_some() {
         return Err(ApiError::invalid("invalid_argument", "history takes limit, cursor, from and to"));
     }
-    let limit = page_limit(q.limit)?;
-    let (after, before) = window(&s, &q).await?;
-    let items = s.store.history(a.id, coffer_store::Page { before, after, limit }).await?;
-    let next_cursor = (items.len() == limit).then(|| items.last().map(|i| format!("s{}", i.seq))).flatten();
-    let f = |v: i64| format_minor(v, a.exponent);
-    let data = items
-        .iter()
-        .map(|i| HistoryItemView {
-            transaction: i.seq,
-            kind: i.kind.to_string(),
-            created_at: render::time(i.created_at),
-            posted: f(i.line.posted),
-            held: f(i.line.held),
-            incoming: f(i.line.incoming),
-            posted_after: f(i.line.posted_after),
-            held_after: f(i.line.held_after),
-            available_after: f(i.line.posted_after - i.line.held_after),
-            incoming_after: f(i.line.incoming_after),
-        })
-        .collect();
-    Ok(Json(HistoryView { wallet: a.id.0, data, next_cursor }))
+    let w = window(&q, page_limit(q.limit)?)?;
+    Ok(Json(service::journal::history(&s.store, (&caller).into(), id, w).await?))
 }
