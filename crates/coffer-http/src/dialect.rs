@@ -46,23 +46,6 @@ pub async fn balances(s: &AppState, owner: OwnerId) -> Result<Vec<CurrencySummar
     Ok(service::balances::summary(&s.store, owner).await?)
 }
 
-/// A request checked on the directory cache by `check` (the credential, such as
-/// [`coffer_app::auth::check_key`], and whatever else the dialect decides from the cache), and
-/// the balances of the owner it acts as, read with the directory version that proves the check
-/// exact: one round trip in all when the cache is warm
-/// ([`service::balances::exact_summary`]).
-pub async fn exact_balances<A, E, CF>(
-    s: &AppState,
-    check: impl Fn() -> CF,
-    owner: impl Fn(&A) -> OwnerId,
-) -> Result<(A, Vec<CurrencySummary>), E>
-where
-    E: From<StoreError>,
-    CF: std::future::Future<Output = Result<A, E>>,
-{
-    service::balances::exact_summary(&s.store, check, owner).await
-}
-
 /// A currency the platform knows (ISO 4217, a configured extra, or one of its own).
 pub async fn currency(s: &AppState, platform: OwnerId, text: &str) -> Result<CurrencyCode, Problem> {
     match service::balances::known_currency(&s.store, platform, text).await? {

@@ -103,8 +103,12 @@ async fn balance(State(s): State<AppState>, headers: HeaderMap) -> Response {
 async fn answer(s: &AppState, headers: &HeaderMap) -> Result<Value, Refusal> {
     let (dev_key, dev_secret) = basic(headers)?;
     let check = || check_key(&s.store, &dev_key, &dev_secret);
-    let ((_, owner), all) =
-        crate::dialect::exact_balances::<_, AuthFailure, _>(s, check, |(_, o): &(ApiKey, Owner)| o.id).await?;
+    let ((_, owner), all) = coffer_app::service::balances::exact_summary::<_, AuthFailure, _>(
+        &s.store,
+        check,
+        |(_, o): &(ApiKey, Owner)| o.id,
+    )
+    .await?;
     let available = |t: WalletType| match all.iter().find(|c| c.currency == owner.default_currency) {
         Some(c) => x10000(c.available(t), c.exponent),
         None => Some(0),

@@ -215,7 +215,7 @@ async fn balance_query(
             };
             type Found = (ApiKey, Owner, Option<WalletType>, Option<CurrencyCode>);
             let ((key, _, wanted_type, wanted_currency), all) =
-                dialect::exact_balances(st, check, |f: &Found| f.1.id).await?;
+                coffer_app::service::balances::exact_summary(&st.store, check, |f: &Found| f.1.id).await?;
             dialect::rate_limit(&s, &key.id)?;
             let time = plain_seconds(dialect::now());
             let mut rows = Vec::new();

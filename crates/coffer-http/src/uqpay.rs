@@ -177,8 +177,12 @@ async fn caller_cached(s: &AppState, headers: &HeaderMap) -> Result<(ApiKey, Own
 /// credential checked on the directory cache and the wallets read in the same store call as
 /// the version that proves the check exact. Within the key's rate limit.
 async fn caller_balances(s: &AppState, headers: &HeaderMap) -> Result<(Owner, Vec<CurrencySummary>), Refusal> {
-    let ((key, owner), all) =
-        dialect::exact_balances(s, || caller_cached(s, headers), |(_, o): &(ApiKey, Owner)| o.id).await?;
+    let ((key, owner), all) = coffer_app::service::balances::exact_summary(
+        &s.store,
+        || caller_cached(s, headers),
+        |(_, o): &(ApiKey, Owner)| o.id,
+    )
+    .await?;
     dialect::rate_limit(s, &key.id)?;
     Ok((owner, all))
 }
