@@ -86,7 +86,13 @@ pub enum Outcome {
 #[derive(Debug, Default, Clone)]
 pub struct Changes {
     pub owners: HashSet<OwnerId>,
+    /// Accounts whose balances or settings changed, or that are new.
     pub accounts: HashSet<AccountId>,
+    /// Of those, the new ones...
+    pub new_accounts: HashSet<AccountId>,
+    /// ... and those whose settings (status, limits) changed: a store that derives balances
+    /// from the journal writes only these two at commit.
+    pub account_settings: HashSet<AccountId>,
     pub holds: HashSet<HoldId>,
     pub incomings: HashSet<IncomingId>,
     pub keys: HashSet<String>,
@@ -571,6 +577,7 @@ impl Ledger {
                 if a.status != *status {
                     a.status = *status;
                     self.changes.accounts.insert(*account);
+                    self.changes.account_settings.insert(*account);
                 }
                 Ok(Outcome::Account(a.clone()))
             }
@@ -593,6 +600,7 @@ impl Ledger {
                     a.min_balance = *v;
                 }
                 self.changes.accounts.insert(*account);
+                self.changes.account_settings.insert(*account);
                 Ok(Outcome::Account(a.clone()))
             }
             Command::CreateApiKey { owner, id, secret_hash, scope } => {
@@ -1214,6 +1222,7 @@ impl Ledger {
             last_trade_at: None,
         });
         self.changes.accounts.insert(id);
+        self.changes.new_accounts.insert(id);
         id
     }
 }

@@ -202,10 +202,19 @@ async fn reads(store: &Arc<dyn Store>, wallets: &Arc<Vec<AccountId>>, secs: u64)
     Ok((total, start.elapsed().as_secs_f64()))
 }
 
+/// The process's resident memory, in bytes (Linux; `None` elsewhere).
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kb: u64 =
+        status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.trim().trim_end_matches("kB").trim().parse().ok()?;
+    Some(kb * 1024)
+}
+
 pub async fn run(args: Args, cfg: &Config) -> anyhow::Result<()> {
     if args.wallets < 2 {
         bail!("--wallets must be at least 2");
     }
+    let base_rss = resident_bytes();
     let dir = std::env::temp_dir().join(format!("coffer-bench-{}", std::process::id()));
     // On PostgreSQL: a schema of its own in the given database, dropped afterwards.
     let mut scratch = None;
@@ -225,7 +234,7 @@ pub async fn run(args: Args, cfg: &Config) -> anyhow::Result<()> {
         None => {
             let store = SqliteStore::open(&dir, cfg.store_options())?;
             println!(
-                "coffer bench: SQLite store in {} (WAL, synchronous=FULL), {} wallets",
+                "coffer bench: SQLite store in {} (journal-first, each batch fsynced before it is answered), {} wallets",
                 dir.display(),
                 args.wallets
             );
@@ -245,10 +254,24 @@ pub async fn run(args: Args, cfg: &Config) -> anyhow::Result<()> {
     }
     let (n, secs) = reads(&store, &wallets, args.read_seconds).await?;
     println!("balance reads: {:.0}/s in-process ({} reads in {:.1}s)", n as f64 / secs, n, secs);
+    if let (Some(base), Some(now)) = (base_rss, resident_bytes()) {
+        let per = now.saturating_sub(base) as f64 / wallets.len() as f64;
+        println!(
+            "resident memory: {} MiB over a base of {} MiB: {per:.0} bytes per wallet",
+            (now - base.min(now)) >> 20,
+            base >> 20
+        );
+    }
     let report = store.verify().await?;
     println!("verify: {} entries, {} problems", report.entries, report.problems.len());
     store.shutdown().await;
     drop(store);
+    if cfg.database.is_none() {
+        let t = Instant::now();
+        let again = SqliteStore::open(&dir, cfg.store_options())?;
+        println!("reopen after a clean shutdown: {:.2}s", t.elapsed().as_secs_f64());
+        again.shutdown().await;
+    }
     match scratch {
         Some(db) if args.keep => {
             println!("kept schema {}", db.schema());

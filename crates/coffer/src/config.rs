@@ -7,6 +7,8 @@
 //! # database_writers = 2     # batches a node commits at once on PostgreSQL (COFFER_DATABASE_WRITERS)
 //! # database_readers = 2     # connections a node's reads share, pipelined (COFFER_DATABASE_READERS)
 //! # database_timeout_ms = 5000  # deadline of every database call; past it: 503 (COFFER_DATABASE_TIMEOUT_MS)
+//! # checkpoint_entries = 100000  # embedded store: journal entries kept in memory before the
+//! #                              # derived state is written (COFFER_CHECKPOINT_ENTRIES)
 //! listen = "0.0.0.0:8080"
 //! rate_limit = 1000  # HTTP requests per second per API key (bursts of twice that)
 //!
@@ -49,6 +51,8 @@ struct File {
     database_readers: Option<usize>,
     /// Deadline of every database call, in milliseconds.
     database_timeout_ms: Option<u64>,
+    /// Embedded store: journal entries after the last checkpoint that trigger the next one.
+    checkpoint_entries: Option<usize>,
     listen: Option<String>,
     /// Sustained HTTP requests per second per API key (bursts of twice that).
     rate_limit: Option<u32>,
@@ -83,6 +87,7 @@ pub struct Config {
     database_writers: Option<usize>,
     database_readers: Option<usize>,
     database_timeout: Option<Duration>,
+    checkpoint_entries: Option<usize>,
     listen: Option<String>,
     rate_limit: Option<u32>,
     pub currencies: CurrencyTable,
@@ -145,6 +150,12 @@ impl Config {
                 .or(f.database_readers)
                 .filter(|n| *n > 0),
             database_timeout,
+            checkpoint_entries: std::env::var("COFFER_CHECKPOINT_ENTRIES")
+                .ok()
+                .map(|v| v.parse().with_context(|| format!("COFFER_CHECKPOINT_ENTRIES={v:?}")))
+                .transpose()?
+                .or(f.checkpoint_entries)
+                .filter(|n| *n > 0),
             listen: f.listen,
             rate_limit: f.rate_limit,
             currencies: CurrencyTable::with_extras(extras),
@@ -171,7 +182,12 @@ impl Config {
     }
 
     pub fn store_options(&self) -> Options {
-        Options { currencies: self.currencies.clone(), ..Options::default() }
+        let d = Options::default();
+        Options {
+            currencies: self.currencies.clone(),
+            checkpoint_entries: self.checkpoint_entries.unwrap_or(d.checkpoint_entries),
+            ..d
+        }
     }
 
     /// Open the embedded store in the data directory.

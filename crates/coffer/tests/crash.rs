@@ -1,8 +1,10 @@
 //! Crash tests: writer processes write from many concurrent writers and are killed with SIGKILL
 //! at a random moment; after each kill, `coffer verify` passes and every write whose commit a
 //! writer had acknowledged is in the journal with the sequence number it was acknowledged with.
-//! On SQLite one process writes to a data directory; on PostgreSQL three processes (nodes)
-//! write to one database and are killed together. Cycles: `COFFER_CRASH_CYCLES` (default 20).
+//! On SQLite one process writes to a data directory (checkpointing its derived state every 1,500
+//! entries, so a kill finds a journal tail to replay, or a checkpoint in flight); on PostgreSQL
+//! three processes (nodes) write to one database and are killed together. Cycles:
+//! `COFFER_CRASH_CYCLES` (default 20; CI runs 50).
 
 use std::collections::HashMap;
 use std::ffi::OsString;
@@ -33,6 +35,8 @@ fn start(ledger: &[OsString], writers: u32, run: &str) -> Writer {
         .args(ledger)
         .args(["crash-writer", "--writers", &writers.to_string(), "--run", run])
         .env("COFFER_LOG", "error")
+        // Checkpoints within each run, so kills land before, during and after them.
+        .env("COFFER_CHECKPOINT_ENTRIES", "1500")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

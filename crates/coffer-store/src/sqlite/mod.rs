@@ -1,15 +1,21 @@
-//! The embedded store: SQLite in a data directory, one writer thread, group commit.
+//! The embedded store: SQLite in a data directory, one writer thread, group commit, and the
+//! journal as the ledger (docs/ARCHITECTURE.md, "The embedded store").
 //!
 //! - **Writes.** Commands queue on a channel. The writer thread takes everything queued (up to
 //!   [`Options::max_batch`]), expires due holds, runs each command through the core in one
-//!   `BEGIN IMMEDIATE` transaction, writes the changes, and commits: one fsync (WAL,
-//!   `synchronous=FULL`) for the whole batch. Only then are callers answered and the new
-//!   balances published. If the commit fails, every command of the batch gets a storage error
-//!   and the working set is reloaded from disk. Writes beside the ledger (request-id claims,
-//!   server settings, exchange rates: [`Side`]) ride in the same batch transaction and are
-//!   answered after the same commit.
+//!   `BEGIN IMMEDIATE` transaction and commits the journal entries (each with its lines) and
+//!   whatever else the commit must hold (new accounts, settings, holds, credits, keys, owners),
+//!   but none of the state derived from the journal. The commit goes to the WAL without an
+//!   fsync; the sync thread (`syncer`) makes it durable, then publishes it and answers its
+//!   callers, while the writer goes on with the next batch. If a commit fails, every command of
+//!   the batch gets a storage error and the working set is reloaded from disk. Writes beside
+//!   the ledger (request-id claims, server settings, exchange rates: [`Side`]) ride in the same
+//!   batch transaction and are answered with it.
+//! - **Derived state.** Each account's lines, its balances on disk and the idempotency index
+//!   are written by the writer's checkpoint, behind the journal; until then the entries are in
+//!   the journal's tail (`tail`), which every read merges with the rows on disk.
 //! - **Reads.** Owners and accounts (with their balances) are served from an in-memory view
-//!   that the writer updates after each durable commit: a balance read takes a read lock and
+//!   that the sync thread updates once a batch is durable: a balance read takes a read lock and
 //!   never touches the disk nor waits for a commit. Journal, hold and incoming reads use
 //!   read-only SQLite connections (WAL lets them run beside the writer).
 //! - **Hold expiry.** The writer keeps every open hold's deadline. Before each batch it
@@ -20,6 +26,8 @@
 
 mod rows;
 pub mod schema;
+mod syncer;
+mod tail;
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -39,6 +47,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::side::Side;
 use crate::{Receipt, Stats, Store, StoreError};
+use tail::Tail;
 
 pub const DB_FILE: &str = "coffer.db";
 /// Small pages: a transfer dirties a few random B-tree pages, and every dirty page is written
@@ -58,6 +67,11 @@ pub struct Options {
     /// Longest a caller waits for its write to be queued and committed; past it the answer is
     /// [`StoreError::Unavailable`] (a disk that hangs does not hang callers).
     pub timeout: Duration,
+    /// The writer checkpoints the derived state once the journal's tail holds this many
+    /// entries (it also bounds the entries an open replays after a crash) ...
+    pub checkpoint_entries: usize,
+    /// ... or once this long has passed since its last checkpoint.
+    pub checkpoint_interval: Duration,
 }
 
 impl Default for Options {
@@ -67,6 +81,8 @@ impl Default for Options {
             max_batch: 8192,
             queue: 65536,
             timeout: Duration::from_secs(10),
+            checkpoint_entries: 100_000,
+            checkpoint_interval: Duration::from_secs(2),
         }
     }
 }
@@ -164,8 +180,11 @@ struct Counters {
     commits: AtomicU64,
     commands: AtomicU64,
     expired: AtomicU64,
-    /// Set by the writer when it refuses all writes (see `Writer::poisoned`).
+    /// Set when the store refuses all writes (see `Writer::poisoned`, and the syncer).
     failed: std::sync::atomic::AtomicBool,
+    /// The last entry on disk: readers of the journal on disk see nothing past it (a commit is
+    /// in the WAL before its fsync, see `syncer`).
+    durable_seq: AtomicU64,
     /// Set while the last commit (or probe) failed: the store cannot commit now.
     unhealthy: std::sync::atomic::AtomicBool,
 }
@@ -202,6 +221,7 @@ pub struct SqliteStore {
     checkpointer: Checkpointer,
     currencies: CurrencyTable,
     view: Arc<RwLock<View>>,
+    tail: Arc<RwLock<Tail>>,
     reads: Arc<ReadPool>,
     counters: Arc<Counters>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -237,7 +257,7 @@ impl SqliteStore {
         conn.execute_batch(&format!(
             "PRAGMA page_size = {PAGE_SIZE};
              PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = FULL;
+             PRAGMA synchronous = NORMAL;
              PRAGMA wal_autocheckpoint = 0;
              PRAGMA cache_size = -131072;
              PRAGMA temp_store = MEMORY;"
@@ -245,7 +265,13 @@ impl SqliteStore {
         conn.busy_timeout(Duration::from_secs(5))?;
         schema::migrate(&mut conn)?;
 
-        let ledger = load_ledger(&conn, &opts.currencies)?;
+        let (ledger, tail) = load_ledger(&conn, &opts.currencies)?;
+        let tail = Arc::new(RwLock::new(tail));
+        // Commits do not wait for the disk; the syncer makes them durable before anyone hears
+        // of them. The WAL file stays while the writer's connection is open.
+        let wal_path = dir.join(format!("{DB_FILE}-wal"));
+        let wal = File::open(&wal_path)
+            .map_err(|e| StoreError::Open(format!("{}: cannot open the WAL: {e}", dir.display())))?;
         let mut view = View::default();
         for o in ledger.owners() {
             view.put_owner(o.clone());
@@ -258,15 +284,27 @@ impl SqliteStore {
         view.keys = ledger.api_keys().map(|k| (k.id.clone(), k.clone())).collect();
         let view = Arc::new(RwLock::new(view));
         let counters = Arc::new(Counters::default());
+        counters
+            .durable_seq
+            .store(tail.read().last_seq().max(rows::counters(&conn)?.next_seq.saturating_sub(1)), Ordering::Release);
+        let published = syncer::Published { view: view.clone(), tail: tail.clone(), counters: counters.clone() };
+        let syncer = syncer::Syncer::start(wal, published)?;
         let (tx, rx) = mpsc::channel(opts.queue);
         let writer = Writer {
             conn,
             ledger,
             currencies: opts.currencies.clone(),
             view: view.clone(),
+            tail: tail.clone(),
+            syncer,
+            wal_path,
+            unsynced: Default::default(),
+            checkpointed_at: std::time::Instant::now(),
             counters: counters.clone(),
             ids: UuidV7,
             max_batch: opts.max_batch.max(1),
+            checkpoint_entries: opts.checkpoint_entries.max(1),
+            checkpoint_interval: opts.checkpoint_interval,
             nonces_pruned_at: Timestamp(0),
             poisoned: false,
             _lock: lock,
@@ -281,6 +319,7 @@ impl SqliteStore {
             checkpointer,
             currencies: opts.currencies,
             view,
+            tail,
             reads: Arc::new(ReadPool { path: db, idle: Mutex::new(Vec::new()) }),
             counters,
             writer: Mutex::new(Some(handle)),
@@ -297,6 +336,11 @@ impl SqliteStore {
         let conn = open_read_only(&db)?;
         schema::check_readable(&conn)?;
         verify(&conn)
+    }
+
+    /// The last entry on disk (see `syncer`): journal reads from disk stop there.
+    fn durable(&self) -> Seq {
+        self.counters.durable_seq.load(Ordering::Acquire)
     }
 
     /// A read from disk, failing as unavailable past the store's deadline (a disk that hangs
@@ -370,25 +414,21 @@ fn verify(conn: &Connection) -> Result<Report, StoreError> {
     r
 }
 
+/// The journal is the truth: every entry's lines (its `lines` column, or for entries older than
+/// the column the `lines` table) must balance and chain into each account's running balances;
+/// the derived rows must equal the journal up to `checkpoint_seq` (each account's lines,
+/// balances and the idempotency index); and the balances the journal ends at must match the
+/// open holds and pending credits.
 fn verify_snapshot(conn: &Connection) -> Result<Report, StoreError> {
     let mut v = Verifier::new();
-    let accounts = rows::accounts(conn)?;
+    let checkpoint = rows::checkpoint_seq(conn)?;
+    let mut accounts = rows::accounts(conn)?;
     let by_no: HashMap<i64, (AccountId, CurrencyCode)> =
         accounts.iter().map(|a| (a.number as i64, (a.id, a.currency))).collect();
-    let line = |no: i64, r: &rusqlite::Row<'_>, at: usize| -> rusqlite::Result<Option<Line>> {
-        let Some((account, currency)) = by_no.get(&no).copied() else { return Ok(None) };
-        Ok(Some(Line {
-            account,
-            currency,
-            posted: r.get(at)?,
-            held: r.get(at + 1)?,
-            incoming: r.get(at + 2)?,
-            posted_after: r.get(at + 3)?,
-            held_after: r.get(at + 4)?,
-            incoming_after: r.get(at + 5)?,
-        }))
-    };
-    // Every account's journal, in order: running balances.
+    let line = |no: i64, vals: tail::Values| by_no.get(&no).map(|(id, cur)| rows::line_of(*id, *cur, vals));
+    // The derived lines, account by account: running balances up to the checkpoint.
+    let mut derived: HashMap<(i64, i64), tail::Values> = HashMap::new();
+    let mut at_checkpoint: HashMap<i64, (i64, i64, i64)> = HashMap::new();
     let mut st = conn.prepare(
         "SELECT account_no, seq, posted, held, incoming, posted_after, held_after, incoming_after
          FROM lines ORDER BY account_no, seq",
@@ -396,18 +436,37 @@ fn verify_snapshot(conn: &Connection) -> Result<Report, StoreError> {
     let mut it = st.query([])?;
     while let Some(r) = it.next()? {
         let (no, seq): (i64, i64) = (r.get(0)?, r.get(1)?);
-        match line(no, r, 2)? {
+        let vals = [r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?];
+        if seq as u64 > checkpoint {
+            v.problem(format!("the lines table holds entry {seq}, past the checkpoint {checkpoint}"));
+        }
+        match line(no, vals) {
             Some(l) => v.account_line(seq as u64, &l),
             None => v.problem(format!("entry {seq} has a line for account number {no}, which is not stored")),
         }
+        derived.insert((no, seq), vals);
+        at_checkpoint.insert(no, (vals[3], vals[4], vals[5]));
     }
-    // Every entry, in order: its lines exist and balance; its idempotency key is findable.
+    // Stored balances are the checkpoint's.
+    for a in &accounts {
+        let b = at_checkpoint.get(&(a.number as i64)).copied().unwrap_or((0, 0, 0));
+        if b != (a.posted, a.held, a.incoming) {
+            v.problem(format!(
+                "account {}: stored balances {:?} differ from its lines at the checkpoint {b:?}",
+                a.id,
+                (a.posted, a.held, a.incoming)
+            ));
+        }
+    }
+    let mut idem: HashMap<i64, Vec<i64>> = HashMap::new();
+    let mut st = conn.prepare("SELECT hash, seq FROM idem")?;
+    for r in st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))? {
+        let (h, seq) = r?;
+        idem.entry(seq).or_default().push(h);
+    }
+    let mut last: HashMap<i64, (i64, i64, i64)> = HashMap::new();
     let mut entries =
-        conn.prepare("SELECT seq, accounts, platform_id, idem_key, idem_hash FROM entries ORDER BY seq")?;
-    let mut get = conn.prepare(
-        "SELECT posted, held, incoming, posted_after, held_after, incoming_after FROM lines
-         WHERE account_no = ?1 AND seq = ?2",
-    )?;
+        conn.prepare("SELECT seq, accounts, platform_id, idem_key, idem_hash, lines FROM entries ORDER BY seq")?;
     let mut it = entries.query([])?;
     let mut lines = Vec::new();
     while let Some(r) = it.next()? {
@@ -416,22 +475,52 @@ fn verify_snapshot(conn: &Connection) -> Result<Report, StoreError> {
         let platform =
             OwnerId(uuid::Uuid::from_slice(&r.get::<_, Vec<u8>>(2)?).map_err(|e| StoreError::Storage(e.to_string()))?);
         let key: String = r.get(3)?;
-        if r.get::<_, i64>(4)? != rows::idem_hash(platform, &key) {
+        let hash: i64 = r.get(4)?;
+        if hash != rows::idem_hash(platform, &key) {
             v.problem(format!("entry {seq}: its idempotency hash does not match its key"));
+        }
+        let indexed = idem.remove(&seq).unwrap_or_default();
+        match (seq as u64 <= checkpoint, indexed.as_slice()) {
+            (true, [h]) if *h == hash => {}
+            (false, []) => {}
+            (true, _) => v.problem(format!("entry {seq}: the idempotency index does not hold its key once")),
+            (false, _) => v.problem(format!("entry {seq}: indexed although past the checkpoint")),
         }
         let Some(numbers) = rows::decode_accounts(&blob) else {
             v.problem(format!("entry {seq}: malformed account list"));
             continue;
         };
+        let journal: Vec<(i64, tail::Values)> = match r.get::<_, Option<Vec<u8>>>(5)? {
+            Some(b) => match tail::decode(&b) {
+                Some(l) if l.iter().map(|(no, _)| *no).eq(numbers.iter().copied()) => l,
+                _ => {
+                    v.problem(format!("entry {seq}: malformed lines"));
+                    continue;
+                }
+            },
+            None => numbers.iter().filter_map(|no| derived.get(&(*no, seq)).map(|x| (*no, *x))).collect(),
+        };
+        if journal.len() != numbers.len() {
+            v.problem(format!("entry {seq}: lines missing from the lines table"));
+        }
         lines.clear();
-        for no in numbers {
-            let found = get.query_row(rusqlite::params![no, seq], |r| line(no, r, 0)).optional()?.flatten();
-            match found {
-                Some(l) => lines.push(l),
-                None => v.problem(format!("entry {seq}: no line for account number {no}")),
+        for (no, vals) in &journal {
+            let Some(l) = line(*no, *vals) else {
+                v.problem(format!("entry {seq}: no stored account number {no}"));
+                continue;
+            };
+            if seq as u64 > checkpoint {
+                v.account_line(seq as u64, &l); // the checkpointed ones were fed above
+            } else if derived.get(&(*no, seq)) != Some(vals) {
+                v.problem(format!("entry {seq}: the lines table differs from the journal for account number {no}"));
             }
+            last.insert(*no, (vals[3], vals[4], vals[5]));
+            lines.push(l);
         }
         v.entry(seq as u64, &lines);
+    }
+    for seq in idem.keys() {
+        v.problem(format!("the idempotency index names entry {seq}, which is not stored"));
     }
     let mut dup =
         conn.prepare("SELECT idem_key, COUNT(*) FROM entries GROUP BY platform_id, idem_key HAVING COUNT(*) > 1")?;
@@ -439,17 +528,30 @@ fn verify_snapshot(conn: &Connection) -> Result<Report, StoreError> {
         let (key, n) = d?;
         v.problem(format!("idempotency key {key:?} was used by {n} entries of one platform"));
     }
+    // The balances the journal ends at, against holds, credits and limits.
+    for a in accounts.iter_mut() {
+        if let Some(b) = last.get(&(a.number as i64)) {
+            (a.posted, a.held, a.incoming) = *b;
+        }
+    }
     let holds = rows::open_holds(conn, None)?;
     let pending = rows::pending_incomings(conn)?;
     Ok(v.finish(&accounts, &holds, &pending))
 }
 
-fn load_ledger(conn: &Connection, currencies: &CurrencyTable) -> Result<Ledger, StoreError> {
+/// The working set and the journal's tail: the accounts as checkpointed, brought up to the
+/// last entry by the tail's lines (each line carries the balances after it).
+fn load_ledger(conn: &Connection, currencies: &CurrencyTable) -> Result<(Ledger, Tail), StoreError> {
     let mut l = Ledger::new(currencies.clone());
     for o in rows::owners(conn)? {
         l.insert_owner(o);
     }
-    for a in rows::accounts(conn)? {
+    let tail = rows::load_tail(conn)?;
+    for mut a in rows::accounts(conn)? {
+        if let Some(last) = tail.by_account.get(&(a.number as i64)).and_then(|lines| lines.last()) {
+            (a.posted, a.held, a.incoming) = (last.v[3], last.v[4], last.v[5]);
+            a.last_trade_at = Some(last.created_at);
+        }
         l.insert_account(a);
     }
     for h in rows::open_holds(conn, None)? {
@@ -462,7 +564,7 @@ fn load_ledger(conn: &Connection, currencies: &CurrencyTable) -> Result<Ledger, 
         l.insert_api_key(k);
     }
     l.set_counters(rows::counters(conn)?);
-    Ok(l)
+    Ok((l, tail))
 }
 
 struct Writer {
@@ -470,9 +572,19 @@ struct Writer {
     ledger: Ledger,
     currencies: CurrencyTable,
     view: Arc<RwLock<View>>,
+    /// The durable entries since the last checkpoint, as readers see them.
+    tail: Arc<RwLock<Tail>>,
+    syncer: syncer::Syncer,
+    wal_path: PathBuf,
+    /// Entries committed but perhaps not yet durable nor in `tail`: (seq, idempotency hash),
+    /// for the writer's own idempotency checks.
+    unsynced: std::collections::VecDeque<(Seq, i64)>,
+    checkpointed_at: std::time::Instant,
     counters: Arc<Counters>,
     ids: UuidV7,
     max_batch: usize,
+    checkpoint_entries: usize,
+    checkpoint_interval: Duration,
     /// When expired request ids were last deleted.
     nonces_pruned_at: Timestamp,
     /// Set when the working set could not be reloaded after a failed commit: every command is
@@ -537,6 +649,12 @@ impl Writer {
             if running && self.ledger.next_deadline().is_some_and(|t| t <= now()) {
                 self.batch(Vec::new(), Vec::new());
             }
+            if !running {
+                self.syncer.finish(); // everything answered and published
+            }
+            if !running || self.checkpoint_due() {
+                self.checkpoint();
+            }
             for ack in acks {
                 let _ = ack.send(());
             }
@@ -574,7 +692,7 @@ impl Writer {
     /// Apply one group of commands in one durable commit and answer their callers.
     fn batch(&mut self, jobs: Vec<(Command, Option<Reply>)>, mut sides: Vec<Side>) {
         let t = now();
-        if self.poisoned {
+        if self.poisoned || self.counters.failed.load(Ordering::Relaxed) {
             let e = StoreError::Storage("the store failed and must be restarted".into());
             for (_, r) in jobs {
                 if let Some(r) = r {
@@ -595,14 +713,14 @@ impl Writer {
         if work.is_empty() && sides.is_empty() {
             return;
         }
+        self.prune_unsynced();
         match self.apply(&work, &mut sides, t) {
-            Ok((results, changes)) => {
+            Ok(Applied { results, changes, numbered }) => {
                 self.counters.commits.fetch_add(1, Ordering::Relaxed);
                 self.counters.commands.fetch_add(work.len() as u64, Ordering::Relaxed);
                 self.counters.expired.fetch_add(expiring, Ordering::Relaxed);
-                self.publish(&changes);
                 self.counters.unhealthy.store(false, Ordering::Relaxed);
-                sides.into_iter().for_each(|x| x.deliver(None));
+                let mut answers = Vec::with_capacity(work.len());
                 for ((_, reply), res) in work.into_iter().zip(results) {
                     let answer = match res {
                         Ok(Outcome::Replay { seq }) => self.replay(seq),
@@ -610,9 +728,7 @@ impl Writer {
                         Err(e) => Err(StoreError::Rejected(e)),
                     };
                     match reply {
-                        Some(r) => {
-                            let _ = r.send(answer);
-                        }
+                        Some(r) => answers.push((r, answer)),
                         None => {
                             if let Err(e) = answer {
                                 tracing::warn!(error = %e, "hold expiry refused");
@@ -620,6 +736,13 @@ impl Writer {
                         }
                     }
                 }
+                let committed = syncer::Committed {
+                    view: self.view_update(&changes),
+                    tail: self.tail_of(&changes, numbered),
+                    answers,
+                    sides,
+                };
+                self.syncer.send(committed);
                 self.ledger.evict_cold();
             }
             Err(e) => {
@@ -632,8 +755,31 @@ impl Writer {
                     }
                 }
                 sides.into_iter().for_each(|x| x.deliver(Some(&e)));
+                // Let every earlier batch be answered and published first, then start again
+                // from the disk.
+                self.syncer.finish();
+                self.unsynced.clear();
                 match load_ledger(&self.conn, &self.currencies) {
-                    Ok(l) => self.ledger = l,
+                    Ok((l, t)) => {
+                        self.ledger = l;
+                        *self.tail.write() = t;
+                        let published = syncer::Published {
+                            view: self.view.clone(),
+                            tail: self.tail.clone(),
+                            counters: self.counters.clone(),
+                        };
+                        match File::open(&self.wal_path)
+                            .map_err(|e| StoreError::Storage(e.to_string()))
+                            .and_then(|w| syncer::Syncer::start(w, published))
+                        {
+                            Ok(s) => self.syncer = s,
+                            Err(e) => {
+                                tracing::error!(error = %e, "cannot restart the sync thread; refusing all writes");
+                                self.poisoned = true;
+                                self.counters.failed.store(true, Ordering::Relaxed);
+                            }
+                        }
+                    }
                     Err(e) => {
                         tracing::error!(error = %e, "cannot reload the working set; refusing all writes");
                         self.poisoned = true;
@@ -649,7 +795,7 @@ impl Writer {
         work: &[(Command, Option<Reply>)],
         sides: &mut [Side],
         t: Timestamp,
-    ) -> Result<(Vec<Result<Outcome, LedgerError>>, Changes), StoreError> {
+    ) -> Result<Applied, StoreError> {
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
         let mut results = Vec::with_capacity(work.len());
         for (cmd, _) in work {
@@ -658,7 +804,8 @@ impl Writer {
             results.push(self.ledger.execute(cmd, &mut ctx));
         }
         let changes = self.ledger.take_changes();
-        rows::persist(&self.conn, &self.ledger, &changes)?;
+        let numbered = rows::numbered(&self.ledger, &changes.entries);
+        rows::persist(&self.conn, &self.ledger, &changes, &numbered)?;
         for x in sides.iter_mut() {
             apply_side(x, &self.conn, t)?;
         }
@@ -667,14 +814,70 @@ impl Writer {
             self.nonces_pruned_at = t;
         }
         self.conn.execute_batch("COMMIT")?;
-        Ok((results, changes))
+        Ok(Applied { results, changes, numbered })
+    }
+
+    /// A commit's entries as the tail holds them; also remembered as not yet durable, for
+    /// the writer's idempotency checks until the syncer has published them.
+    fn tail_of(&mut self, changes: &Changes, numbered: Numbered) -> Vec<tail::Journaled> {
+        let mut out = Vec::with_capacity(changes.entries.len());
+        for (e, lines) in changes.entries.iter().zip(numbered) {
+            let idem_hash = rows::idem_hash(e.platform, &e.idempotency_key);
+            self.unsynced.push_back((e.seq, idem_hash));
+            let entry = tail::TailEntry { seq: e.seq, idem_hash };
+            out.push(tail::Journaled { entry, kind: e.kind, created_at: e.created_at, lines });
+        }
+        out
+    }
+
+    /// Forget the unsynced entries the syncer has published since.
+    fn prune_unsynced(&mut self) {
+        let durable = self.counters.durable_seq.load(Ordering::Acquire);
+        while self.unsynced.front().is_some_and(|(seq, _)| *seq <= durable) {
+            self.unsynced.pop_front();
+        }
+    }
+
+    fn checkpoint_due(&self) -> bool {
+        let t = self.tail.read();
+        t.len() >= self.checkpoint_entries
+            || (!t.is_empty() && self.checkpointed_at.elapsed() >= self.checkpoint_interval)
+    }
+
+    /// Write the tail's derived rows in one transaction and empty it. A failure leaves the tail
+    /// as it was (nothing acknowledged depends on a checkpoint); the next one retries.
+    fn checkpoint(&mut self) {
+        if self.poisoned || self.tail.read().is_empty() {
+            return;
+        }
+        let started = std::time::Instant::now();
+        let t = self.tail.read();
+        let written = self.conn.execute_batch("BEGIN IMMEDIATE").map_err(StoreError::from).and_then(|_| {
+            rows::checkpoint(&self.conn, &t)?;
+            Ok(self.conn.execute_batch("COMMIT")?)
+        });
+        let (entries, lines, upto) = (t.len(), t.lines(), t.last_seq());
+        drop(t);
+        self.checkpointed_at = std::time::Instant::now();
+        match written {
+            Ok(()) => {
+                self.tail.write().checkpointed(upto);
+                tracing::debug!(entries, lines, upto, ms = started.elapsed().as_millis() as u64, "checkpoint");
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                crate::logs::error("checkpoint failed; the tail is kept and retried", &e);
+            }
+        }
     }
 
     /// Load into the working set the cold state a command refers to.
     fn prefetch(&mut self, needs: &Needs) -> Result<(), StoreError> {
         let m = self.ledger.missing(needs);
         if let Some((p, key)) = m.idempotency {
-            if let Some(rec) = rows::idempotency(&self.conn, p, &key)? {
+            let hash = rows::idem_hash(p, &key);
+            let unsynced: Vec<Seq> = self.unsynced.iter().filter(|(_, h)| *h == hash).map(|(s, _)| *s).collect();
+            if let Some(rec) = rows::idempotency(&self.conn, &self.tail.read(), &unsynced, p, &key)? {
                 self.ledger.insert_idempotency(p, key, rec);
             }
         }
@@ -696,29 +899,15 @@ impl Writer {
         Ok(())
     }
 
-    fn publish(&self, changes: &Changes) {
-        if changes.owners.is_empty() && changes.accounts.is_empty() && changes.keys.is_empty() {
-            return;
-        }
+    /// What a commit changes in the readers' view, as the working set now holds it.
+    fn view_update(&self, changes: &Changes) -> syncer::ViewUpdate {
         let mut accounts: Vec<Account> =
             changes.accounts.iter().filter_map(|id| self.ledger.account(*id).cloned()).collect();
         accounts.sort_by_key(|a| a.number);
-        let mut v = self.view.write();
-        if !changes.owners.is_empty() || !changes.keys.is_empty() {
-            v.version += 1;
-        }
-        for id in &changes.owners {
-            if let Some(o) = self.ledger.owner(*id) {
-                v.put_owner(o.clone());
-            }
-        }
-        for a in accounts {
-            v.put_account(a);
-        }
-        for id in &changes.keys {
-            if let Some(k) = self.ledger.api_key(id) {
-                v.keys.insert(id.clone(), k.clone());
-            }
+        syncer::ViewUpdate {
+            owners: changes.owners.iter().filter_map(|id| self.ledger.owner(*id).cloned()).collect(),
+            accounts,
+            keys: changes.keys.iter().filter_map(|id| self.ledger.api_key(id).cloned()).collect(),
         }
     }
 
@@ -730,6 +919,17 @@ impl Writer {
         let incoming = entry.incoming.map(|i| rows::incoming(&self.conn, i)).transpose()?.flatten();
         Ok(Receipt { outcome: Outcome::Entry { entry: Box::new(entry), hold, incoming }, replayed: true })
     }
+}
+
+/// Each entry's lines with their accounts' numbers, in line order.
+type Numbered = Vec<Vec<(i64, tail::Values)>>;
+
+/// A batch applied and committed to the WAL: each command's result, what changed, and the
+/// entries' lines by account number.
+struct Applied {
+    results: Vec<Result<Outcome, LedgerError>>,
+    changes: Changes,
+    numbered: Numbered,
 }
 
 fn chunked<T>(mut v: Vec<T>, n: usize) -> Vec<Vec<T>> {
@@ -796,9 +996,14 @@ impl Store for SqliteStore {
         Ok(v.by_owner.get(&owner).into_iter().flatten().filter_map(|id| v.accounts.get(id).cloned()).collect())
     }
     async fn entry(&self, seq: Seq) -> Result<Option<Entry>, StoreError> {
+        if seq > self.durable() {
+            return Ok(None);
+        }
         self.read(move |c| Ok(rows::entry(c, seq)?)).await
     }
-    async fn entries_at(&self, seqs: Vec<Seq>) -> Result<Vec<Entry>, StoreError> {
+    async fn entries_at(&self, mut seqs: Vec<Seq>) -> Result<Vec<Entry>, StoreError> {
+        let durable = self.durable();
+        seqs.retain(|s| *s <= durable);
         self.read(move |c| {
             c.execute_batch("BEGIN")?;
             let r = seqs.iter().filter_map(|s| rows::entry(c, *s).transpose()).collect::<rusqlite::Result<Vec<_>>>();
@@ -818,27 +1023,61 @@ impl Store for SqliteStore {
     }
     async fn history(&self, account: AccountId, page: crate::Page) -> Result<Vec<crate::HistoryItem>, StoreError> {
         let Some(a) = self.view.read().accounts.get(&account).cloned() else { return Ok(Vec::new()) };
-        self.read(move |c| Ok(rows::history(c, a.number as i64, a.id, a.currency, &page)?)).await
+        let no = a.number as i64;
+        let limit = page.limit.min(10_000);
+        // The tail first (newest), then the checkpointed lines below it.
+        let (checkpoint, recent) = {
+            let t = self.tail.read();
+            (t.checkpoint, t.history(no, page.before.unwrap_or(u64::MAX), page.after.unwrap_or(0), limit))
+        };
+        let mut items: Vec<crate::HistoryItem> = recent
+            .into_iter()
+            .map(|l| crate::HistoryItem {
+                seq: l.seq,
+                kind: l.kind,
+                created_at: l.created_at,
+                line: rows::line_of(a.id, a.currency, l.v),
+            })
+            .collect();
+        if items.len() == limit {
+            return Ok(items);
+        }
+        let before = page.before.map_or(checkpoint + 1, |b| b.min(checkpoint + 1));
+        let rest = crate::Page { before: Some(before), after: page.after, limit: limit - items.len() };
+        items.extend(self.read(move |c| Ok(rows::history(c, no, a.id, a.currency, &rest)?)).await?);
+        Ok(items)
     }
-    async fn entries(&self, platform: OwnerId, page: crate::Page) -> Result<Vec<Entry>, StoreError> {
+    async fn entries(&self, platform: OwnerId, mut page: crate::Page) -> Result<Vec<Entry>, StoreError> {
+        let below = self.durable() + 1;
+        page.before = Some(page.before.map_or(below, |b| b.min(below)));
         self.read(move |c| Ok(rows::platform_entries(c, platform, &page)?)).await
     }
     async fn seq_at(&self, t: Timestamp) -> Result<Seq, StoreError> {
-        self.read(move |c| Ok(rows::seq_at(c, t)?)).await
+        let durable = self.durable();
+        self.read(move |c| Ok(rows::seq_at(c, t)?.min(durable))).await
     }
     async fn balances_at(&self, accounts: Vec<AccountId>, seq: Seq) -> Result<Vec<(i64, i64, i64)>, StoreError> {
         let numbers: Vec<Option<i64>> = {
             let v = self.view.read();
             accounts.iter().map(|id| v.accounts.get(id).map(|a| a.number as i64)).collect()
         };
+        // From the tail where it has a line at or before `seq`; else from the checkpointed
+        // lines, which cover every entry up to the checkpoint.
+        let (checkpoint, known): (Seq, Vec<Option<(i64, i64, i64)>>) = {
+            let t = self.tail.read();
+            let known = numbers.iter().map(|n| n.and_then(|n| t.balance_at(n, seq))).collect();
+            (t.checkpoint, known)
+        };
         self.read(move |c| {
             // One read transaction: every account at the same snapshot.
             c.execute_batch("BEGIN")?;
             let r = numbers
                 .iter()
-                .map(|n| match n {
-                    Some(n) => rows::balance_at(c, *n, seq),
-                    None => Ok((0, 0, 0)),
+                .zip(known)
+                .map(|(n, known)| match (n, known) {
+                    (_, Some(b)) => Ok(b),
+                    (Some(n), None) => rows::balance_at(c, *n, seq.min(checkpoint)),
+                    (None, None) => Ok((0, 0, 0)),
                 })
                 .collect::<rusqlite::Result<Vec<_>>>();
             let _ = c.execute_batch("COMMIT");

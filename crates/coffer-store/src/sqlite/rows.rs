@@ -8,6 +8,7 @@ use rusqlite::types::Type;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
+use super::tail::{self, Journaled, Tail, TailEntry, TailLine};
 use crate::cols::*;
 
 fn conv<E: std::error::Error + Send + Sync + 'static>(i: usize, e: E) -> rusqlite::Error {
@@ -218,7 +219,7 @@ pub fn entry(c: &Connection, seq: Seq) -> rusqlite::Result<Option<Entry>> {
     let head = c
         .prepare_cached(
             "SELECT platform_id, kind, idem_key, request_hash, created_at, metadata, hold_id, incoming_id, reverses, fx, \
-             accounts FROM entries WHERE seq = ?1",
+             accounts, lines FROM entries WHERE seq = ?1",
         )?
         .query_row([seq as i64], |r| {
             let accounts: Vec<u8> = r.get(10)?;
@@ -243,15 +244,46 @@ pub fn entry(c: &Connection, seq: Seq) -> rusqlite::Result<Option<Entry>> {
                     None => None,
                 },
             };
-            Ok((e, accounts))
+            let lines = match r.get::<_, Option<Vec<u8>>>(11)? {
+                Some(blob) => Some(tail::decode(&blob).ok_or_else(|| conv(11, BadAccounts))?),
+                None => None,
+            };
+            Ok((e, accounts, lines))
         })
         .optional()?;
-    let Some((mut e, accounts)) = head else { return Ok(None) };
-    let mut st = c.prepare_cached(&format!("{LINE_SELECT} WHERE l.account_no = ?1 AND l.seq = ?2"))?;
-    for no in accounts {
-        e.lines.push(st.query_row(params![no, seq as i64], line_row)?.1);
+    let Some((mut e, accounts, lines)) = head else { return Ok(None) };
+    match lines {
+        Some(lines) => {
+            let mut who = c.prepare_cached("SELECT id, currency FROM accounts WHERE number = ?1")?;
+            for (no, v) in lines {
+                let (account, currency) =
+                    who.query_row([no], |r| Ok((AccountId(uuid_at(r, 0)?), parse_at::<CurrencyCode>(r, 1)?)))?;
+                e.lines.push(line_of(account, currency, v));
+            }
+        }
+        // Written before the journal carried its lines: they are in `lines`.
+        None => {
+            let mut st = c.prepare_cached(&format!("{LINE_SELECT} WHERE l.account_no = ?1 AND l.seq = ?2"))?;
+            for no in accounts {
+                e.lines.push(st.query_row(params![no, seq as i64], line_row)?.1);
+            }
+        }
     }
     Ok(Some(e))
+}
+
+/// A line of `account` from its [`tail::Values`].
+pub fn line_of(account: AccountId, currency: CurrencyCode, v: tail::Values) -> Line {
+    Line {
+        account,
+        currency,
+        posted: v[0],
+        held: v[1],
+        incoming: v[2],
+        posted_after: v[3],
+        held_after: v[4],
+        incoming_after: v[5],
+    }
 }
 
 /// An entry's `accounts` column is not a list of 8-byte account numbers.
@@ -352,14 +384,30 @@ pub fn balance_at(c: &Connection, account_no: i64, seq: Seq) -> rusqlite::Result
     .unwrap_or((0, 0, 0)))
 }
 
-pub fn idempotency(c: &Connection, platform: OwnerId, key: &str) -> rusqlite::Result<Option<IdemRecord>> {
-    c.prepare_cached(
-        "SELECT seq, request_hash FROM entries WHERE idem_hash = ?1 AND platform_id = ?2 AND idem_key = ?3",
-    )?
-    .query_row(params![idem_hash(platform, key), b(&platform.0), key], |r| {
-        Ok(IdemRecord { seq: r.get::<_, i64>(0)? as u64, request_hash: r.get(1)? })
-    })
-    .optional()
+/// The entry recorded under an idempotency key: found through the writer's entries not yet
+/// durable (`unsynced`), the tail's keys (not yet checkpointed) and the `idem` index
+/// (checkpointed), each candidate checked on its entry.
+pub fn idempotency(
+    c: &Connection,
+    t: &Tail,
+    unsynced: &[Seq],
+    platform: OwnerId,
+    key: &str,
+) -> rusqlite::Result<Option<IdemRecord>> {
+    let hash = idem_hash(platform, key);
+    let mut candidates: Vec<i64> = t.idem(hash).iter().chain(unsynced).map(|s| *s as i64).collect();
+    let mut st = c.prepare_cached("SELECT seq FROM idem WHERE hash = ?1")?;
+    for s in st.query_map([hash], |r| r.get::<_, i64>(0))? {
+        candidates.push(s?);
+    }
+    let mut check =
+        c.prepare_cached("SELECT request_hash FROM entries WHERE seq = ?1 AND platform_id = ?2 AND idem_key = ?3")?;
+    for seq in candidates {
+        if let Some(h) = check.query_row(params![seq, b(&platform.0), key], |r| r.get(0)).optional()? {
+            return Ok(Some(IdemRecord { seq: seq as u64, request_hash: h }));
+        }
+    }
+    Ok(None)
 }
 
 pub fn entry_ref(c: &Connection, seq: Seq) -> rusqlite::Result<Option<EntryRef>> {
@@ -381,8 +429,11 @@ pub fn entry_ref(c: &Connection, seq: Seq) -> rusqlite::Result<Option<EntryRef>>
 }
 
 pub fn counters(c: &Connection) -> rusqlite::Result<Counters> {
-    let (seq, ts): (i64, Option<i64>) =
-        c.query_row("SELECT COALESCE(MAX(seq), 0), MAX(created_at) FROM entries", [], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    // Entry times never decrease along seq: the last entry has the latest (no journal scan).
+    let (seq, ts): (i64, Option<i64>) = c
+        .query_row("SELECT seq, created_at FROM entries ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?
+        .unwrap_or((0, None));
     let number: i64 = c.query_row("SELECT COALESCE(MAX(number), 0) FROM accounts", [], |r| r.get(0))?;
     Ok(Counters {
         next_seq: seq as u64 + 1,
@@ -391,8 +442,14 @@ pub fn counters(c: &Connection) -> rusqlite::Result<Counters> {
     })
 }
 
-/// Write everything `changes` names, as the working set now holds it.
-pub fn persist(c: &Connection, l: &Ledger, changes: &Changes) -> rusqlite::Result<()> {
+/// Write everything `changes` names but the derived state, as the working set now holds it;
+/// `numbered` is each entry's lines with account numbers ([`numbered`]).
+pub fn persist(
+    c: &Connection,
+    l: &Ledger,
+    changes: &Changes,
+    numbered: &[Vec<(i64, tail::Values)>],
+) -> rusqlite::Result<()> {
     if !changes.owners.is_empty() {
         let mut st = c.prepare_cached(&format!(
             "INSERT INTO owners ({OWNER_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
@@ -415,47 +472,35 @@ pub fn persist(c: &Connection, l: &Ledger, changes: &Changes) -> rusqlite::Resul
             ])?;
         }
     }
-    if !changes.accounts.is_empty() {
-        // Nearly every changed account exists already: a plain UPDATE by primary key is much
-        // cheaper than an upsert, which probes every unique index first.
-        let mut upd = c.prepare_cached(
-            "UPDATE accounts SET posted = ?2, held = ?3, incoming = ?4, status = ?5, overdraft_limit = ?6,
-               min_balance = ?7, last_trade_at = ?8 WHERE id = ?1",
-        )?;
+    // Balances and the last trade time are derived (written by the checkpoint): a commit writes
+    // a new account (with none yet) or a change of its settings.
+    if !changes.new_accounts.is_empty() {
         let mut ins = c.prepare_cached(&format!(
-            "INSERT INTO accounts ({ACCOUNT_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
+            "INSERT INTO accounts ({ACCOUNT_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0, 0, 0, ?8, ?9, ?10, ?11, NULL)"
         ))?;
-        for id in &changes.accounts {
-            let a = l.account(*id).expect("changed accounts are in the working set");
-            let updated = upd.execute(params![
+        for id in &changes.new_accounts {
+            let a = l.account(*id).expect("new accounts are in the working set");
+            ins.execute(params![
                 b(&a.id.0),
-                a.posted,
-                a.held,
-                a.incoming,
+                a.number as i64,
+                b(&a.platform.0),
+                b(&a.owner.0),
+                a.kind.as_string(),
+                a.currency.as_str(),
+                a.exponent,
                 a.status.as_str(),
                 a.overdraft_limit,
                 a.min_balance,
-                a.last_trade_at.map(|t| t.0)
+                a.created_at.0
             ])?;
-            if updated == 0 {
-                ins.execute(params![
-                    b(&a.id.0),
-                    a.number as i64,
-                    b(&a.platform.0),
-                    b(&a.owner.0),
-                    a.kind.as_string(),
-                    a.currency.as_str(),
-                    a.exponent,
-                    a.posted,
-                    a.held,
-                    a.incoming,
-                    a.status.as_str(),
-                    a.overdraft_limit,
-                    a.min_balance,
-                    a.created_at.0,
-                    a.last_trade_at.map(|t| t.0)
-                ])?;
-            }
+        }
+    }
+    if !changes.account_settings.is_empty() {
+        let mut upd =
+            c.prepare_cached("UPDATE accounts SET status = ?2, overdraft_limit = ?3, min_balance = ?4 WHERE id = ?1")?;
+        for id in changes.account_settings.difference(&changes.new_accounts) {
+            let a = l.account(*id).expect("changed accounts are in the working set");
+            upd.execute(params![b(&a.id.0), a.status.as_str(), a.overdraft_limit, a.min_balance])?;
         }
     }
     if !changes.holds.is_empty() {
@@ -526,29 +571,11 @@ pub fn persist(c: &Connection, l: &Ledger, changes: &Changes) -> rusqlite::Resul
     if !changes.entries.is_empty() {
         let mut ins_entry = c.prepare_cached(
             "INSERT INTO entries (seq, platform_id, kind, idem_hash, idem_key, request_hash, created_at, accounts,
-               metadata, hold_id, incoming_id, reverses, fx) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+               metadata, hold_id, incoming_id, reverses, fx, lines)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
         )?;
-        let mut ins_line = c.prepare_cached(
-            "INSERT INTO lines (account_no, seq, posted, held, incoming, posted_after, held_after, incoming_after)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )?;
-        let mut numbers = Vec::new();
-        for e in &changes.entries {
-            numbers.clear();
-            for ln in &e.lines {
-                let no = l.account(ln.account).expect("journaled accounts are in the working set").number as i64;
-                numbers.extend_from_slice(&no.to_le_bytes());
-                ins_line.execute(params![
-                    no,
-                    e.seq as i64,
-                    ln.posted,
-                    ln.held,
-                    ln.incoming,
-                    ln.posted_after,
-                    ln.held_after,
-                    ln.incoming_after
-                ])?;
-            }
+        for (e, lines) in changes.entries.iter().zip(numbered) {
+            let numbers: Vec<u8> = lines.iter().flat_map(|(no, _)| no.to_le_bytes()).collect();
             ins_entry.execute(params![
                 e.seq as i64,
                 b(&e.platform.0),
@@ -563,9 +590,78 @@ pub fn persist(c: &Connection, l: &Ledger, changes: &Changes) -> rusqlite::Resul
                 e.incoming.as_ref().map(|i| b(&i.0)),
                 e.reverses.map(|v| v as i64),
                 e.fx.as_ref().map(|f| serde_json::to_string(f).expect("serializes")),
+                tail::encode(lines),
             ])?;
         }
     }
+    Ok(())
+}
+
+/// Each entry's lines with their accounts' numbers, in line order.
+pub fn numbered(l: &Ledger, entries: &[Entry]) -> Vec<Vec<(i64, tail::Values)>> {
+    entries
+        .iter()
+        .map(|e| {
+            e.lines
+                .iter()
+                .map(|ln| {
+                    let no = l.account(ln.account).expect("journaled accounts are in the working set").number;
+                    (no as i64, tail::values(ln))
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The seq the derived rows cover up to.
+pub fn checkpoint_seq(c: &Connection) -> rusqlite::Result<Seq> {
+    let v: String = c.query_row("SELECT value FROM meta WHERE key = 'checkpoint_seq'", [], |r| r.get(0))?;
+    v.parse().map_err(|e| conv(0, e))
+}
+
+/// The entries after the checkpoint, in seq order, as the tail holds them.
+pub fn load_tail(c: &Connection) -> rusqlite::Result<Tail> {
+    let mut t = Tail::new(checkpoint_seq(c)?);
+    let mut st =
+        c.prepare("SELECT seq, kind, created_at, idem_hash, lines FROM entries WHERE seq > ?1 ORDER BY seq")?;
+    let mut rows = st.query([t.checkpoint as i64])?;
+    while let Some(r) = rows.next()? {
+        let blob: Option<Vec<u8>> = r.get(4)?;
+        let lines = blob.as_deref().and_then(tail::decode).ok_or_else(|| conv(4, BadAccounts))?;
+        let entry = TailEntry { seq: r.get::<_, i64>(0)? as u64, idem_hash: r.get(3)? };
+        t.push(Journaled { entry, kind: parse_at(r, 1)?, created_at: ts_at(r, 2)?, lines });
+    }
+    Ok(t)
+}
+
+/// Bring the derived rows up to the tail's last entry, in the caller's transaction: each
+/// account's lines (in account order, so a page is written once), the idempotency index (in
+/// hash order), the accounts' balances and last trade times, and `checkpoint_seq`.
+pub fn checkpoint(c: &Connection, t: &Tail) -> rusqlite::Result<()> {
+    let mut accounts: Vec<(&i64, &Vec<TailLine>)> = t.by_account.iter().collect();
+    accounts.sort_unstable_by_key(|(no, _)| **no);
+    let mut line = c.prepare_cached(
+        "INSERT INTO lines (account_no, seq, posted, held, incoming, posted_after, held_after, incoming_after)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    let mut balances = c.prepare_cached(
+        "UPDATE accounts SET posted = ?2, held = ?3, incoming = ?4, last_trade_at = ?5 WHERE number = ?1",
+    )?;
+    for (no, lines) in &accounts {
+        for l in lines.iter() {
+            let v = l.v;
+            line.execute(params![**no, l.seq as i64, v[0], v[1], v[2], v[3], v[4], v[5]])?;
+        }
+        let last = lines.last().expect("an account in the tail has a line");
+        balances.execute(params![**no, last.v[3], last.v[4], last.v[5], last.created_at.0])?;
+    }
+    let mut keys: Vec<(i64, i64)> = t.entries.iter().map(|e| (e.idem_hash, e.seq as i64)).collect();
+    keys.sort_unstable();
+    let mut idem = c.prepare_cached("INSERT INTO idem (hash, seq) VALUES (?1, ?2)")?;
+    for (h, seq) in keys {
+        idem.execute(params![h, seq])?;
+    }
+    c.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'checkpoint_seq'")?.execute([t.last_seq().to_string()])?;
     Ok(())
 }
 

@@ -146,6 +146,20 @@ CREATE TABLE rates (
     PRIMARY KEY (platform_id, base, quote, effective_at, recorded_at)
 ) STRICT, WITHOUT ROWID;
 "#,
+    r#"
+-- v4: journal-first. A commit appends entries, each carrying its lines (`lines`: per line the
+-- account number, the three deltas and the three balances after, 7 x 8 bytes little-endian);
+-- nothing else of a transfer is written in the commit. The derived state (each account's
+-- `lines`, the idempotency index `idem`, the balances and last trade time in `accounts`) is
+-- brought up to the journal by the writer's checkpoint, in one transaction that also records
+-- `checkpoint_seq`: derived rows cover exactly the entries with seq <= checkpoint_seq. Entries
+-- written before v4 have no `lines` (theirs are in the `lines` table, all checkpointed).
+ALTER TABLE entries ADD COLUMN lines BLOB;
+DROP INDEX entries_idem;
+CREATE TABLE idem (hash INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (hash, seq)) STRICT, WITHOUT ROWID;
+INSERT INTO idem (hash, seq) SELECT idem_hash, seq FROM entries ORDER BY idem_hash, seq;
+INSERT INTO meta (key, value) SELECT 'checkpoint_seq', CAST(COALESCE(MAX(seq), 0) AS TEXT) FROM entries;
+"#,
 ];
 
 /// The schema version this build writes.
