@@ -11,7 +11,8 @@
 #
 #   bash bench/http-reads.sh [sqlite|postgres] [seconds] [postgresql://postgres@127.0.0.1:5432/test]
 #
-# Builds the release binaries first. Needs wrk, python3, openssl (and psql for postgres).
+# Builds the release binaries first (COFFER_BIN=path measures another build of coffer instead).
+# Needs wrk, python3, openssl (and psql for postgres).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 backend=${1:-sqlite}
@@ -33,7 +34,8 @@ trap cleanup EXIT
 
 cargo build --release --locked -q -p coffer --bins
 cargo build --release --locked -q -p coffer-http --example floor
-coffer=./target/release/coffer
+# COFFER_BIN: another build's binary to measure (e.g. the commit before a change), same run.
+coffer=${COFFER_BIN:-./target/release/coffer}
 floor=./target/release/examples/floor
 
 wait_up() { for _ in $(seq 1 100); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done; echo "no answer at $1" >&2; exit 1; }
