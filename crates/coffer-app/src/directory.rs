@@ -163,6 +163,23 @@ impl Directory {
         self.cache.read().generation
     }
 
+    /// Whether `owner` is `ancestor` or one of its descendants, decided on the cached owners
+    /// alone (no copies); `None` when an owner on the way up is not cached.
+    pub fn cached_under(&self, owner: OwnerId, ancestor: OwnerId) -> Option<bool> {
+        let c = self.cache.read();
+        let mut cur = owner;
+        loop {
+            let o = c.owners.get(&cur)?;
+            if o.id == ancestor {
+                return Some(true);
+            }
+            match o.parent {
+                Some(p) => cur = p,
+                None => return Some(false),
+            }
+        }
+    }
+
     /// Where the account sits, if it exists.
     pub async fn place(&self, id: AccountId) -> Result<Option<Place>, StoreError> {
         if let Some(p) = self.places.read().get(&id) {

@@ -47,6 +47,9 @@ impl Caller {
 
     /// Whether `owner` is the acting owner or one of its descendants.
     pub async fn reaches(&self, dir: &Directory, owner: OwnerId) -> Result<bool, StoreError> {
+        if let Some(r) = dir.cached_under(owner, self.acting.id) {
+            return Ok(r);
+        }
         Ok(crate::auth::ancestry(dir, owner, self.acting.id).await?.is_some())
     }
 

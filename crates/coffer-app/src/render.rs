@@ -6,11 +6,12 @@ use std::collections::BTreeMap;
 
 use coffer_core::money::format_minor;
 use coffer_core::*;
-use coffer_store::{Store, StoreError};
+use coffer_store::StoreError;
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
+use crate::directory::Directory;
 use crate::reach::EntryReach;
 
 pub fn time(t: Timestamp) -> String {
@@ -226,19 +227,21 @@ pub struct TransactionView {
     pub fx: Option<FxView>,
 }
 
-async fn exponent(store: &dyn Store, a: AccountId) -> Result<u8, StoreError> {
-    Ok(store.account(a).await?.map(|a| a.exponent).unwrap_or(0))
+/// An account's exponent: what never changes about it, so from the directory's memory once
+/// seen (no store call per line).
+async fn exponent(dir: &Directory, a: AccountId) -> Result<u8, StoreError> {
+    Ok(dir.place(a).await?.map(|p| p.exponent).unwrap_or(0))
 }
 
 /// A journal entry as a caller sees it: the lines outside `reach` redacted.
-pub async fn entry(store: &dyn Store, e: &Entry, reach: &EntryReach) -> Result<TransactionView, StoreError> {
+pub async fn entry(dir: &Directory, e: &Entry, reach: &EntryReach) -> Result<TransactionView, StoreError> {
     let mut lines = Vec::with_capacity(e.lines.len());
     for (l, &seen) in e.lines.iter().zip(&reach.0) {
         if !seen {
             lines.push(LineView { currency: l.currency.to_string(), redacted: true, ..Default::default() });
             continue;
         }
-        let x = exponent(store, l.account).await?;
+        let x = exponent(dir, l.account).await?;
         let f = |v: i64| Some(format_minor(v, x));
         lines.push(LineView {
             account: Some(l.account.0),
@@ -256,11 +259,11 @@ pub async fn entry(store: &dyn Store, e: &Entry, reach: &EntryReach) -> Result<T
         Some(fx) => {
             let by_currency = |c: CurrencyCode| e.lines.iter().find(|l| l.currency == c).map(|l| l.account);
             let fe = match by_currency(fx.from_currency) {
-                Some(a) => exponent(store, a).await?,
+                Some(a) => exponent(dir, a).await?,
                 None => 0,
             };
             let te = match by_currency(fx.to_currency) {
-                Some(a) => exponent(store, a).await?,
+                Some(a) => exponent(dir, a).await?,
                 None => 0,
             };
             Some(FxView {
@@ -302,7 +305,7 @@ pub struct MovementView {
 }
 
 pub async fn movement(
-    store: &dyn Store,
+    dir: &Directory,
     e: &Entry,
     h: Option<&Hold>,
     i: Option<&Incoming>,
@@ -310,14 +313,14 @@ pub async fn movement(
     reach: &EntryReach,
 ) -> Result<MovementView, StoreError> {
     Ok(MovementView {
-        transaction: entry(store, e, reach).await?,
+        transaction: entry(dir, e, reach).await?,
         replayed,
         hold: match h {
-            Some(h) => Some(hold(h, exponent(store, h.account).await?)),
+            Some(h) => Some(hold(h, exponent(dir, h.account).await?)),
             None => None,
         },
         incoming: match i {
-            Some(i) => Some(incoming(i, exponent(store, i.account).await?)),
+            Some(i) => Some(incoming(i, exponent(dir, i.account).await?)),
             None => None,
         },
     })
