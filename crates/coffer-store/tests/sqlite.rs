@@ -234,8 +234,10 @@ fn meta_checkpoint(path: &std::path::Path) -> (u64, u64) {
 /// and a clean shutdown checkpoints the rest.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reads_merge_the_journal_tail_and_the_checkpoint() {
+    // A checkpoint once four entries wait, of the oldest three: the tail is never emptied.
     let opts = Options {
         checkpoint_entries: 4,
+        checkpoint_slice: 3,
         checkpoint_interval: std::time::Duration::from_secs(3600),
         ..Options::default()
     };

@@ -634,10 +634,10 @@ pub fn load_tail(c: &Connection) -> rusqlite::Result<Tail> {
     Ok(t)
 }
 
-/// Bring the derived rows up to the tail's last entry, in the caller's transaction: each
+/// Bring the derived rows up to the tail's entry `upto`, in the caller's transaction: each
 /// account's lines (in account order, so a page is written once), the idempotency index (in
 /// hash order), the accounts' balances and last trade times, and `checkpoint_seq`.
-pub fn checkpoint(c: &Connection, t: &Tail) -> rusqlite::Result<()> {
+pub fn checkpoint(c: &Connection, t: &Tail, upto: Seq) -> rusqlite::Result<()> {
     let mut accounts: Vec<(&i64, &Vec<TailLine>)> = t.by_account.iter().collect();
     accounts.sort_unstable_by_key(|(no, _)| **no);
     let mut line = c.prepare_cached(
@@ -648,20 +648,23 @@ pub fn checkpoint(c: &Connection, t: &Tail) -> rusqlite::Result<()> {
         "UPDATE accounts SET posted = ?2, held = ?3, incoming = ?4, last_trade_at = ?5 WHERE number = ?1",
     )?;
     for (no, lines) in &accounts {
-        for l in lines.iter() {
+        let lines = &lines[..lines.partition_point(|l| l.seq <= upto)];
+        for l in lines {
             let v = l.v;
             line.execute(params![**no, l.seq as i64, v[0], v[1], v[2], v[3], v[4], v[5]])?;
         }
-        let last = lines.last().expect("an account in the tail has a line");
-        balances.execute(params![**no, last.v[3], last.v[4], last.v[5], last.created_at.0])?;
+        if let Some(last) = lines.last() {
+            balances.execute(params![**no, last.v[3], last.v[4], last.v[5], last.created_at.0])?;
+        }
     }
-    let mut keys: Vec<(i64, i64)> = t.entries.iter().map(|e| (e.idem_hash, e.seq as i64)).collect();
+    let mut keys: Vec<(i64, i64)> =
+        t.entries.iter().take_while(|e| e.seq <= upto).map(|e| (e.idem_hash, e.seq as i64)).collect();
     keys.sort_unstable();
     let mut idem = c.prepare_cached("INSERT INTO idem (hash, seq) VALUES (?1, ?2)")?;
     for (h, seq) in keys {
         idem.execute(params![h, seq])?;
     }
-    c.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'checkpoint_seq'")?.execute([t.last_seq().to_string()])?;
+    c.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'checkpoint_seq'")?.execute([upto.to_string()])?;
     Ok(())
 }
 

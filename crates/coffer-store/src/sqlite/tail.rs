@@ -45,7 +45,6 @@ pub struct Tail {
     pub by_account: HashMap<i64, Vec<TailLine>>,
     /// Idempotency hash -> the tail entries with it.
     idem: HashMap<i64, Vec<Seq>>,
-    lines: usize,
 }
 
 impl Tail {
@@ -60,7 +59,6 @@ impl Tail {
         for &(no, v) in &lines {
             self.by_account.entry(no).or_default().push(TailLine { seq: e.seq, kind, created_at, v });
         }
-        self.lines += lines.len();
         self.idem.entry(e.idem_hash).or_default().push(e.seq);
         self.entries.push(e);
     }
@@ -71,11 +69,6 @@ impl Tail {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
-    }
-
-    /// Lines held, all accounts together.
-    pub fn lines(&self) -> usize {
-        self.lines
     }
 
     /// The last seq in the tail, or the checkpoint when it is empty.
@@ -99,7 +92,6 @@ impl Tail {
             seqs.retain(|s| *s > seq);
             !seqs.is_empty()
         });
-        self.lines = self.by_account.values().map(Vec::len).sum();
         self.checkpoint = seq;
     }
 
@@ -181,9 +173,9 @@ mod tests {
         assert_eq!(t.balance_at(1, 12), Some((10, 0, 0)));
         assert_eq!(t.balance_at(1, 10), None);
         assert_eq!(t.idem(5), &[11, 13]);
-        assert_eq!((t.len(), t.lines(), t.last_seq()), (2, 3, 13));
+        assert_eq!((t.len(), t.last_seq()), (2, 13));
         t.checkpointed(11);
-        assert_eq!((t.len(), t.lines(), t.checkpoint, t.idem(5)), (1, 1, 11, &[13][..]));
+        assert_eq!((t.len(), t.checkpoint, t.idem(5)), (1, 11, &[13][..]));
         assert_eq!(t.history(2, u64::MAX, 0, 10), vec![]);
         t.checkpointed(13);
         assert!(t.is_empty() && t.checkpoint == 13 && t.idem(5).is_empty());
