@@ -1025,13 +1025,33 @@ impl Store for SqliteStore {
         .await
     }
     async fn hold(&self, id: HoldId) -> Result<Option<Hold>, StoreError> {
-        self.read(move |c| Ok(rows::hold(c, id)?)).await
+        let d = self.durable();
+        let h = self.read(move |c| Ok(rows::hold(c, id)?)).await?;
+        // As of the last durable entry: not yet made, or still open.
+        Ok(h.filter(|h| h.created_seq <= d).map(|mut h| {
+            if h.closed_seq.is_some_and(|s| s > d) {
+                (h.status, h.captured, h.closed_at, h.closed_seq) = (HoldStatus::Open, 0, None, None);
+            }
+            h
+        }))
     }
     async fn open_holds(&self, account: AccountId) -> Result<Vec<Hold>, StoreError> {
-        self.read(move |c| Ok(rows::open_holds(c, Some(account))?)).await
+        // A hold closed by a batch whose fsync is in flight leaves this list up to one fsync
+        // early (balances and history show the close only once durable).
+        let d = self.durable();
+        let mut holds = self.read(move |c| Ok(rows::open_holds(c, Some(account))?)).await?;
+        holds.retain(|h| h.created_seq <= d);
+        Ok(holds)
     }
     async fn incoming(&self, id: IncomingId) -> Result<Option<Incoming>, StoreError> {
-        self.read(move |c| Ok(rows::incoming(c, id)?)).await
+        let d = self.durable();
+        let i = self.read(move |c| Ok(rows::incoming(c, id)?)).await?;
+        Ok(i.filter(|i| i.created_seq <= d).map(|mut i| {
+            if i.closed_seq.is_some_and(|s| s > d) {
+                (i.status, i.closed_at, i.closed_seq) = (IncomingStatus::Pending, None, None);
+            }
+            i
+        }))
     }
     async fn history(&self, account: AccountId, page: crate::Page) -> Result<Vec<crate::HistoryItem>, StoreError> {
         let Some(a) = self.view.read().accounts.get(&account).cloned() else { return Ok(Vec::new()) };
