@@ -306,3 +306,67 @@ async fn reads_merge_the_journal_tail_and_the_checkpoint() {
     assert!(SqliteStore::verify_dir(&b.path).unwrap().is_ok());
     s.shutdown().await;
 }
+
+/// A commit is answered, and shown to readers, only once its WAL is on disk: with a slow disk
+/// (the sync thread held back), a deposit in flight changes no balance, history, entry or hold
+/// that a reader sees, and the writer still refuses its idempotency key to a second request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_is_shown_before_it_is_durable() {
+    let slow = std::time::Duration::from_millis(400);
+    let b = Sqlite::with(Options { sync_delay: slow, ..Options::default() });
+    let s = b.open().await;
+    let f = suite::fixture(&*s).await;
+    let hold = coffer_core::MoneyOp::HoldCreate { account: f.op, amount: suite::usd(1), expires_at: None };
+    let deposit = coffer_core::MoneyOp::Deposit {
+        account: f.op,
+        amount: suite::usd(900),
+        source: coffer_core::SystemAccount::External,
+    };
+    let deposit_again = {
+        let d = deposit.clone();
+        move || d.clone()
+    };
+    s.execute(suite::mv(f.p, "d0", deposit.clone())).await.unwrap();
+    let h = match s.execute(suite::mv(f.p, "h", hold)).await.unwrap().outcome {
+        coffer_core::Outcome::Entry { hold: Some(h), .. } => h,
+        o => panic!("{o:?}"),
+    };
+    let before = s.account(f.op).await.unwrap().unwrap();
+    let page = coffer_store::Page { before: None, after: None, limit: 100 };
+    let history = s.history(f.op, page).await.unwrap().len();
+    let last = s.history(f.op, page).await.unwrap()[0].seq;
+
+    let (s1, s2) = (s.clone(), s.clone());
+    let release = coffer_core::MoneyOp::HoldRelease { hold: h.id };
+    let in_flight = tokio::spawn(async move { s1.execute(suite::mv(f.p, "d1", deposit)).await });
+    let released = tokio::spawn(async move { s2.execute(suite::mv(f.p, "r", release)).await });
+    tokio::time::sleep(slow / 4).await;
+    assert!(!in_flight.is_finished() && !released.is_finished(), "not answered before the fsync");
+    // The writer knows the key in flight: the same request replays, another one conflicts.
+    let other = coffer_core::MoneyOp::Deposit {
+        account: f.op,
+        amount: suite::usd(1),
+        source: coffer_core::SystemAccount::External,
+    };
+    let (s3, s4) = (s.clone(), s.clone());
+    let same = tokio::spawn(async move { s3.execute(suite::mv(f.p, "d1", deposit_again())).await });
+    let conflict = tokio::spawn(async move { s4.execute(suite::mv(f.p, "d1", other)).await });
+    let now = s.account(f.op).await.unwrap().unwrap();
+    assert_eq!((now.posted, now.held), (before.posted, before.held), "balances as of the last fsync");
+    assert_eq!(s.history(f.op, page).await.unwrap().len(), history);
+    assert!(s.entry(last + 1).await.unwrap().is_none(), "no entry past the last fsync");
+    assert_eq!(s.seq_at(coffer_core::Timestamp(i64::MAX / 2)).await.unwrap(), last);
+    assert_eq!(s.hold(h.id).await.unwrap().unwrap().status, coffer_core::HoldStatus::Open);
+
+    let d1 = in_flight.await.unwrap().unwrap();
+    released.await.unwrap().unwrap();
+    assert!(!d1.replayed);
+    assert!(same.await.unwrap().unwrap().replayed, "the same request under the key replays");
+    assert!(conflict.await.unwrap().is_err(), "another request under the key is refused");
+    let after = s.account(f.op).await.unwrap().unwrap();
+    assert_eq!((after.posted, after.held), (before.posted + 900, 0));
+    assert_eq!(s.history(f.op, page).await.unwrap().len(), history + 2);
+    assert_ne!(s.hold(h.id).await.unwrap().unwrap().status, coffer_core::HoldStatus::Open);
+    assert!(SqliteStore::verify_dir(&b.path).unwrap().is_ok());
+    s.shutdown().await;
+}

@@ -76,6 +76,9 @@ pub struct Options {
     /// for ~2.3 µs an entry here): larger ones write a hot account's page less often, smaller
     /// ones stall commits less.
     pub checkpoint_slice: usize,
+    /// Tests only: the sync thread waits this long before each fsync, as a slow disk would.
+    #[doc(hidden)]
+    pub sync_delay: Duration,
 }
 
 impl Default for Options {
@@ -88,6 +91,7 @@ impl Default for Options {
             checkpoint_entries: 100_000,
             checkpoint_interval: Duration::from_secs(2),
             checkpoint_slice: 25_000,
+            sync_delay: Duration::ZERO,
         }
     }
 }
@@ -292,7 +296,12 @@ impl SqliteStore {
         counters
             .durable_seq
             .store(tail.read().last_seq().max(rows::counters(&conn)?.next_seq.saturating_sub(1)), Ordering::Release);
-        let published = syncer::Published { view: view.clone(), tail: tail.clone(), counters: counters.clone() };
+        let published = syncer::Published {
+            view: view.clone(),
+            tail: tail.clone(),
+            counters: counters.clone(),
+            delay: opts.sync_delay,
+        };
         let syncer = syncer::Syncer::start(wal, published)?;
         let (tx, rx) = mpsc::channel(opts.queue);
         let writer = Writer {
@@ -311,6 +320,7 @@ impl SqliteStore {
             checkpoint_entries: opts.checkpoint_entries.max(1),
             checkpoint_interval: opts.checkpoint_interval,
             checkpoint_slice: opts.checkpoint_slice.max(1),
+            sync_delay: opts.sync_delay,
             nonces_pruned_at: Timestamp(0),
             poisoned: false,
             _lock: lock,
@@ -592,6 +602,7 @@ struct Writer {
     checkpoint_entries: usize,
     checkpoint_interval: Duration,
     checkpoint_slice: usize,
+    sync_delay: Duration,
     /// When expired request ids were last deleted.
     nonces_pruned_at: Timestamp,
     /// Set when the working set could not be reloaded after a failed commit: every command is
@@ -774,6 +785,7 @@ impl Writer {
                             view: self.view.clone(),
                             tail: self.tail.clone(),
                             counters: self.counters.clone(),
+                            delay: self.sync_delay,
                         };
                         match File::open(&self.wal_path)
                             .map_err(|e| StoreError::Storage(e.to_string()))

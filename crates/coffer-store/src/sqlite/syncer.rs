@@ -49,6 +49,8 @@ pub struct Published {
     pub view: Arc<RwLock<View>>,
     pub tail: Arc<RwLock<Tail>>,
     pub counters: Arc<Counters>,
+    /// Tests only: how long to wait before each `fdatasync` (a slow disk).
+    pub delay: std::time::Duration,
 }
 
 impl Syncer {
@@ -91,6 +93,9 @@ fn run(rx: mpsc::Receiver<Committed>, wal: File, to: Published) {
     while let Ok(first) = rx.recv() {
         let mut batches = vec![first];
         batches.extend(rx.try_iter());
+        if !to.delay.is_zero() {
+            std::thread::sleep(to.delay);
+        }
         let synced = if to.counters.failed.load(Ordering::Relaxed) {
             Err(StoreError::Storage("the store failed and must be restarted".into()))
         } else {
