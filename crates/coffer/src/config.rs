@@ -9,6 +9,8 @@
 //! # database_timeout_ms = 5000  # deadline of every database call; past it: 503 (COFFER_DATABASE_TIMEOUT_MS)
 //! # checkpoint_entries = 100000  # embedded store: journal entries kept in memory before the
 //! #                              # derived state is written (COFFER_CHECKPOINT_ENTRIES)
+//! # checkpoint_slice = 50000     # most entries one checkpoint writes while commits wait
+//! #                              # (COFFER_CHECKPOINT_SLICE)
 //! listen = "0.0.0.0:8080"
 //! rate_limit = 1000  # HTTP requests per second per API key (bursts of twice that)
 //!
@@ -53,6 +55,8 @@ struct File {
     database_timeout_ms: Option<u64>,
     /// Embedded store: journal entries after the last checkpoint that trigger the next one.
     checkpoint_entries: Option<usize>,
+    /// Embedded store: most entries one checkpoint transaction writes.
+    checkpoint_slice: Option<usize>,
     listen: Option<String>,
     /// Sustained HTTP requests per second per API key (bursts of twice that).
     rate_limit: Option<u32>,
@@ -88,6 +92,7 @@ pub struct Config {
     database_readers: Option<usize>,
     database_timeout: Option<Duration>,
     checkpoint_entries: Option<usize>,
+    checkpoint_slice: Option<usize>,
     listen: Option<String>,
     rate_limit: Option<u32>,
     pub currencies: CurrencyTable,
@@ -156,6 +161,12 @@ impl Config {
                 .transpose()?
                 .or(f.checkpoint_entries)
                 .filter(|n| *n > 0),
+            checkpoint_slice: std::env::var("COFFER_CHECKPOINT_SLICE")
+                .ok()
+                .map(|v| v.parse().with_context(|| format!("COFFER_CHECKPOINT_SLICE={v:?}")))
+                .transpose()?
+                .or(f.checkpoint_slice)
+                .filter(|n| *n > 0),
             listen: f.listen,
             rate_limit: f.rate_limit,
             currencies: CurrencyTable::with_extras(extras),
@@ -186,6 +197,7 @@ impl Config {
         Options {
             currencies: self.currencies.clone(),
             checkpoint_entries: self.checkpoint_entries.unwrap_or(d.checkpoint_entries),
+            checkpoint_slice: self.checkpoint_slice.unwrap_or(d.checkpoint_slice),
             ..d
         }
     }

@@ -90,7 +90,7 @@ impl Default for Options {
             timeout: Duration::from_secs(10),
             checkpoint_entries: 100_000,
             checkpoint_interval: Duration::from_secs(2),
-            checkpoint_slice: 25_000,
+            checkpoint_slice: 50_000,
             sync_delay: Duration::ZERO,
         }
     }
