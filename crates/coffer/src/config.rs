@@ -142,31 +142,11 @@ impl Config {
         Ok(Config {
             data: data.or(f.data).unwrap_or_else(|| PathBuf::from(DEFAULT_DATA)),
             database: database.or(f.database).filter(|d| !d.is_empty()),
-            database_writers: std::env::var("COFFER_DATABASE_WRITERS")
-                .ok()
-                .map(|v| v.parse().with_context(|| format!("COFFER_DATABASE_WRITERS={v:?}")))
-                .transpose()?
-                .or(f.database_writers)
-                .filter(|n| *n > 0),
-            database_readers: std::env::var("COFFER_DATABASE_READERS")
-                .ok()
-                .map(|v| v.parse().with_context(|| format!("COFFER_DATABASE_READERS={v:?}")))
-                .transpose()?
-                .or(f.database_readers)
-                .filter(|n| *n > 0),
+            database_writers: count("COFFER_DATABASE_WRITERS", f.database_writers)?,
+            database_readers: count("COFFER_DATABASE_READERS", f.database_readers)?,
             database_timeout,
-            checkpoint_entries: std::env::var("COFFER_CHECKPOINT_ENTRIES")
-                .ok()
-                .map(|v| v.parse().with_context(|| format!("COFFER_CHECKPOINT_ENTRIES={v:?}")))
-                .transpose()?
-                .or(f.checkpoint_entries)
-                .filter(|n| *n > 0),
-            checkpoint_slice: std::env::var("COFFER_CHECKPOINT_SLICE")
-                .ok()
-                .map(|v| v.parse().with_context(|| format!("COFFER_CHECKPOINT_SLICE={v:?}")))
-                .transpose()?
-                .or(f.checkpoint_slice)
-                .filter(|n| *n > 0),
+            checkpoint_entries: count("COFFER_CHECKPOINT_ENTRIES", f.checkpoint_entries)?,
+            checkpoint_slice: count("COFFER_CHECKPOINT_SLICE", f.checkpoint_slice)?,
             listen: f.listen,
             rate_limit: f.rate_limit,
             currencies: CurrencyTable::with_extras(extras),
@@ -233,6 +213,12 @@ impl Config {
             None => self.data.display().to_string(),
         }
     }
+}
+
+/// A count from the environment variable `var` (which wins), else from the file; zero is unset.
+fn count(var: &str, file: Option<usize>) -> anyhow::Result<Option<usize>> {
+    let env = std::env::var(var).ok().map(|v| v.parse().with_context(|| format!("{var}={v:?}"))).transpose()?;
+    Ok(env.or(file).filter(|n| *n > 0))
 }
 
 fn http_limits(f: &HttpFile) -> anyhow::Result<coffer_http::edge::HttpLimits> {
