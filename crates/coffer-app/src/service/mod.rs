@@ -72,13 +72,6 @@ impl AppError {
     pub fn at(self, param: &'static str) -> Self {
         AppError::At(param, Box::new(self))
     }
-    /// The error without the field it was attributed to.
-    pub fn root(&self) -> &AppError {
-        match self {
-            AppError::At(_, e) => e.root(),
-            e => e,
-        }
-    }
 }
 
 impl From<LedgerError> for AppError {

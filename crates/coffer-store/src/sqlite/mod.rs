@@ -293,9 +293,8 @@ impl SqliteStore {
         view.keys = ledger.api_keys().map(|k| (k.id.clone(), k.clone())).collect();
         let view = Arc::new(RwLock::new(view));
         let counters = Arc::new(Counters::default());
-        counters
-            .durable_seq
-            .store(tail.read().last_seq().max(rows::counters(&conn)?.next_seq.saturating_sub(1)), Ordering::Release);
+        // Everything on disk at open is durable; the tail ends at the journal's last entry.
+        counters.durable_seq.store(tail.read().last_seq(), Ordering::Release);
         let published = syncer::Published {
             view: view.clone(),
             tail: tail.clone(),
