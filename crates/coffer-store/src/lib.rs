@@ -10,6 +10,7 @@ use coffer_core::fx::RateQuote;
 use coffer_core::verify::Report;
 use coffer_core::*;
 
+mod codec;
 mod cols;
 pub mod logs;
 pub mod postgres;

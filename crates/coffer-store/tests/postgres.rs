@@ -12,23 +12,39 @@ use coffer_store::testdb::TestDatabase;
 use coffer_store::{Store, StoreError};
 use suite::Backend;
 
-struct Pg(TestDatabase);
+/// A store on its own schema; `project: false` leaves every entry in the journal's tail (no
+/// projector), so that every read merges the tail.
+struct Pg(TestDatabase, bool);
 
 #[async_trait::async_trait]
 impl Backend for Pg {
     async fn open(&self) -> Arc<dyn Store> {
-        Arc::new(PgStore::open(&self.0.url(), Options::default()).await.unwrap())
+        Arc::new(PgStore::open(&self.0.url(), Options { project: self.1, ..Options::default() }).await.unwrap())
     }
 }
 
 macro_rules! suite_tests {
-    ($($name:ident),+ $(,)?) => {$(
-        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn $name() {
-            let Some(db) = TestDatabase::create(stringify!($name)).await else { return };
-            suite::$name(&Pg(db)).await;
+    ($($name:ident),+ $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let Some(db) = TestDatabase::create(stringify!($name)).await else { return };
+                suite::$name(&Pg(db, true)).await;
+            }
+        )+
+        /// The same suite with no projector: every account's lines are read from the tail.
+        mod unprojected {
+            use super::*;
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    let name = concat!("unprojected_", stringify!($name));
+                    let Some(db) = TestDatabase::create(name).await else { return };
+                    suite::$name(&Pg(db, false)).await;
+                }
+            )+
         }
-    )+};
+    };
 }
 
 suite_tests!(
@@ -96,21 +112,130 @@ async fn a_newer_schema_is_refused_and_a_foreign_one_too() {
     }
 }
 
+/// One value from the database.
+async fn one(db: &TestDatabase, q: &str) -> i64 {
+    let (c, conn) = tokio_postgres::connect(&db.url(), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    c.query_one(q, &[]).await.unwrap().get(0)
+}
+
+/// Wait (5 s at most) until the projector has reached `seq`.
+async fn projected(db: &TestDatabase, seq: i64) {
+    for _ in 0..500 {
+        if one(db, "SELECT projected_seq FROM coffer_projection").await >= seq {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the projector did not reach entry {seq}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn verify_reports_a_tampered_balance() {
+async fn verify_reports_a_tampered_balance_journal_or_projection() {
     let Some(db) = TestDatabase::create("tampered").await else { return };
     let s = PgStore::open(&db.url(), Options::default()).await.unwrap();
     let f = suite::fixture(&s).await;
     let dep = MoneyOp::Deposit { account: f.op, amount: suite::usd(500), source: SystemAccount::External };
     s.execute(suite::mv(f.p, "d", dep)).await.unwrap();
-    assert!(PgStore::verify_url(&db.url()).await.unwrap().is_ok());
-    sql(&db, &format!("UPDATE accounts SET posted = posted + 1 WHERE id = '{}'", f.op.0)).await;
-    sql(&db, "DELETE FROM lines WHERE seq = (SELECT MAX(seq) FROM lines) AND posted < 0").await;
-    let r = PgStore::verify_url(&db.url()).await.unwrap();
-    let all = r.problems.join("\n");
-    assert!(all.contains(&f.op.to_string()), "{all}");
-    assert!(all.contains("sum to"), "{all}");
+    projected(&db, one(&db, "SELECT MAX(seq) FROM entries").await).await;
     s.shutdown().await;
+    assert!(PgStore::verify_url(&db.url()).await.unwrap().is_ok());
+    let problems = || async { PgStore::verify_url(&db.url()).await.unwrap().problems.join("\n") };
+    // A balance that is not what the journal sums to.
+    sql(&db, &format!("UPDATE accounts SET posted = posted + 1 WHERE id = '{}'", f.op.0)).await;
+    let all = problems().await;
+    assert!(all.contains(&f.op.to_string()) && all.contains("journal sums to"), "{all}");
+    sql(&db, &format!("UPDATE accounts SET posted = posted - 1 WHERE id = '{}'", f.op.0)).await;
+    // A derived line missing.
+    sql(&db, "DELETE FROM lines WHERE seq = (SELECT MAX(seq) FROM lines) AND posted < 0").await;
+    assert!(problems().await.contains("the lines table differs from the journal"));
+    // A journal line changed: its entry no longer balances.
+    sql(&db, "UPDATE entries SET lines = overlay(lines PLACING int8send(7) FROM 9 FOR 8) WHERE seq = (SELECT MAX(seq) FROM entries)")
+        .await;
+    let all = problems().await;
+    assert!(all.contains("sum to 507, not zero") && all.contains("recomputes to"), "{all}");
+}
+
+/// The projector never passes an entry number a running batch may still commit: a transaction
+/// that took an id and then an entry number holds the projection back until it ends; a rolled
+/// back one leaves a gap the projector then passes. Reads merge the tail meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_projector_waits_for_a_gap_and_passes_a_dead_one() {
+    let Some(db) = TestDatabase::create("gap").await else { return };
+    let s = PgStore::open(&db.url(), Options::default()).await.unwrap();
+    let f = suite::fixture(&s).await;
+    let deposit = |k: &str| {
+        suite::mv(f.p, k, MoneyOp::Deposit { account: f.op, amount: suite::usd(100), source: SystemAccount::External })
+    };
+    s.execute(deposit("a")).await.unwrap();
+    // A batch of another node, mid-way: an id, then an entry number, not committed yet.
+    let (held, conn) = tokio_postgres::connect(&db.url(), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    held.batch_execute("BEGIN; SELECT pg_current_xact_id(); SELECT nextval('entry_seq')").await.unwrap();
+    let gap = one(&db, "SELECT last_value FROM entry_seq").await;
+    for k in ["b", "c", "d"] {
+        s.execute(deposit(k)).await.unwrap();
+    }
+    projected(&db, gap - 1).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(one(&db, "SELECT projected_seq FROM coffer_projection").await, gap - 1, "held back by the gap");
+    let page = coffer_store::Page { before: None, after: None, limit: 10 };
+    let history = s.history(f.op, page).await.unwrap();
+    assert_eq!(history.iter().map(|h| h.line.posted_after).collect::<Vec<_>>(), vec![400, 300, 200, 100]);
+    let last = history[0].seq;
+    let at = s.balances_at(vec![f.op], last - 1).await.unwrap();
+    assert_eq!(at, vec![(300, 0, 0)], "as of the entry before the last, read from the tail");
+    held.batch_execute("ROLLBACK").await.unwrap();
+    projected(&db, last as i64).await;
+    assert_eq!(s.history(f.op, page).await.unwrap(), history, "the same history from the table");
+    assert_eq!(s.balances_at(vec![f.op], last - 1).await.unwrap(), at);
+    s.shutdown().await;
+    assert!(PgStore::verify_url(&db.url()).await.unwrap().is_ok());
+}
+
+/// A database written by schema version 2 (lines only in the `lines` table, entries listing
+/// their accounts in `account_nos`) opens after the upgrade with the same history and verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_2_database_migrates_in_place() {
+    let Some(db) = TestDatabase::create("migrate_v2").await else { return };
+    let s = PgStore::open(&db.url(), Options::default()).await.unwrap();
+    let f = suite::fixture(&s).await;
+    for (i, k) in ["a", "b", "c"].iter().enumerate() {
+        let op = MoneyOp::Deposit {
+            account: f.op,
+            amount: suite::usd(100 * (i as i64 + 1)),
+            source: SystemAccount::External,
+        };
+        s.execute(suite::mv(f.p, k, op)).await.unwrap();
+    }
+    let page = coffer_store::Page { before: None, after: None, limit: 10 };
+    let before = s.history(f.op, page).await.unwrap();
+    projected(&db, one(&db, "SELECT MAX(seq) FROM entries").await).await;
+    s.shutdown().await;
+    // Back to version 2: each entry's account list, little-endian, in its lines' order.
+    let (c, conn) = tokio_postgres::connect(&db.url(), tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    c.batch_execute("ALTER TABLE entries ADD COLUMN account_nos BYTEA").await.unwrap();
+    for r in c.query("SELECT seq, lines FROM entries", &[]).await.unwrap() {
+        let (seq, blob): (i64, Vec<u8>) = (r.get(0), r.get(1));
+        let nos: Vec<u8> =
+            blob.chunks(56).flat_map(|l| i64::from_be_bytes(l[..8].try_into().unwrap()).to_le_bytes()).collect();
+        c.execute("UPDATE entries SET account_nos = $1 WHERE seq = $2", &[&nos, &seq]).await.unwrap();
+    }
+    c.batch_execute(
+        "ALTER TABLE entries ALTER COLUMN account_nos SET NOT NULL; ALTER TABLE entries DROP COLUMN lines;
+         DROP TABLE coffer_projection; UPDATE coffer_meta SET value = '2' WHERE key = 'schema_version'",
+    )
+    .await
+    .unwrap();
+    let s = PgStore::open(&db.url(), Options::default()).await.unwrap();
+    assert_eq!(s.history(f.op, page).await.unwrap(), before);
+    s.shutdown().await;
+    assert!(PgStore::verify_url(&db.url()).await.unwrap().is_ok());
+    assert_eq!(
+        one(&db, "SELECT value::BIGINT FROM coffer_meta WHERE key = 'schema_version'").await,
+        schema::SCHEMA_VERSION
+    );
 }
 
 /// Three stores (three nodes) on one database: racing payouts never overdraw, every

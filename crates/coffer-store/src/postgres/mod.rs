@@ -32,6 +32,8 @@
 //!   connections, transactions on a pooled one), so a caller never reads older than a write it
 //!   saw acknowledged, whichever node acknowledged it.
 
+mod journal;
+pub mod projector;
 mod rows;
 pub mod schema;
 
@@ -53,6 +55,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::{IsolationLevel, NoTls};
 use uuid::Uuid;
 
+use crate::codec;
 use crate::side::Side;
 use crate::{Receipt, Stats, Store, StoreError};
 
@@ -106,6 +109,9 @@ pub struct Options {
     /// database that stopped answering is noticed too). Past it the call fails as
     /// [`StoreError::Unavailable`].
     pub timeout: Duration,
+    /// Run the projector on this node (see [`projector`]); off only in tests that need the
+    /// journal's tail to stay unprojected.
+    pub project: bool,
 }
 
 impl Default for Options {
@@ -118,6 +124,7 @@ impl Default for Options {
             writers: 2,
             readers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             timeout: Duration::from_secs(5),
+            project: true,
         }
     }
 }
@@ -220,6 +227,11 @@ pub struct PgStore {
     writers: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     scanner: tokio::task::JoinHandle<()>,
     replanner: tokio::task::JoinHandle<()>,
+    /// The projector task, and what stops it.
+    projector: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    stop: Arc<tokio::sync::Notify>,
+    /// Account ids and currencies by number, for entries' lines.
+    by_number: Arc<journal::Numbers>,
     timeout: Duration,
 }
 
@@ -231,7 +243,9 @@ fn pool(url: &str, size: usize, timeout: Duration) -> Result<Pool, StoreError> {
     }
     // The server ends a statement past the deadline (the URL's own options are kept).
     let ms = timeout.as_millis().max(1);
-    let options = format!("{} -c statement_timeout={ms}", cfg.get_options().unwrap_or("")).trim().to_string();
+    // No JIT: Coffer's statements are short, and compiling one costs more than it saves.
+    let options =
+        format!("{} -c statement_timeout={ms} -c jit=off", cfg.get_options().unwrap_or("")).trim().to_string();
     cfg.options(&options);
     cfg.keepalives(true).keepalives_idle(Duration::from_secs(10));
     let mgr = Manager::from_config(cfg, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
@@ -272,6 +286,9 @@ impl PgStore {
         let deadlines = Arc::new(Deadlines::default());
         let scanner = tokio::spawn(scan_expiries(pool.clone(), tx.clone(), deadlines.clone()));
         let replanner = tokio::spawn(replan(pool.clone()));
+        let stop = Arc::new(tokio::sync::Notify::new());
+        let projector = opts.project.then(|| tokio::spawn(projector::run(pool.clone(), stop.clone())));
+        let by_number = Arc::new(journal::Numbers::default());
         let writers = (0..opts.writers.max(1))
             .map(|_| {
                 let w = Writer {
@@ -284,6 +301,7 @@ impl PgStore {
                     deadlines: deadlines.clone(),
                     known: HashMap::new(),
                     keyed: HashMap::new(),
+                    by_number: by_number.clone(),
                     timeout: opts.timeout,
                 };
                 tokio::spawn(w.run(queue.clone()))
@@ -299,6 +317,9 @@ impl PgStore {
             writers: Mutex::new(writers),
             scanner,
             replanner,
+            projector: Mutex::new(projector),
+            stop,
+            by_number,
             timeout: opts.timeout,
         })
     }
@@ -375,60 +396,46 @@ async fn verify(c: &mut deadpool_postgres::Object) -> Result<Report, StoreError>
         .map(rows::account_row)
         .collect::<Result<_, _>>()?;
     let by_no: std::collections::HashMap<i64, &Account> = accounts.iter().map(|a| (a.number as i64, a)).collect();
-    // Every account's journal, in order: running balances. Lines are also kept per entry.
-    let mut per_entry: std::collections::HashMap<i64, Vec<(i64, Line)>> = Default::default();
-    let lines = tx
-        .query_raw(
-            "SELECT account_no, seq, posted, held, incoming, posted_after, held_after, incoming_after
-             FROM lines ORDER BY account_no, seq",
-            std::iter::empty::<i64>(),
-        )
-        .await?;
-    futures_util::pin_mut!(lines);
-    while let Some(r) = lines.try_next().await? {
-        let (no, seq): (i64, i64) = (r.try_get(0)?, r.try_get(1)?);
-        let Some(a) = by_no.get(&no) else {
-            v.problem(format!("entry {seq} has a line for account number {no}, which is not stored"));
-            continue;
-        };
-        let l = Line {
-            account: a.id,
-            currency: a.currency,
-            posted: r.try_get(2)?,
-            held: r.try_get(3)?,
-            incoming: r.try_get(4)?,
-            posted_after: r.try_get(5)?,
-            held_after: r.try_get(6)?,
-            incoming_after: r.try_get(7)?,
-        };
-        v.account_line(seq as u64, &l);
-        per_entry.entry(seq).or_default().push((no, l));
-    }
-    // Every entry, in order: its lines exist, are all listed, and balance.
-    let entries = tx.query_raw("SELECT seq, account_nos FROM entries ORDER BY seq", std::iter::empty::<i64>()).await?;
+    // The journal, entry by entry: each entry balances, and its lines chain into each
+    // account's running balances.
+    let entries = tx.query_raw("SELECT seq, lines FROM entries ORDER BY seq", std::iter::empty::<i64>()).await?;
     futures_util::pin_mut!(entries);
     while let Some(r) = entries.try_next().await? {
         let seq: i64 = r.try_get(0)?;
-        let nos: &[u8] = r.try_get(1)?;
-        let mut have = per_entry.remove(&seq).unwrap_or_default();
-        let mut lines = Vec::with_capacity(have.len());
-        let Some(nos) = rows::decode_accounts(nos) else {
-            v.problem(format!("entry {seq}: malformed account list"));
+        let Some(decoded) = codec::decode(r.try_get(1)?, codec::Order::Big) else {
+            v.problem(format!("entry {seq}: malformed lines"));
             continue;
         };
-        for no in nos {
-            match have.iter().position(|(n, _)| *n == no) {
-                Some(i) => lines.push(have.swap_remove(i).1),
-                None => v.problem(format!("entry {seq}: no line for account number {no}")),
+        let mut lines = Vec::with_capacity(decoded.len());
+        for (no, vals) in decoded {
+            match by_no.get(&no) {
+                Some(a) => lines.push(codec::line_of(a.id, a.currency, vals)),
+                None => v.problem(format!("entry {seq} has a line for account number {no}, which is not stored")),
             }
         }
-        for (no, _) in have {
-            v.problem(format!("entry {seq}: a line for account number {no} that the entry does not list"));
-        }
+        lines.iter().for_each(|l| v.account_line(seq as u64, l));
         v.entry(seq as u64, &lines);
     }
-    for seq in per_entry.keys() {
-        v.problem(format!("lines for entry {seq}, which is not stored"));
+    // The derived lines equal the journal's up to the projected position, and none is past it.
+    let derived = tx
+        .query(
+            &format!(
+                "WITH p AS (SELECT projected_seq FROM coffer_projection),
+                      journal AS ({})
+                 SELECT COALESCE(j.seq, d.seq), COALESCE(j.account_no, d.account_no)
+                 FROM journal j FULL JOIN lines d ON d.account_no = j.account_no AND d.seq = j.seq
+                 WHERE j.seq IS DISTINCT FROM d.seq
+                    OR (j.posted, j.held, j.incoming, j.posted_after, j.held_after, j.incoming_after)
+                       IS DISTINCT FROM (d.posted, d.held, d.incoming, d.posted_after, d.held_after, d.incoming_after)
+                 ORDER BY 1, 2 LIMIT 100",
+                projector::decoded_lines("e.seq <= (SELECT projected_seq FROM p)")
+            ),
+            &[],
+        )
+        .await?;
+    for r in derived {
+        let (seq, no): (i64, i64) = (r.try_get(0)?, r.try_get(1)?);
+        v.problem(format!("the lines table differs from the journal at entry {seq}, account number {no}"));
     }
     let holds: Vec<Hold> = tx
         .query(&format!("SELECT {} FROM holds WHERE status = 'OPEN'", crate::cols::HOLD_COLS), &[])
@@ -630,6 +637,7 @@ struct Writer {
     known: HashMap<AccountId, Account>,
     /// Ids of accounts by (owner, kind, currency), for those that exist.
     keyed: HashMap<(OwnerId, AccountKind, CurrencyCode), AccountId>,
+    by_number: Arc<journal::Numbers>,
     /// Deadline of one attempt at a batch (see [`Options::timeout`]).
     timeout: Duration,
 }
@@ -681,7 +689,7 @@ impl Writer {
             unless(keys.is_empty(), rows::accounts_by_key(c, &keys)),
             unless(hold_ids.is_empty(), rows::holds_by_id(c, &hold_ids)),
             unless(incoming_ids.is_empty(), rows::incomings_by_id(c, &incoming_ids)),
-            unless(seqs.is_empty(), rows::entry_refs(c, &seqs)),
+            unless(seqs.is_empty(), journal::entry_refs(c, &self.by_number, &seqs)),
         )?;
         self.remember(by_id.iter().chain(&by_key));
         by_id.into_iter().chain(by_key).for_each(|a| l.insert_account(a));
@@ -912,7 +920,10 @@ impl Writer {
         if !seen.entries.is_empty() {
             // Reversals (rare): the reversed entries, read under their wallets' locks.
             let numbers: Vec<i64> = seen.entries.iter().map(|v| *v as i64).collect();
-            rows::entry_refs(c, &numbers).await?.into_iter().for_each(|e| fresh.insert_entry_ref(e));
+            journal::entry_refs(c, &self.by_number, &numbers)
+                .await?
+                .into_iter()
+                .for_each(|e| fresh.insert_entry_ref(e));
         }
         // Owners that only show now (an opened wallet's platform) are read; a wallet that only
         // shows now was not locked: run the batch again, locking it with the others.
@@ -973,7 +984,7 @@ impl Writer {
     /// The first result under a replayed idempotency key, as recorded.
     async fn replay(&self, seq: Seq) -> Result<Receipt, StoreError> {
         let c = self.pool.get().await?;
-        let entry = rows::entries(&c, &[seq as i64])
+        let entry = journal::entries(&c, &self.by_number, &[seq as i64])
             .await?
             .pop()
             .ok_or_else(|| StoreError::Storage(format!("entry {seq} vanished")))?;
@@ -1036,14 +1047,16 @@ impl Store for PgStore {
     }
     async fn entry(&self, seq: Seq) -> Result<Option<Entry>, StoreError> {
         self.within(async {
-            Ok(rows::entries(&*self.shared().await?, &[seq.min(i64::MAX as u64) as i64]).await?.pop())
+            Ok(journal::entries(&*self.shared().await?, &self.by_number, &[seq.min(i64::MAX as u64) as i64])
+                .await?
+                .pop())
         })
         .await
     }
     async fn entries_at(&self, seqs: Vec<Seq>) -> Result<Vec<Entry>, StoreError> {
         self.within(async {
             let seqs: Vec<i64> = seqs.iter().map(|s| (*s).min(i64::MAX as u64) as i64).collect();
-            rows::entries(&*self.shared().await?, &seqs).await
+            journal::entries(&*self.shared().await?, &self.by_number, &seqs).await
         })
         .await
     }
@@ -1060,15 +1073,16 @@ impl Store for PgStore {
         self.within(async {
             let c = self.shared().await?;
             let Some(a) = rows::accounts_by_id(&*c, &[account.0]).await?.pop() else { return Ok(Vec::new()) };
-            rows::history(&*c, &a, &page).await
+            journal::history(&*c, &a, &page).await
         })
         .await
     }
     async fn entries(&self, platform: OwnerId, page: crate::Page) -> Result<Vec<Entry>, StoreError> {
-        self.within(async { rows::platform_entries(&*self.shared().await?, platform, &page).await }).await
+        self.within(async { journal::platform_entries(&*self.shared().await?, &self.by_number, platform, &page).await })
+            .await
     }
     async fn seq_at(&self, t: Timestamp) -> Result<Seq, StoreError> {
-        self.within(async { rows::seq_at(&*self.shared().await?, t).await }).await
+        self.within(async { journal::seq_at(&*self.shared().await?, t).await }).await
     }
     async fn balances_at(&self, accounts: Vec<AccountId>, seq: Seq) -> Result<Vec<(i64, i64, i64)>, StoreError> {
         self.within(async {
@@ -1079,7 +1093,7 @@ impl Store for PgStore {
             let found = rows::accounts_by_id(&tx, &accounts.iter().map(|a| a.0).collect::<Vec<_>>()).await?;
             let numbers: Vec<Option<i64>> =
                 accounts.iter().map(|id| found.iter().find(|a| a.id == *id).map(|a| a.number as i64)).collect();
-            let r = rows::balances_at(&tx, &numbers, seq).await?;
+            let r = journal::balances_at(&tx, &numbers, seq).await?;
             tx.commit().await?;
             Ok(r)
         })
@@ -1154,6 +1168,11 @@ impl Store for PgStore {
         }
         self.scanner.abort();
         self.replanner.abort();
+        self.stop.notify_one();
+        let projector = self.projector.lock().take();
+        if let Some(p) = projector {
+            let _ = p.await;
+        }
         let handles = std::mem::take(&mut *self.writers.lock());
         for h in handles {
             let _ = h.await;

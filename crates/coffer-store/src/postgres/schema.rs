@@ -5,7 +5,8 @@
 //! Portability (see docs/ARCHITECTURE.md): plain tables of `BIGINT`, `TEXT`, `UUID` and
 //! `BYTEA`; times are microseconds since the epoch in `BIGINT`; no triggers, stored functions,
 //! advisory locks, `LOCK TABLE` or foreign keys. Two sequences hand out entry numbers and blocks
-//! of account numbers.
+//! of account numbers. The projector reads transaction ids and snapshots
+//! (`pg_current_xact_id`, `pg_current_snapshot`: PostgreSQL 13 or later).
 
 use deadpool_postgres::{GenericClient, Object};
 
@@ -152,6 +153,35 @@ CREATE SEQUENCE account_number_blocks;
 -- read this one row to learn whether their cache is still exact.
 CREATE TABLE coffer_directory (singleton BOOLEAN PRIMARY KEY CHECK (singleton), version BIGINT NOT NULL);
 INSERT INTO coffer_directory (singleton, version) VALUES (TRUE, 0);
+"#,
+    // Journal-first: an entry carries its lines (the journal is `entries` alone); the `lines`
+    // table becomes derived, written behind the journal by the projector up to
+    // `coffer_projection.projected_seq`. Existing entries get their lines from the table, in
+    // the order their `account_nos` list gave (8-byte little-endian numbers).
+    r#"
+ALTER TABLE entries ADD COLUMN lines BYTEA;
+UPDATE entries SET lines = x.blob
+  FROM (SELECT e.seq, string_agg(int8send(l.account_no) || int8send(l.posted) || int8send(l.held)
+               || int8send(l.incoming) || int8send(l.posted_after) || int8send(l.held_after)
+               || int8send(l.incoming_after), ''::BYTEA ORDER BY i) AS blob
+          FROM entries e
+          CROSS JOIN LATERAL generate_series(0, length(e.account_nos) / 8 - 1) AS i
+          JOIN lines l ON l.seq = e.seq AND l.account_no = (
+                 (get_byte(e.account_nos, i * 8 + 0)::BIGINT << 0)
+               | (get_byte(e.account_nos, i * 8 + 1)::BIGINT << 8)
+               | (get_byte(e.account_nos, i * 8 + 2)::BIGINT << 16)
+               | (get_byte(e.account_nos, i * 8 + 3)::BIGINT << 24)
+               | (get_byte(e.account_nos, i * 8 + 4)::BIGINT << 32)
+               | (get_byte(e.account_nos, i * 8 + 5)::BIGINT << 40)
+               | (get_byte(e.account_nos, i * 8 + 6)::BIGINT << 48)
+               | (get_byte(e.account_nos, i * 8 + 7)::BIGINT << 56))
+         GROUP BY e.seq) x
+ WHERE entries.seq = x.seq;
+UPDATE entries SET lines = ''::BYTEA WHERE lines IS NULL;
+ALTER TABLE entries ALTER COLUMN lines SET NOT NULL;
+ALTER TABLE entries DROP COLUMN account_nos;
+CREATE TABLE coffer_projection (singleton BOOLEAN PRIMARY KEY CHECK (singleton), projected_seq BIGINT NOT NULL);
+INSERT INTO coffer_projection (singleton, projected_seq) SELECT TRUE, COALESCE(MAX(seq), 0) FROM entries;
 "#,
 ];
 

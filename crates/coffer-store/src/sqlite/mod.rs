@@ -45,6 +45,7 @@ use parking_lot::{Mutex, RwLock};
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use tokio::sync::{mpsc, oneshot};
 
+use crate::codec;
 use crate::side::Side;
 use crate::{Receipt, Stats, Store, StoreError};
 use tail::Tail;
@@ -440,7 +441,7 @@ fn verify_snapshot(conn: &Connection) -> Result<Report, StoreError> {
     let mut accounts = rows::accounts(conn)?;
     let by_no: HashMap<i64, (AccountId, CurrencyCode)> =
         accounts.iter().map(|a| (a.number as i64, (a.id, a.currency))).collect();
-    let line = |no: i64, vals: tail::Values| by_no.get(&no).map(|(id, cur)| rows::line_of(*id, *cur, vals));
+    let line = |no: i64, vals: tail::Values| by_no.get(&no).map(|(id, cur)| codec::line_of(*id, *cur, vals));
     // The derived lines, account by account: running balances up to the checkpoint.
     let mut derived: HashMap<(i64, i64), tail::Values> = HashMap::new();
     let mut at_checkpoint: HashMap<i64, (i64, i64, i64)> = HashMap::new();
@@ -501,12 +502,12 @@ fn verify_snapshot(conn: &Connection) -> Result<Report, StoreError> {
             (true, _) => v.problem(format!("entry {seq}: the idempotency index does not hold its key once")),
             (false, _) => v.problem(format!("entry {seq}: indexed although past the checkpoint")),
         }
-        let Some(numbers) = rows::decode_accounts(&blob) else {
+        let Some(numbers) = codec::decode_accounts(&blob) else {
             v.problem(format!("entry {seq}: malformed account list"));
             continue;
         };
         let journal: Vec<(i64, tail::Values)> = match r.get::<_, Option<Vec<u8>>>(5)? {
-            Some(b) => match tail::decode(&b) {
+            Some(b) => match codec::decode(&b, codec::Order::Little) {
                 Some(l) if l.iter().map(|(no, _)| *no).eq(numbers.iter().copied()) => l,
                 _ => {
                     v.problem(format!("entry {seq}: malformed lines"));
@@ -822,7 +823,7 @@ impl Writer {
             results.push(self.ledger.execute(cmd, &mut ctx));
         }
         let changes = self.ledger.take_changes();
-        let numbered = rows::numbered(&self.ledger, &changes.entries);
+        let numbered = codec::numbered(&self.ledger, &changes.entries);
         rows::persist(&self.conn, &self.ledger, &changes, &numbered)?;
         for x in sides.iter_mut() {
             apply_side(x, &self.conn, t)?;
@@ -1079,7 +1080,7 @@ impl Store for SqliteStore {
                 seq: l.seq,
                 kind: l.kind,
                 created_at: l.created_at,
-                line: rows::line_of(a.id, a.currency, l.v),
+                line: codec::line_of(a.id, a.currency, l.v),
             })
             .collect();
         if items.len() == limit {

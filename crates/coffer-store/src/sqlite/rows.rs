@@ -8,7 +8,8 @@ use rusqlite::types::Type;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use uuid::Uuid;
 
-use super::tail::{self, Journaled, Tail, TailEntry, TailLine};
+use super::tail::{Journaled, Tail, TailEntry, TailLine};
+use crate::codec::{self, decode_accounts, line_of, Order, Values};
 use crate::cols::*;
 
 fn conv<E: std::error::Error + Send + Sync + 'static>(i: usize, e: E) -> rusqlite::Error {
@@ -130,14 +131,6 @@ pub fn line_row(r: &Row<'_>) -> rusqlite::Result<(Seq, Line)> {
     ))
 }
 
-/// The account numbers an entry's `accounts` column lists, in line order.
-pub fn decode_accounts(blob: &[u8]) -> Option<Vec<i64>> {
-    if !blob.len().is_multiple_of(8) {
-        return None;
-    }
-    Some(blob.chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().expect("8 bytes"))).collect())
-}
-
 /// The 64-bit hash idempotency keys are looked up by.
 pub fn idem_hash(platform: OwnerId, key: &str) -> i64 {
     use sha2::{Digest, Sha256};
@@ -245,7 +238,7 @@ pub fn entry(c: &Connection, seq: Seq) -> rusqlite::Result<Option<Entry>> {
                 },
             };
             let lines = match r.get::<_, Option<Vec<u8>>>(11)? {
-                Some(blob) => Some(tail::decode(&blob).ok_or_else(|| conv(11, BadAccounts))?),
+                Some(blob) => Some(codec::decode(&blob, Order::Little).ok_or_else(|| conv(11, BadAccounts))?),
                 None => None,
             };
             Ok((e, accounts, lines))
@@ -270,20 +263,6 @@ pub fn entry(c: &Connection, seq: Seq) -> rusqlite::Result<Option<Entry>> {
         }
     }
     Ok(Some(e))
-}
-
-/// A line of `account` from its [`tail::Values`].
-pub fn line_of(account: AccountId, currency: CurrencyCode, v: tail::Values) -> Line {
-    Line {
-        account,
-        currency,
-        posted: v[0],
-        held: v[1],
-        incoming: v[2],
-        posted_after: v[3],
-        held_after: v[4],
-        incoming_after: v[5],
-    }
 }
 
 /// An entry's `accounts` column is not a list of 8-byte account numbers.
@@ -443,13 +422,8 @@ pub fn counters(c: &Connection) -> rusqlite::Result<Counters> {
 }
 
 /// Write everything `changes` names but the derived state, as the working set now holds it;
-/// `numbered` is each entry's lines with account numbers ([`numbered`]).
-pub fn persist(
-    c: &Connection,
-    l: &Ledger,
-    changes: &Changes,
-    numbered: &[Vec<(i64, tail::Values)>],
-) -> rusqlite::Result<()> {
+/// `numbered` is each entry's lines with account numbers ([`codec::numbered`]).
+pub fn persist(c: &Connection, l: &Ledger, changes: &Changes, numbered: &[Vec<(i64, Values)>]) -> rusqlite::Result<()> {
     if !changes.owners.is_empty() {
         let mut st = c.prepare_cached(&format!(
             "INSERT INTO owners ({OWNER_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
@@ -590,27 +564,11 @@ pub fn persist(
                 e.incoming.as_ref().map(|i| b(&i.0)),
                 e.reverses.map(|v| v as i64),
                 e.fx.as_ref().map(|f| serde_json::to_string(f).expect("serializes")),
-                tail::encode(lines),
+                codec::encode(lines, Order::Little),
             ])?;
         }
     }
     Ok(())
-}
-
-/// Each entry's lines with their accounts' numbers, in line order.
-pub fn numbered(l: &Ledger, entries: &[Entry]) -> Vec<Vec<(i64, tail::Values)>> {
-    entries
-        .iter()
-        .map(|e| {
-            e.lines
-                .iter()
-                .map(|ln| {
-                    let no = l.account(ln.account).expect("journaled accounts are in the working set").number;
-                    (no as i64, tail::values(ln))
-                })
-                .collect()
-        })
-        .collect()
 }
 
 /// The seq the derived rows cover up to.
@@ -627,7 +585,8 @@ pub fn load_tail(c: &Connection) -> rusqlite::Result<Tail> {
     let mut rows = st.query([t.checkpoint as i64])?;
     while let Some(r) = rows.next()? {
         let blob: Option<Vec<u8>> = r.get(4)?;
-        let lines = blob.as_deref().and_then(tail::decode).ok_or_else(|| conv(4, BadAccounts))?;
+        let lines =
+            blob.as_deref().and_then(|b| codec::decode(b, Order::Little)).ok_or_else(|| conv(4, BadAccounts))?;
         let entry = TailEntry { seq: r.get::<_, i64>(0)? as u64, idem_hash: r.get(3)? };
         t.push(Journaled { entry, kind: parse_at(r, 1)?, created_at: ts_at(r, 2)?, lines });
     }

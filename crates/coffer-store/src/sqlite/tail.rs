@@ -7,8 +7,7 @@ use std::collections::HashMap;
 
 use coffer_core::*;
 
-/// The values of one line: the deltas (posted, held, incoming), then the balances after.
-pub type Values = [i64; 6];
+pub use crate::codec::Values;
 
 /// One account's line of an entry in the tail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,47 +114,9 @@ impl Tail {
     }
 }
 
-/// An entry's lines as stored in its `lines` column: per line the account number and the six
-/// values, 7 x 8 bytes little-endian.
-pub fn encode(lines: &[(i64, Values)]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(lines.len() * 56);
-    for (no, v) in lines {
-        out.extend_from_slice(&no.to_le_bytes());
-        for x in v {
-            out.extend_from_slice(&x.to_le_bytes());
-        }
-    }
-    out
-}
-
-/// The inverse of [`encode`]; `None` for a malformed column.
-pub fn decode(blob: &[u8]) -> Option<Vec<(i64, Values)>> {
-    if !blob.len().is_multiple_of(56) {
-        return None;
-    }
-    let word = |c: &[u8], i: usize| i64::from_le_bytes(c[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
-    Some(
-        blob.chunks_exact(56)
-            .map(|c| (word(c, 0), [word(c, 1), word(c, 2), word(c, 3), word(c, 4), word(c, 5), word(c, 6)]))
-            .collect(),
-    )
-}
-
-/// A line's values in [`Values`] order.
-pub fn values(l: &Line) -> Values {
-    [l.posted, l.held, l.incoming, l.posted_after, l.held_after, l.incoming_after]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn lines_round_trip() {
-        let lines = vec![(7, [1, -2, 3, i64::MAX, i64::MIN, 0]), (9, [0; 6])];
-        assert_eq!(decode(&encode(&lines)), Some(lines));
-        assert_eq!(decode(&[0; 55]), None);
-    }
 
     #[test]
     fn history_and_balances_read_the_tail() {
