@@ -3,7 +3,8 @@
 //! writer had acknowledged is in the journal with the sequence number it was acknowledged with.
 //! On SQLite one process writes to a data directory (checkpointing its derived state every 1,500
 //! entries, so a kill finds a journal tail to replay, or a checkpoint in flight); on PostgreSQL
-//! three processes (nodes) write to one database and are killed together. Cycles:
+//! three processes (nodes) write to one database and are killed together, and then one of two
+//! nodes is killed while the other keeps writing and projecting. Cycles:
 //! `COFFER_CRASH_CYCLES` (default 20; CI runs 50).
 
 use std::collections::HashMap;
@@ -134,14 +135,35 @@ fn acknowledged_writes_survive_sigkill_of_postgres_nodes() {
     let ledger = [OsString::from("--database"), OsString::from(&url)];
     // One writer alone first: it sets the platform up, which racing nodes would each do.
     let _ = start(&ledger, 1, "setup").kill();
-    crash_cycles(&ledger, 3, || {
+    let query = |q: &str| {
         rt.block_on(async {
             let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
             let task = tokio::spawn(conn);
-            let rows = client.query("SELECT idem_key, seq FROM entries", &[]).await.unwrap();
+            let rows = client.query(q, &[]).await.unwrap();
             drop(client);
             let _ = task.await;
-            rows.iter().map(|r| (r.get(0), r.get(1))).collect()
+            rows
         })
+    };
+    crash_cycles(&ledger, 3, || {
+        query("SELECT idem_key, seq FROM entries").iter().map(|r| (r.get(0), r.get(1))).collect()
     });
+    // Takeover: of two nodes writing, one is killed (holding the projector or not); the other
+    // projects every entry up to the kill and beyond, and the ledger verifies.
+    let one = |q: &str| -> i64 { query(q)[0].get(0) };
+    for round in 0..3 {
+        let a = start(&ledger, 16, &format!("takeover{round}a"));
+        let b = start(&ledger, 16, &format!("takeover{round}b"));
+        std::thread::sleep(Duration::from_millis(300));
+        a.kill();
+        let target = one("SELECT COALESCE(MAX(seq), 0) FROM entries");
+        let since = Instant::now();
+        while one("SELECT projected_seq FROM coffer_projection") < target {
+            assert!(since.elapsed() < Duration::from_secs(20), "round {round}: the projection stopped at the kill");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        b.kill();
+        let out = coffer().args(ledger.clone()).arg("verify").env("COFFER_LOG", "error").output().unwrap();
+        assert!(out.status.success(), "round {round}: verify failed:\n{}", String::from_utf8_lossy(&out.stdout));
+    }
 }

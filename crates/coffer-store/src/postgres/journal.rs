@@ -179,7 +179,7 @@ pub async fn history(c: &impl GenericClient, a: &Account, page: &crate::Page) ->
         let v = [get(r, 3)?, get(r, 4)?, get(r, 5)?, get(r, 6)?, get(r, 7)?, get(r, 8)?];
         out.push(item(u64_at(r, 0)?, parse(r, 1)?, ts(r, 2)?, v));
     }
-    out.sort_by(|x, y| y.seq.cmp(&x.seq));
+    out.sort_by_key(|x| std::cmp::Reverse(x.seq));
     out.dedup_by_key(|x| x.seq);
     out.truncate(limit as usize);
     Ok(out)
