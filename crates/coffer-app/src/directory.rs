@@ -314,6 +314,9 @@ impl Store for Directory {
     async fn seq_at(&self, t: Timestamp) -> Result<Seq, StoreError> {
         self.store.seq_at(t).await
     }
+    async fn settled_seq(&self) -> Result<Seq, StoreError> {
+        self.store.settled_seq().await
+    }
     async fn balances_at(&self, accounts: Vec<AccountId>, seq: Seq) -> Result<Vec<(i64, i64, i64)>, StoreError> {
         self.store.balances_at(accounts, seq).await
     }

@@ -5,6 +5,7 @@
 
 pub mod command;
 pub mod error;
+pub mod events;
 pub mod fx;
 pub mod ledger;
 pub mod model;

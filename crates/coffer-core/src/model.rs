@@ -123,6 +123,20 @@ string_enum!(WalletStatus {
     Frozen = "FROZEN",
     Closed = "CLOSED",
 });
+string_enum!(
+    /// The types of events the journal gives (see `events`).
+    EventType {
+        BalanceChanged = "balance.changed",
+        HoldCreated = "hold.created",
+        HoldCaptured = "hold.captured",
+        HoldReleased = "hold.released",
+        HoldExpired = "hold.expired",
+        IncomingCreated = "incoming.created",
+        IncomingSettled = "incoming.settled",
+        IncomingCancelled = "incoming.cancelled",
+        TransactionReversed = "transaction.reversed",
+    }
+);
 string_enum!(HoldStatus { Open = "OPEN", Captured = "CAPTURED", Released = "RELEASED", Expired = "EXPIRED" });
 string_enum!(KeyScope { ReadOnly = "READ_ONLY", ReadWrite = "READ_WRITE" });
 string_enum!(KeyStatus { Active = "ACTIVE", Revoked = "REVOKED" });

@@ -206,6 +206,13 @@ pub trait Store: Send + Sync {
     async fn history(&self, account: AccountId, page: Page) -> Result<Vec<HistoryItem>, StoreError>;
     /// A platform's journal entries, newest first.
     async fn entries(&self, platform: OwnerId, page: Page) -> Result<Vec<Entry>, StoreError>;
+    /// The journal position below which every entry number is settled: an entry not shown at
+    /// or below it never will be. Readers that walk the journal in order (the event feed) stop
+    /// there. SQLite: the last durable entry (one writer commits in seq order); PostgreSQL: the
+    /// projector's position, or past it while the entries after it are contiguous (concurrent
+    /// batches commit out of seq order, and refused or rolled-back ones leave gaps the projector
+    /// decides, see `projector`).
+    async fn settled_seq(&self) -> Result<Seq, StoreError>;
     /// The last `seq` whose entry was made at or before `t` (0 when none was).
     async fn seq_at(&self, t: Timestamp) -> Result<Seq, StoreError>;
     /// (posted, held, incoming) of each account just after entry `seq` (all zero for an account

@@ -28,6 +28,7 @@ use crate::reach::EntryReach;
 use crate::render::{self, MovementView};
 
 pub mod balances;
+pub mod events;
 pub mod journal;
 pub mod keys;
 pub mod movements;

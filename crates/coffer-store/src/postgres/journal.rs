@@ -249,6 +249,21 @@ pub async fn platform_entries(
     entries(c, numbers, &seqs).await
 }
 
+/// The settled position: the projector's, or past it as far as the entries after it are
+/// contiguous (each number there committed; a gap waits for the projector to decide it).
+pub async fn settled_seq(c: &impl GenericClient) -> Res<Seq> {
+    let st = c
+        .prepare_cached(
+            "SELECT projected_seq, ARRAY(SELECT seq FROM entries WHERE seq > projected_seq ORDER BY seq LIMIT $1)
+             FROM coffer_projection",
+        )
+        .await?;
+    let r = c.query_one(&st, &[&super::projector::STEP_ENTRIES]).await?;
+    let (p, seqs): (i64, Vec<i64>) = (get(&r, 0)?, get(&r, 1)?);
+    let contiguous = seqs.iter().zip(p + 1..).take_while(|(s, n)| **s == *n).count() as u64;
+    Ok(p as u64 + contiguous)
+}
+
 /// The last seq among the entries made at or before `t`.
 pub async fn seq_at(c: &impl GenericClient, t: Timestamp) -> Res<Seq> {
     let st = c.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM entries WHERE created_at <= $1").await?;

@@ -1081,6 +1081,9 @@ impl Store for PgStore {
         self.within(async { journal::platform_entries(&*self.shared().await?, &self.by_number, platform, &page).await })
             .await
     }
+    async fn settled_seq(&self) -> Result<Seq, StoreError> {
+        self.within(async { journal::settled_seq(&*self.shared().await?).await }).await
+    }
     async fn seq_at(&self, t: Timestamp) -> Result<Seq, StoreError> {
         self.within(async { journal::seq_at(&*self.shared().await?, t).await }).await
     }

@@ -1096,6 +1096,9 @@ impl Store for SqliteStore {
         page.before = Some(page.before.map_or(below, |b| b.min(below)));
         self.read(move |c| Ok(rows::platform_entries(c, platform, &page)?)).await
     }
+    async fn settled_seq(&self) -> Result<Seq, StoreError> {
+        Ok(self.durable())
+    }
     async fn seq_at(&self, t: Timestamp) -> Result<Seq, StoreError> {
         let durable = self.durable();
         self.read(move |c| Ok(rows::seq_at(c, t)?.min(durable))).await

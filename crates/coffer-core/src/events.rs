@@ -1,0 +1,106 @@
+//! Events derived from the journal: what one committed entry tells the world. Pure: the same
+//! entry always gives the same events, in the same order, so an event's id (its entry's seq and
+//! its index there) is stable, nothing can be published that the journal does not hold, and
+//! nothing the journal holds can be missed by a reader that walks it in order.
+//!
+//! An entry gives first the event its kind implies (a hold placed, captured, released or expired;
+//! an incoming credit created, settled or cancelled; a transaction reversed), if any, then one
+//! `balance.changed` per line (per wallet), in line order.
+
+use crate::model::*;
+
+pub use crate::model::EventType;
+
+/// One event of an entry: its index in the entry's events, its type, and for
+/// `balance.changed` the line (index into `Entry::lines`) it reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Event {
+    pub index: u32,
+    pub kind: EventType,
+    pub line: Option<usize>,
+}
+
+/// The event an entry's kind implies, if any.
+fn kind_event(kind: EntryKind) -> Option<EventType> {
+    Some(match kind {
+        EntryKind::HoldCreate => EventType::HoldCreated,
+        EntryKind::HoldCapture => EventType::HoldCaptured,
+        EntryKind::HoldRelease => EventType::HoldReleased,
+        EntryKind::HoldExpire => EventType::HoldExpired,
+        EntryKind::IncomingCreate => EventType::IncomingCreated,
+        EntryKind::IncomingSettle => EventType::IncomingSettled,
+        EntryKind::IncomingCancel => EventType::IncomingCancelled,
+        EntryKind::Reversal => EventType::TransactionReversed,
+        EntryKind::Transaction
+        | EntryKind::Deposit
+        | EntryKind::Payout
+        | EntryKind::Transfer
+        | EntryKind::Fee
+        | EntryKind::FxConversion => return None,
+    })
+}
+
+/// Every event of `e`, in order.
+pub fn of_entry(e: &Entry) -> Vec<Event> {
+    let head = kind_event(e.kind).map(|kind| (kind, None));
+    let lines = (0..e.lines.len()).map(|i| (EventType::BalanceChanged, Some(i)));
+    head.into_iter().chain(lines).enumerate().map(|(i, (kind, line))| Event { index: i as u32, kind, line }).collect()
+}
+
+/// A line's balances before the entry: (posted, held, incoming).
+pub fn before(l: &Line) -> (i64, i64, i64) {
+    (l.posted_after - l.posted, l.held_after - l.held, l.incoming_after - l.incoming)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::money::CurrencyCode;
+
+    fn entry(kind: EntryKind, lines: usize) -> Entry {
+        let line = Line {
+            account: AccountId(uuid::Uuid::nil()),
+            currency: "USD".parse::<CurrencyCode>().unwrap(),
+            posted: 5,
+            held: 0,
+            incoming: 0,
+            posted_after: 12,
+            held_after: 3,
+            incoming_after: 0,
+        };
+        Entry {
+            seq: 7,
+            platform: OwnerId(uuid::Uuid::nil()),
+            kind,
+            idempotency_key: "k".into(),
+            request_hash: String::new(),
+            created_at: Timestamp(0),
+            metadata: Default::default(),
+            lines: vec![line; lines],
+            hold: None,
+            incoming: None,
+            reverses: None,
+            fx: None,
+        }
+    }
+
+    #[test]
+    fn each_kind_gives_its_event_then_one_balance_change_per_line() {
+        let types = |e: &Entry| of_entry(e).iter().map(|v| (v.index, v.kind.as_str(), v.line)).collect::<Vec<_>>();
+        assert_eq!(
+            types(&entry(EntryKind::Transfer, 2)),
+            vec![(0, "balance.changed", Some(0)), (1, "balance.changed", Some(1))]
+        );
+        assert_eq!(
+            types(&entry(EntryKind::HoldCreate, 1)),
+            vec![(0, "hold.created", None), (1, "balance.changed", Some(0))]
+        );
+        assert_eq!(types(&entry(EntryKind::Reversal, 2))[0], (0, "transaction.reversed", None));
+        for k in EntryKind::ALL {
+            let e = entry(*k, 2);
+            assert_eq!(of_entry(&e), of_entry(&e), "stable");
+            assert_eq!(of_entry(&e).iter().filter(|v| v.kind == EventType::BalanceChanged).count(), 2);
+        }
+        assert_eq!(before(&entry(EntryKind::Deposit, 1).lines[0]), (7, 3, 0));
+    }
+}

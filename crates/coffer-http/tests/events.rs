@@ -1,0 +1,226 @@
+//! The event feed over HTTP, on the real server: a random workload's events come out in journal
+//! order, once each, read in small pages; they are exactly what the journal implies (one event
+//! per hold/incoming/reversal entry, one balance change per line, each wallet's last change
+//! ending at its balance); types filter; a long poll returns when an event arrives; bad
+//! parameters are refused. Reach: `tests/isolation.rs`.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+use coffer_core::*;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use support::server::{code, Server};
+
+async fn wallet(s: &Server, owner: OwnerId, wallet_type: WalletType) -> AccountId {
+    let c = Command::OpenWallet {
+        owner,
+        wallet_type,
+        currency: "USD".parse().unwrap(),
+        overdraft_limit: 0,
+        min_balance: 0,
+    };
+    match s.store.execute(c).await.unwrap().outcome {
+        Outcome::Account(a) => a.id,
+        o => panic!("{o:?}"),
+    }
+}
+
+/// Every event from `cursor` on, in pages of `limit`; and the cursor at the end.
+async fn drain(s: &Server, key: &str, query: &str, limit: usize) -> (Vec<Value>, String) {
+    let (mut all, mut cursor) = (Vec::new(), None::<String>);
+    loop {
+        let c = cursor.as_ref().map(|c| format!("&cursor={c}")).unwrap_or_default();
+        let (st, v) = s.get(&format!("/events?limit={limit}{query}{c}"), key).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        let page = v["data"].as_array().unwrap();
+        assert!(page.len() <= limit);
+        all.extend(page.iter().cloned());
+        cursor = Some(v["next_cursor"].as_str().unwrap().to_string());
+        if !v["has_more"].as_bool().unwrap() {
+            return (all, cursor.unwrap());
+        }
+    }
+}
+
+/// An event id as (transaction, index).
+fn position(e: &Value) -> (u64, u64) {
+    let (t, i) = e["id"].as_str().unwrap().split_once('.').unwrap();
+    (t.parse().unwrap(), i.parse().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_feed_is_the_journal_in_order() {
+    let s = Server::start().await;
+    let p = s.platform("P").await;
+    let m = s.merchant(p, "M").await;
+    let key = s.key(p, KeyScope::ReadWrite).await;
+    let wallets: Vec<AccountId> = {
+        let mut v = Vec::new();
+        for t in [WalletType::Operating, WalletType::Reserve, WalletType::Prepaid, WalletType::Gift] {
+            v.push(wallet(&s, m, t).await);
+        }
+        v
+    };
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = |n: u64| {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng % n
+    };
+    for (i, w) in wallets.iter().enumerate() {
+        let body = json!({"wallet": w.to_string(), "amount": "100.00", "metadata": {"order": format!("d{i}")}});
+        assert_eq!(s.post("/deposits", &key, Some(&format!("d{i}")), body).await.0, StatusCode::CREATED);
+    }
+    let mut holds = 0;
+    for i in 0..40 {
+        let (a, b) = (wallets[next(4) as usize].to_string(), wallets[next(4) as usize].to_string());
+        let amount = format!("{}.{:02}", next(3), next(100));
+        let idem = format!("op{i}");
+        let (st, v) = match next(4) {
+            0 | 1 => s.post("/transfers", &key, Some(&idem), json!({"from": a, "to": b, "amount": amount})).await,
+            2 => s.post("/holds", &key, Some(&idem), json!({"wallet": a, "amount": amount})).await,
+            _ => s.post("/payouts", &key, Some(&idem), json!({"wallet": a, "amount": amount})).await,
+        };
+        // Refusals (the same wallet twice, not enough money) are fine: they give no event.
+        assert!(st == StatusCode::CREATED || st.is_client_error(), "{v}");
+        if st == StatusCode::CREATED && v.get("hold").is_some() {
+            holds += 1;
+            let id = v["hold"]["id"].as_str().unwrap();
+            let (action, body) = match next(2) {
+                0 => {
+                    let to = wallets.iter().find(|x| x.to_string() != a).unwrap();
+                    ("capture", json!({"destination": to.to_string()}))
+                }
+                _ => ("release", json!({})),
+            };
+            let (st, v) = s.post(&format!("/holds/{id}/{action}"), &key, Some(&format!("{idem}c")), body).await;
+            assert_eq!(st, StatusCode::CREATED, "{v}");
+        }
+    }
+    let (_, v) = s.get("/transactions?limit=1", &key).await;
+    settled(&s, &key, v["data"][0]["seq"].as_u64().unwrap()).await;
+    let (events, _) = drain(&s, &key, "", 7).await;
+    // Journal order, each event once.
+    let positions: Vec<(u64, u64)> = events.iter().map(position).collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "strictly increasing: {positions:?}");
+    // What the journal implies: every transaction, its kind's event, then a change per line.
+    let mut implied = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let (st, v) = s.get(&format!("/transactions?limit=200{cursor}"), &key).await;
+        assert_eq!(st, StatusCode::OK);
+        for t in v["data"].as_array().unwrap() {
+            implied.push(t.clone());
+        }
+        match v["next_cursor"].as_str() {
+            Some(c) => cursor = format!("&cursor={c}"),
+            None => break,
+        }
+    }
+    implied.reverse();
+    let mut expected = Vec::new();
+    for t in &implied {
+        let seq = t["seq"].as_u64().unwrap();
+        let head = match t["kind"].as_str().unwrap() {
+            "HOLD_CREATE" => Some("hold.created"),
+            "HOLD_CAPTURE" => Some("hold.captured"),
+            "HOLD_RELEASE" => Some("hold.released"),
+            _ => None,
+        };
+        let lines = t["lines"].as_array().unwrap();
+        let types = head.into_iter().chain(std::iter::repeat_n("balance.changed", lines.len()));
+        expected.extend(types.enumerate().map(|(i, ty)| (seq, i as u64, ty.to_string())));
+    }
+    let got: Vec<(u64, u64, String)> =
+        events.iter().map(|e| (position(e).0, position(e).1, e["type"].as_str().unwrap().to_string())).collect();
+    assert_eq!(got, expected);
+    // Each balance change chains: before = the previous after; the last after = the balance.
+    let mut last: BTreeMap<String, Value> = BTreeMap::new();
+    for e in events.iter().filter(|e| e["type"] == "balance.changed") {
+        let w = e["wallet"].as_str().unwrap().to_string();
+        if let Some(prev) = last.get(&w) {
+            assert_eq!(&e["before"], prev, "{e}");
+        }
+        last.insert(w, e["after"].clone());
+        assert_eq!(e["metadata"], implied.iter().find(|t| t["seq"] == e["transaction"]).unwrap()["metadata"]);
+    }
+    for w in &wallets {
+        let (_, v) = s.get(&format!("/wallets/{w}"), &key).await;
+        let after = &last[&w.to_string()];
+        for k in ["posted", "held", "available", "incoming"] {
+            assert_eq!(after[k], v[k], "{w} {k}");
+        }
+        let e = events.iter().find(|e| e["wallet"] == w.to_string()).unwrap();
+        assert_eq!(e["owners"], json!([m.to_string(), p.to_string()]), "the owner chain up to the platform");
+    }
+    // Types filter.
+    let (only, _) = drain(&s, &key, "&types=hold.created", 1000).await;
+    assert_eq!(only.len(), holds);
+    assert!(only.iter().all(|e| e["type"] == "hold.created" && e["hold"].is_string() && e["wallet"].is_string()));
+    let kinds: BTreeSet<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert!(kinds.contains("balance.changed") && kinds.contains("hold.created"), "{kinds:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_poll_returns_when_an_event_arrives() {
+    let s = Server::start().await;
+    let p = s.platform("P").await;
+    let key = s.key(p, KeyScope::ReadWrite).await;
+    let w = wallet(&s, s.merchant(p, "M").await, WalletType::Operating).await;
+    let (_, end) = drain(&s, &key, "", 100).await;
+    // Nothing yet: an empty answer at once without `wait`, with the same cursor.
+    let (_, v) = s.get(&format!("/events?cursor={end}"), &key).await;
+    assert_eq!((v["data"].as_array().unwrap().len(), v["next_cursor"].as_str().unwrap()), (0, end.as_str()));
+    let writer = {
+        let (base, key) = (s.base.clone(), key.clone());
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            let body = json!({"wallet": w.to_string(), "amount": "5"});
+            let r = reqwest::Client::new()
+                .post(format!("{base}/deposits"))
+                .bearer_auth(key)
+                .header("Idempotency-Key", "late")
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::CREATED);
+        })
+    };
+    let since = Instant::now();
+    let (st, v) = s.get(&format!("/events?cursor={end}&wait=10"), &key).await;
+    assert_eq!(st, StatusCode::OK);
+    assert!(since.elapsed() >= Duration::from_millis(300) && since.elapsed() < Duration::from_secs(8));
+    assert!(!v["data"].as_array().unwrap().is_empty(), "{v}");
+    writer.await.unwrap();
+    // Bad parameters, each named.
+    for (q, c) in [
+        ("cursor=s1", "invalid_cursor"),
+        ("limit=0", "invalid_argument"),
+        ("limit=1001", "invalid_argument"),
+        ("wait=31", "invalid_argument"),
+        ("types=balance.moved", "invalid_argument"),
+    ] {
+        let (st, v) = s.get(&format!("/events?{q}"), &key).await;
+        assert_eq!((st, code(&v)), (StatusCode::BAD_REQUEST, c), "{q}: {v}");
+    }
+}
+
+/// Wait (5 s at most) until the key's feed has settled past transaction `last` (on PostgreSQL
+/// a refused command's entry number is a gap the projector must first find dead).
+async fn settled(s: &Server, key: &str, last: u64) {
+    let since = std::time::Instant::now();
+    loop {
+        let (_, v) = s.get(&format!("/events?limit=1000&cursor=e{last}.0"), key).await;
+        let next: u64 = v["next_cursor"].as_str().unwrap()[1..].split('.').next().unwrap().parse().unwrap();
+        if next > last {
+            return;
+        }
+        assert!(since.elapsed() < std::time::Duration::from_secs(5), "the feed did not settle past {last}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
