@@ -75,6 +75,7 @@ suite_tests!(
     check_entries_at,
     check_bad_text_fails_alone,
     check_directory_version,
+    check_settled_position,
 );
 
 fn open_err(path: &std::path::Path) -> String {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use coffer_core::*;
-use coffer_store::{Store, StoreError};
+use coffer_store::{Page, Store, StoreError};
 
 /// Opens the backend's ledger under test; a second `open` after `shutdown` reopens the same one.
 #[async_trait::async_trait]
@@ -382,7 +382,6 @@ pub async fn check_shutdown(b: &dyn Backend) {
 /// History pages walk an account's journal newest first, unaffected by writes in between; the
 /// balances at a past instant equal those read at that instant.
 pub async fn check_history_and_as_of(b: &dyn Backend) {
-    use coffer_store::Page;
     let s = b.open().await;
     let f = fixture(&*s).await;
     let now =
@@ -626,5 +625,70 @@ pub async fn check_directory_version(b: &dyn Backend) {
     s.execute(Command::RevokeApiKey { id: "ck_000000000000000000d1".into() }).await.unwrap();
     let v3 = v().await;
     assert!(v3 > v2, "revoking a key: {v2} -> {v3}");
+    s.shutdown().await;
+}
+
+/// What a reader walking the journal in order relies on (the event feed): at or below the
+/// settled position (`settled_seq`) the journal never changes any more, even while concurrent
+/// writers commit out of order and refused commands leave unused entry numbers. Samples taken
+/// during the writes are compared with the journal once every writer is done; the position
+/// never moves back and, once writes stop, reaches the last entry.
+pub async fn check_settled_position(b: &dyn Backend) {
+    let s = b.open().await;
+    let f = fixture(&*s).await;
+    // Pairs of wallets no other pair touches: batches of different writers commit independently.
+    let mut pairs = Vec::new();
+    for i in 0..8 {
+        let o =
+            owner(&*s, Command::CreateMerchant { parent: f.p, name: format!("m{i}"), default_currency: None }).await;
+        let (a, b) =
+            (wallet(&*s, o.id, WalletType::Operating, 0).await, wallet(&*s, o.id, WalletType::Reserve, 0).await);
+        let fund = MoneyOp::Deposit { account: a, amount: usd(1_000), source: SystemAccount::External };
+        s.execute(mv(f.p, &format!("fund{i}"), fund)).await.unwrap();
+        pairs.push((a, b));
+    }
+    let below = |seq: Seq| {
+        let s = s.clone();
+        async move {
+            let page = Page { before: Some(seq + 1), after: None, limit: 10_000 };
+            s.entries(f.p, page).await.unwrap().iter().map(|e| e.seq).collect::<Vec<_>>()
+        }
+    };
+    let mut writers = Vec::new();
+    for t in 0..16 {
+        let s = s.clone();
+        let (a, b) = pairs[t % 8];
+        writers.push(tokio::spawn(async move {
+            for i in 0..25 {
+                // Every third one is refused (more than the wallets hold): an unused number.
+                let amount = usd(if i % 3 == 0 { 1_000_000 } else { 1 });
+                let op = MoneyOp::Transfer { from: a, to: b, amount };
+                let _ = s.execute(mv(f.p, &format!("t{t}-{i}"), op)).await;
+                let op = MoneyOp::Transfer { from: b, to: a, amount: usd(1) };
+                let _ = s.execute(mv(f.p, &format!("b{t}-{i}"), op)).await;
+            }
+        }));
+    }
+    let mut samples: Vec<(Seq, Vec<Seq>)> = Vec::new();
+    while writers.iter().any(|w| !w.is_finished()) {
+        let settled = s.settled_seq().await.unwrap();
+        if let Some((last, _)) = samples.last() {
+            assert!(settled >= *last, "the settled position moved back: {last} then {settled}");
+        }
+        samples.push((settled, below(settled).await));
+    }
+    for w in writers {
+        w.await.unwrap();
+    }
+    assert!(samples.len() > 3, "sampled while writing");
+    for (settled, seen) in &samples {
+        assert_eq!(&below(*settled).await, seen, "entries at or below {settled} changed after it was settled");
+    }
+    let last = below(u64::MAX - 1).await[0];
+    let since = std::time::Instant::now();
+    while s.settled_seq().await.unwrap() < last {
+        assert!(since.elapsed() < std::time::Duration::from_secs(5), "the settled position stopped short of {last}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
     s.shutdown().await;
 }
