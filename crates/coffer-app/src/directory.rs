@@ -317,6 +317,19 @@ impl Store for Directory {
     async fn settled_seq(&self) -> Result<Seq, StoreError> {
         self.store.settled_seq().await
     }
+    async fn put_alert(&self, alert: coffer_core::alerts::Alert) -> Result<coffer_core::alerts::Alert, StoreError> {
+        self.store.put_alert(alert).await
+    }
+    async fn delete_alert(
+        &self,
+        platform: OwnerId,
+        id: AlertId,
+    ) -> Result<Option<coffer_core::alerts::Alert>, StoreError> {
+        self.store.delete_alert(platform, id).await
+    }
+    async fn alerts(&self, platform: OwnerId) -> Result<Vec<coffer_core::alerts::Alert>, StoreError> {
+        self.store.alerts(platform).await
+    }
     async fn balances_at(&self, accounts: Vec<AccountId>, seq: Seq) -> Result<Vec<(i64, i64, i64)>, StoreError> {
         self.store.balances_at(accounts, seq).await
     }

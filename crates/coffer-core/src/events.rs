@@ -5,19 +5,23 @@
 //!
 //! An entry gives first the event its kind implies (a hold placed, captured, released or expired;
 //! an incoming credit created, settled or cancelled; a transaction reversed), if any, then one
-//! `balance.changed` per line (per wallet), in line order.
+//! `balance.changed` per line (per wallet), in line order, each followed by what it does to the
+//! wallet's balance alerts (`alerts`).
 
+use crate::alerts::Alert;
 use crate::model::*;
 
 pub use crate::model::EventType;
 
-/// One event of an entry: its index in the entry's events, its type, and for
-/// `balance.changed` the line (index into `Entry::lines`) it reports.
+/// One event of an entry: its index in the entry's events, its type, for `balance.changed`
+/// and alert events the line (index into `Entry::lines`) it reports, and for alert events the
+/// alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Event {
     pub index: u32,
     pub kind: EventType,
     pub line: Option<usize>,
+    pub alert: Option<AlertId>,
 }
 
 /// The event an entry's kind implies, if any.
@@ -40,11 +44,24 @@ fn kind_event(kind: EntryKind) -> Option<EventType> {
     })
 }
 
-/// Every event of `e`, in order.
+/// Every event of `e`, in order, without alerts.
 pub fn of_entry(e: &Entry) -> Vec<Event> {
-    let head = kind_event(e.kind).map(|kind| (kind, None));
-    let lines = (0..e.lines.len()).map(|i| (EventType::BalanceChanged, Some(i)));
-    head.into_iter().chain(lines).enumerate().map(|(i, (kind, line))| Event { index: i as u32, kind, line }).collect()
+    with_alerts(e, |_| &[])
+}
+
+/// Every event of `e`, in order: after each line's balance change, what the line does to the
+/// alerts `alerts(account)` lists for its wallet (those that apply to the entry, in the order
+/// given: by position, then id, for the ids to stay stable).
+pub fn with_alerts<'a>(e: &Entry, alerts: impl Fn(AccountId) -> &'a [Alert]) -> Vec<Event> {
+    let mut out: Vec<(EventType, Option<usize>, Option<AlertId>)> = Vec::new();
+    out.extend(kind_event(e.kind).map(|kind| (kind, None, None)));
+    for (i, l) in e.lines.iter().enumerate() {
+        out.push((EventType::BalanceChanged, Some(i), None));
+        for a in alerts(l.account).iter().filter(|a| a.applies_to(e.seq)) {
+            out.extend(a.crossing(l).map(|kind| (kind, Some(i), Some(a.id))));
+        }
+    }
+    out.into_iter().enumerate().map(|(i, (kind, line, alert))| Event { index: i as u32, kind, line, alert }).collect()
 }
 
 /// A line's balances before the entry: (posted, held, incoming).

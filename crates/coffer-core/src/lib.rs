@@ -3,6 +3,7 @@
 //! Nothing in this crate does I/O. A store builds a [`Ledger`] working set, runs commands
 //! through [`Ledger::execute`], and persists the [`Changes`] it hands back.
 
+pub mod alerts;
 pub mod command;
 pub mod error;
 pub mod events;

@@ -54,6 +54,10 @@ uuid_id!(
 );
 uuid_id!(HoldId);
 uuid_id!(IncomingId);
+uuid_id!(
+    /// A balance alert on one wallet.
+    AlertId
+);
 
 /// Journal sequence number: the position of an entry in the ledger's total order, and its id.
 pub type Seq = u64;
@@ -135,7 +139,17 @@ string_enum!(
         IncomingSettled = "incoming.settled",
         IncomingCancelled = "incoming.cancelled",
         TransactionReversed = "transaction.reversed",
+        AlertTriggered = "alert.triggered",
+        AlertCleared = "alert.cleared",
     }
+);
+string_enum!(
+    /// Which balance of a wallet an alert watches.
+    AlertField { Available = "available", Posted = "posted" }
+);
+string_enum!(
+    /// On which side of its threshold an alert fires.
+    AlertDirection { Below = "below", Above = "above" }
 );
 string_enum!(HoldStatus { Open = "OPEN", Captured = "CAPTURED", Released = "RELEASED", Expired = "EXPIRED" });
 string_enum!(KeyScope { ReadOnly = "READ_ONLY", ReadWrite = "READ_WRITE" });

@@ -224,3 +224,82 @@ async fn settled(s: &Server, key: &str, last: u64) {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+/// A random walk of a wallet's available balance around an alert's threshold: exactly one
+/// `alert.triggered` per crossing to the watched side and one `alert.cleared` per crossing
+/// back, alternating, none for movements before the alert was set or after it was deleted.
+/// The crossings expected are computed from the amounts sent, not from the feed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alerts_fire_once_per_crossing() {
+    let s = Server::start().await;
+    let p = s.platform("P").await;
+    let key = s.key(p, KeyScope::ReadWrite).await;
+    let w = wallet(&s, s.merchant(p, "M").await, WalletType::Operating).await.to_string();
+    let mut balance: i64 = 0; // cents
+    let mut op = 0;
+    let mut send = |amount: i64| {
+        op += 1;
+        let (path, body) = if amount >= 0 {
+            ("/deposits", json!({"wallet": w, "amount": format!("{}.{:02}", amount / 100, amount % 100)}))
+        } else {
+            ("/payouts", json!({"wallet": w, "amount": format!("{}.{:02}", -amount / 100, -amount % 100)}))
+        };
+        (path, body, format!("op{op}"))
+    };
+    // Before the alert: below the threshold already, and a crossing it must not report.
+    for amount in [3_000, 4_000, -3_000] {
+        let (path, body, idem) = send(amount);
+        assert_eq!(s.post(path, &key, Some(&idem), body).await.0, StatusCode::CREATED);
+        balance += amount;
+    }
+    let alert = json!({"wallet": w, "field": "available", "direction": "below", "threshold": "50.00"});
+    let (st, a) = s.post("/alerts", &key, None, alert).await;
+    assert_eq!(st, StatusCode::CREATED, "{a}");
+    let (_, listed) = s.get(&format!("/wallets/{w}/alerts"), &key).await;
+    assert_eq!(listed["data"][0]["id"], a["id"]);
+    let mut rng = 0x2545_F491_4F6C_DD1Du64;
+    let mut expected = Vec::new();
+    for _ in 0..60 {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        let amount = (rng % 4_001) as i64 - 2_000; // -20.00 .. +20.00, around 50.00
+        if amount == 0 {
+            continue;
+        }
+        let (path, body, idem) = send(amount);
+        let (st, v) = s.post(path, &key, Some(&idem), body).await;
+        if st != StatusCode::CREATED {
+            assert_eq!(v["error"]["code"], "insufficient_funds", "{v}");
+            continue;
+        }
+        let before = balance;
+        balance += amount;
+        let seq = v["transaction"]["seq"].as_u64().unwrap();
+        match (before < 5_000, balance < 5_000) {
+            (false, true) => expected.push((seq, "alert.triggered")),
+            (true, false) => expected.push((seq, "alert.cleared")),
+            _ => {}
+        }
+    }
+    let id = a["id"].as_str().unwrap();
+    let (st, deleted, _) = s.call("DELETE", &format!("/alerts/{id}"), Some(&key), None, &[]).await;
+    assert_eq!(st, StatusCode::OK, "{deleted}");
+    assert!(deleted["deleted_after"].as_u64().unwrap() >= expected.last().map_or(0, |e| e.0));
+    // After the deletion: crossings that must not be reported.
+    for amount in [-(balance + 10_000).min(balance), 10_000, -10_000] {
+        let (path, body, idem) = send(amount);
+        let _ = s.post(path, &key, Some(&idem), body).await;
+    }
+    let (_, v) = s.get("/transactions?limit=1", &key).await;
+    settled(&s, &key, v["data"][0]["seq"].as_u64().unwrap()).await;
+    let (events, _) = drain(&s, &key, "&types=alert.triggered,alert.cleared", 5).await;
+    let got: Vec<(u64, String)> =
+        events.iter().map(|e| (e["transaction"].as_u64().unwrap(), e["type"].as_str().unwrap().to_string())).collect();
+    let expected: Vec<(u64, String)> = expected.into_iter().map(|(s, t)| (s, t.to_string())).collect();
+    assert!(expected.len() >= 4, "the walk crossed the threshold a few times: {expected:?}");
+    assert_eq!(got, expected);
+    assert!(events.iter().all(|e| e["alert"] == a["id"] && e["wallet"] == w.as_str()));
+    let (_, listed) = s.get(&format!("/wallets/{w}/alerts"), &key).await;
+    assert_eq!(listed["data"].as_array().unwrap().len(), 0, "deleted alerts are not listed");
+}

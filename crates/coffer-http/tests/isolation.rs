@@ -37,6 +37,8 @@ struct World {
     b_hold: String,
     a_hold: String,
     b_incoming: String,
+    /// An alert on B's wallet, set by B.
+    b_alert: String,
 }
 
 async fn wallet(s: &Server, owner: OwnerId, currency: &str) -> AccountId {
@@ -85,6 +87,10 @@ async fn world() -> World {
     let i = json!({"wallet": b_wallet.to_string(), "amount": "7"});
     let b_incoming =
         move_money(&s, &b_key, "/incoming", "i-b", i).await["incoming"]["id"].as_str().unwrap().to_string();
+    let alert = json!({"wallet": b_wallet.to_string(), "field": "available", "direction": "below", "threshold": "100"});
+    let (st, v) = s.post("/alerts", &b_key, None, alert).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let b_alert = v["id"].as_str().unwrap().to_string();
     let outsiders = vec![("A", s.key(a, KeyScope::ReadWrite).await), ("A1", s.key(a1, KeyScope::ReadWrite).await)];
     World {
         s,
@@ -102,6 +108,7 @@ async fn world() -> World {
         b_hold,
         a_hold,
         b_incoming,
+        b_alert,
     }
 }
 
@@ -128,7 +135,7 @@ fn tries(w: &World, method: &str, path: &str) -> Try {
         ("post", "/owners/{id}/children") => post(path.replace("{id}", &b), json!({"name": "intruder"})),
         ("post", "/owners/{id}/status") => post(path.replace("{id}", &b), json!({"status": "SUSPENDED"})),
         ("post", "/wallets") => post(path.into(), json!({"owner": b, "type": "RESERVE", "currency": "USD"})),
-        ("get", "/wallets/{id}" | "/wallets/{id}/holds" | "/wallets/{id}/history") => {
+        ("get", "/wallets/{id}" | "/wallets/{id}/holds" | "/wallets/{id}/history" | "/wallets/{id}/alerts") => {
             one("GET", path.replace("{id}", &bw), None)
         }
         ("post", "/wallets/{id}/status") => post(path.replace("{id}", &bw), json!({"status": "FROZEN"})),
@@ -164,6 +171,10 @@ fn tries(w: &World, method: &str, path: &str) -> Try {
         ("post", "/incoming/{id}/settle" | "/incoming/{id}/cancel") => {
             post(path.replace("{id}", &w.b_incoming), json!({}))
         }
+        ("post", "/alerts") => {
+            post(path.into(), json!({"wallet": bw, "field": "available", "direction": "below", "threshold": "1"}))
+        }
+        ("delete", "/alerts/{id}") => one("DELETE", path.replace("{id}", &w.b_alert), None),
         ("post", "/api-keys") => post(path.into(), json!({"owner": b, "scope": "READ_WRITE"})),
         ("post", "/api-keys/{id}/revoke") => one("POST", path.replace("{id}", &w.b_key_id), None),
         ("put", "/api-keys/{id}/public-key") => {
@@ -187,6 +198,7 @@ async fn snapshot(w: &World) -> Vec<Value> {
             out.push(s.get(&format!("/owners/{id}/balances"), &w.platform_key).await.1);
             for a in s.store.accounts_of(id).await.unwrap() {
                 out.push(s.get(&format!("/wallets/{}/holds", a.id), &w.platform_key).await.1);
+                out.push(s.get(&format!("/wallets/{}/alerts", a.id), &w.platform_key).await.1);
             }
             stack.extend(s.store.children(id).await.unwrap().iter().map(|c| c.id));
         }

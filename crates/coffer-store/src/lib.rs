@@ -213,6 +213,21 @@ pub trait Store: Send + Sync {
     /// batches commit out of seq order, and refused or rolled-back ones leave gaps the projector
     /// decides, see `projector`).
     async fn settled_seq(&self) -> Result<Seq, StoreError>;
+    /// Record a new balance alert, durable before it returns; the store sets `created_at` and
+    /// `created_seq`, a position no reader can have been shown an entry past before the alert
+    /// is visible (SQLite: the last entry when it commits, one writer; PostgreSQL: an entry
+    /// number its own transaction takes, which holds the settled position back until it ends).
+    async fn put_alert(&self, alert: coffer_core::alerts::Alert) -> Result<coffer_core::alerts::Alert, StoreError>;
+    /// Mark an alert of `platform` deleted at a position taken like `created_seq` (once: a
+    /// deleted alert stays as it was). The alert as stored, `None` when there is no such alert.
+    async fn delete_alert(
+        &self,
+        platform: OwnerId,
+        id: AlertId,
+    ) -> Result<Option<coffer_core::alerts::Alert>, StoreError>;
+    /// Every alert of the platform, deleted ones too (they apply to earlier entries), ordered
+    /// by (`created_seq`, id).
+    async fn alerts(&self, platform: OwnerId) -> Result<Vec<coffer_core::alerts::Alert>, StoreError>;
     /// The last `seq` whose entry was made at or before `t` (0 when none was).
     async fn seq_at(&self, t: Timestamp) -> Result<Seq, StoreError>;
     /// (posted, held, incoming) of each account just after entry `seq` (all zero for an account

@@ -1,9 +1,10 @@
-//! Writes beside the ledger (request-id claims, server settings, exchange rates) that a
+//! Writes beside the ledger (request-id claims, server settings, exchange rates, alerts) that a
 //! backend commits in a batch's transaction and answers after the same commit. Each backend
 //! applies them in its own SQL; the answers are delivered here.
 
+use coffer_core::alerts::Alert;
 use coffer_core::fx::RateQuote;
-use coffer_core::{OwnerId, Timestamp};
+use coffer_core::{AlertId, OwnerId, Timestamp};
 use tokio::sync::oneshot;
 
 use crate::StoreError;
@@ -28,6 +29,18 @@ pub(crate) enum Side {
         rates: Vec<RateQuote>,
         reply: oneshot::Sender<Result<Vec<RateQuote>, StoreError>>,
     },
+    /// A new alert; the backend sets its position and time.
+    PutAlert {
+        alert: Alert,
+        reply: oneshot::Sender<Result<Alert, StoreError>>,
+    },
+    /// An alert marked deleted (if it was not); `found` is the alert as stored after.
+    DeleteAlert {
+        platform: OwnerId,
+        id: AlertId,
+        found: Option<Alert>,
+        reply: oneshot::Sender<Result<Option<Alert>, StoreError>>,
+    },
 }
 
 impl Side {
@@ -40,6 +53,8 @@ impl Side {
             Side::Nonce { fresh, reply, .. } => drop(reply.send(answer(fresh, failure))),
             Side::Setting { value, reply, .. } => drop(reply.send(answer(value, failure))),
             Side::Rates { rates, reply, .. } => drop(reply.send(answer(rates, failure))),
+            Side::PutAlert { alert, reply } => drop(reply.send(answer(alert, failure))),
+            Side::DeleteAlert { found, reply, .. } => drop(reply.send(answer(found, failure))),
         }
     }
 }

@@ -62,6 +62,7 @@ suite_tests!(
     check_entries_at,
     check_bad_text_fails_alone,
     check_directory_version,
+    check_alerts,
 );
 
 /// Only with the projector (without one, a refused command's unused number is never found dead).
@@ -235,7 +236,7 @@ async fn a_version_2_database_migrates_in_place() {
     }
     c.batch_execute(
         "ALTER TABLE entries ALTER COLUMN account_nos SET NOT NULL; ALTER TABLE entries DROP COLUMN lines;
-         DROP TABLE coffer_projection; UPDATE coffer_meta SET value = '2' WHERE key = 'schema_version'",
+         DROP TABLE coffer_projection; DROP TABLE alerts; UPDATE coffer_meta SET value = '2' WHERE key = 'schema_version'",
     )
     .await
     .unwrap();

@@ -11,6 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
+use coffer_core::alerts::Alert;
 use coffer_core::events::{self, EventType};
 use coffer_core::money::format_minor;
 use coffer_core::*;
@@ -91,6 +92,9 @@ pub struct EventView {
     pub incoming: Option<Uuid>,
     /// `transaction.reversed`: the transaction reversed.
     pub reverses: Option<u64>,
+    /// `alert.triggered`, `alert.cleared`: the alert (`before` and `after` are the wallet's
+    /// balances around the crossing).
+    pub alert: Option<Uuid>,
     pub metadata: BTreeMap<String, String>,
 }
 
@@ -137,13 +141,7 @@ pub fn types(s: Option<&str>) -> Result<Option<Vec<EventType>>, AppError> {
 
 /// The feed: events after the cursor, waiting up to `wait` for one when there is none yet.
 pub async fn feed(dir: &Directory, actor: Actor<'_>, q: FeedQuery) -> Result<EventsView, AppError> {
-    let platform = match (actor, q.platform) {
-        (Actor::Key(c), _) => c.key.platform,
-        (Actor::Operator, Some(p)) => actor.platform(dir, p).await?,
-        (Actor::Operator, None) => {
-            return Err(AppError::invalid("invalid_argument", "name the platform").at("platform"));
-        }
-    };
+    let platform = actor.platform_of(dir, q.platform).await?;
     let deadline = Instant::now() + q.wait.min(MAX_WAIT);
     loop {
         let page = read(dir, actor, platform, &q).await?;
@@ -157,6 +155,13 @@ pub async fn feed(dir: &Directory, actor: Actor<'_>, q: FeedQuery) -> Result<Eve
 /// One look at the journal from the cursor.
 async fn read(dir: &Directory, actor: Actor<'_>, platform: OwnerId, q: &FeedQuery) -> Result<EventsView, AppError> {
     let settled = dir.settled_seq().await?;
+    // Read after the settled position: an alert not visible yet cannot apply to an entry at or
+    // below it (`Store::put_alert`).
+    let mut alerts: HashMap<AccountId, Vec<Alert>> = HashMap::new();
+    for a in dir.alerts(platform).await? {
+        alerts.entry(a.wallet).or_default().push(a);
+    }
+    let of_wallet = |w: AccountId| alerts.get(&w).map_or(&[][..], Vec::as_slice);
     let mut at = q.cursor;
     let mut data = Vec::new();
     let mut owners = Owners::default();
@@ -171,7 +176,7 @@ async fn read(dir: &Directory, actor: Actor<'_>, platform: OwnerId, q: &FeedQuer
         for e in &entries {
             let reach = actor.entry_reach(dir, e).await?;
             let skip = if e.seq == at.seq { at.index } else { 0 };
-            for ev in events::of_entry(e).into_iter().filter(|ev| ev.index >= skip) {
+            for ev in events::with_alerts(e, of_wallet).into_iter().filter(|ev| ev.index >= skip) {
                 if data.len() == q.limit {
                     return Ok(EventsView {
                         data,
@@ -244,6 +249,7 @@ async fn view(
         hold: e.hold.map(|h| h.0),
         incoming: e.incoming.map(|i| i.0),
         reverses: e.reverses,
+        alert: ev.alert.map(|a| a.0),
         metadata: e.metadata.clone(),
     };
     let own = (e.hold.is_some() || e.incoming.is_some()) && reach.0.first() == Some(&true);

@@ -27,6 +27,7 @@ use crate::directory::{Directory, Place};
 use crate::reach::EntryReach;
 use crate::render::{self, MovementView};
 
+pub mod alerts;
 pub mod balances;
 pub mod events;
 pub mod journal;
@@ -206,6 +207,16 @@ impl Actor<'_> {
         match self {
             Actor::Key(c) => Ok(c.entry_to_change(dir, seq).await?),
             Actor::Operator => Ok(self.entry(dir, seq).await?.0),
+        }
+    }
+
+    /// The platform a request is about: a key's own; the operator must name one, which must
+    /// exist.
+    pub async fn platform_of(&self, dir: &Directory, named: Option<OwnerId>) -> Result<OwnerId, AppError> {
+        match (self, named) {
+            (Actor::Key(c), _) => Ok(c.key.platform),
+            (Actor::Operator, Some(p)) => self.platform(dir, p).await,
+            (Actor::Operator, None) => Err(AppError::invalid("invalid_argument", "name the platform").at("platform")),
         }
     }
 

@@ -13,7 +13,8 @@ pub struct EventsQuery {
     pub cursor: Option<String>,
     /// Comma-separated event types (`balance.changed`, `hold.created`, `hold.captured`,
     /// `hold.released`, `hold.expired`, `incoming.created`, `incoming.settled`,
-    /// `incoming.cancelled`, `transaction.reversed`); every type when absent.
+    /// `incoming.cancelled`, `transaction.reversed`, `alert.triggered`, `alert.cleared`); every
+    /// type when absent.
     pub types: Option<String>,
     /// 1 to 1000, default 100.
     pub limit: Option<usize>,

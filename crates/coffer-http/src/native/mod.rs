@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use coffer_app::service::balances::BalancesView;
 use coffer_app::service::journal::{page_limit, HistoryView, TransactionsView, Window};
@@ -25,6 +25,7 @@ use crate::error::{ApiError, ErrorView};
 use crate::render::{self, *};
 use crate::AppState;
 
+mod alerts;
 mod events;
 mod holds;
 mod keys;
@@ -88,6 +89,9 @@ pub fn routes() -> Router<AppState> {
         .route(&at("/api-keys/{id}/public-key"), put(keys::set_public_key))
         .route(&at("/signing-key"), get(keys::signing_key))
         .route(&at("/events"), get(events::events))
+        .route(&at("/alerts"), post(alerts::create_alert))
+        .route(&at("/alerts/{id}"), delete(alerts::delete_alert))
+        .route(&at("/wallets/{id}/alerts"), get(alerts::wallet_alerts))
         .merge(crate::rates::routes())
 }
 
@@ -246,6 +250,7 @@ fn moved(m: Moved) -> Response {
         movements::deposit, movements::payout, movements::fee, movements::transfer, movements::transfer_batch, movements::post_transaction, movements::list_transactions, movements::transaction, movements::reversal,
         movements::fx_conversion, holds::create_hold, holds::hold, holds::capture_hold, holds::release_hold, holds::create_incoming, holds::settle_incoming, holds::cancel_incoming,
         keys::create_key, keys::revoke_key, keys::set_public_key, keys::signing_key, events::events,
+        alerts::create_alert, alerts::wallet_alerts, alerts::delete_alert,
         crate::rates::set_rate, crate::rates::import_rates, crate::rates::get_rate, crate::rates::overview,
     ),
     components(schemas(ErrorView, crate::error::ErrorBody)),

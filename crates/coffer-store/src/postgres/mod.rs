@@ -32,6 +32,7 @@
 //!   connections, transactions on a pooled one), so a caller never reads older than a write it
 //!   saw acknowledged, whichever node acknowledged it.
 
+mod alerts;
 mod journal;
 pub mod projector;
 mod rows;
@@ -144,7 +145,7 @@ enum Job {
 }
 
 /// Run a side write inside the batch's transaction, keeping its answer in it.
-async fn apply_side(side: &mut Side, c: &impl GenericClient, now: Timestamp) -> Result<(), tokio_postgres::Error> {
+async fn apply_side(side: &mut Side, c: &impl GenericClient, now: Timestamp) -> Result<(), StoreError> {
     match side {
         Side::Nonce { scope, nonce, expires_at, fresh, .. } => {
             let st = c
@@ -198,6 +199,8 @@ async fn apply_side(side: &mut Side, c: &impl GenericClient, now: Timestamp) -> 
             }
             futures_util::future::try_join_all(writes).await?;
         }
+        Side::PutAlert { alert, .. } => alerts::put(c, alert, now).await?,
+        Side::DeleteAlert { platform, id, found, .. } => *found = alerts::delete(c, *platform, *id).await?,
     }
     Ok(())
 }
@@ -1080,6 +1083,21 @@ impl Store for PgStore {
     async fn entries(&self, platform: OwnerId, page: crate::Page) -> Result<Vec<Entry>, StoreError> {
         self.within(async { journal::platform_entries(&*self.shared().await?, &self.by_number, platform, &page).await })
             .await
+    }
+    async fn put_alert(&self, alert: coffer_core::alerts::Alert) -> Result<coffer_core::alerts::Alert, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.side(Side::PutAlert { alert, reply }, rx).await
+    }
+    async fn delete_alert(
+        &self,
+        platform: OwnerId,
+        id: AlertId,
+    ) -> Result<Option<coffer_core::alerts::Alert>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.side(Side::DeleteAlert { platform, id, found: None, reply }, rx).await
+    }
+    async fn alerts(&self, platform: OwnerId) -> Result<Vec<coffer_core::alerts::Alert>, StoreError> {
+        self.within(async { alerts::of_platform(&*self.shared().await?, platform).await }).await
     }
     async fn settled_seq(&self) -> Result<Seq, StoreError> {
         self.within(async { journal::settled_seq(&*self.shared().await?).await }).await

@@ -183,6 +183,24 @@ ALTER TABLE entries DROP COLUMN account_nos;
 CREATE TABLE coffer_projection (singleton BOOLEAN PRIMARY KEY CHECK (singleton), projected_seq BIGINT NOT NULL);
 INSERT INTO coffer_projection (singleton, projected_seq) SELECT TRUE, COALESCE(MAX(seq), 0) FROM entries;
 "#,
+    // Balance alerts (coffer_core::alerts). Rows are never removed: a deleted alert keeps
+    // applying to the entries up to its `deleted_seq`. Both positions are entry numbers the
+    // alert's transaction takes (after its transaction id), so the settled position cannot pass
+    // them before the alert's row is visible.
+    r#"
+CREATE TABLE alerts (
+    id UUID PRIMARY KEY,
+    platform_id UUID NOT NULL,
+    wallet_id UUID NOT NULL,
+    field TEXT NOT NULL,
+    direction TEXT NOT NULL,
+    threshold BIGINT NOT NULL,
+    created_seq BIGINT NOT NULL,
+    deleted_seq BIGINT,
+    created_at BIGINT NOT NULL
+);
+CREATE INDEX alerts_platform ON alerts (platform_id, created_seq);
+"#,
 ];
 
 /// The schema version this build writes.

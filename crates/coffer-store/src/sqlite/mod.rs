@@ -24,6 +24,7 @@
 //!   hold past its deadline.
 //! - **One process per directory**, enforced by an exclusive lock on `coffer.lock`.
 
+mod alerts;
 mod rows;
 pub mod schema;
 mod syncer;
@@ -112,7 +113,8 @@ enum Job {
 }
 
 /// Run a side write inside the batch's transaction, keeping its answer in it.
-fn apply_side(side: &mut Side, c: &Connection, now: Timestamp) -> Result<(), StoreError> {
+/// `last` is the last entry number when the batch commits (alerts take it as their position).
+fn apply_side(side: &mut Side, c: &Connection, now: Timestamp, last: Seq) -> Result<(), StoreError> {
     match side {
         Side::Nonce { scope, nonce, expires_at, fresh, .. } => {
             let n = c
@@ -149,6 +151,8 @@ fn apply_side(side: &mut Side, c: &Connection, now: Timestamp) -> Result<(), Sto
                 ])?;
             }
         }
+        Side::PutAlert { alert, .. } => alerts::put(c, alert, last, now)?,
+        Side::DeleteAlert { platform, id, found, .. } => *found = alerts::delete(c, *platform, *id, last)?,
     }
     Ok(())
 }
@@ -825,8 +829,9 @@ impl Writer {
         let changes = self.ledger.take_changes();
         let numbered = codec::numbered(&self.ledger, &changes.entries);
         rows::persist(&self.conn, &self.ledger, &changes, &numbered)?;
+        let last = self.ledger.counters().next_seq.saturating_sub(1);
         for x in sides.iter_mut() {
-            apply_side(x, &self.conn, t)?;
+            apply_side(x, &self.conn, t, last)?;
         }
         if !sides.is_empty() && t.0 - self.nonces_pruned_at.0 > NONCE_PRUNE_EVERY_MICROS {
             self.conn.prepare_cached("DELETE FROM nonces WHERE expires_at < ?1")?.execute([t.0])?;
@@ -1098,6 +1103,22 @@ impl Store for SqliteStore {
     }
     async fn settled_seq(&self) -> Result<Seq, StoreError> {
         Ok(self.durable())
+    }
+    async fn put_alert(&self, alert: coffer_core::alerts::Alert) -> Result<coffer_core::alerts::Alert, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        crate::submit(&self.tx, Job::Side(Side::PutAlert { alert, reply }), rx, self.timeout).await
+    }
+    async fn delete_alert(
+        &self,
+        platform: OwnerId,
+        id: AlertId,
+    ) -> Result<Option<coffer_core::alerts::Alert>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        let side = Side::DeleteAlert { platform, id, found: None, reply };
+        crate::submit(&self.tx, Job::Side(side), rx, self.timeout).await
+    }
+    async fn alerts(&self, platform: OwnerId) -> Result<Vec<coffer_core::alerts::Alert>, StoreError> {
+        self.read(move |c| alerts::of_platform(c, platform)).await
     }
     async fn seq_at(&self, t: Timestamp) -> Result<Seq, StoreError> {
         let durable = self.durable();

@@ -160,6 +160,22 @@ CREATE TABLE idem (hash INTEGER NOT NULL, seq INTEGER NOT NULL, PRIMARY KEY (has
 INSERT INTO idem (hash, seq) SELECT idem_hash, seq FROM entries ORDER BY idem_hash, seq;
 INSERT INTO meta (key, value) SELECT 'checkpoint_seq', CAST(COALESCE(MAX(seq), 0) AS TEXT) FROM entries;
 "#,
+    r#"
+-- v5: balance alerts (coffer_core::alerts). Rows are never removed: a deleted alert keeps
+-- applying to the entries up to its `deleted_seq`, so the events derived from them stay the same.
+CREATE TABLE alerts (
+    id BLOB PRIMARY KEY,
+    platform_id BLOB NOT NULL,
+    wallet_id BLOB NOT NULL,
+    field TEXT NOT NULL,
+    direction TEXT NOT NULL,
+    threshold INTEGER NOT NULL,
+    created_seq INTEGER NOT NULL,
+    deleted_seq INTEGER,
+    created_at INTEGER NOT NULL
+) STRICT;
+CREATE INDEX alerts_platform ON alerts (platform_id, created_seq);
+"#,
 ];
 
 /// The schema version this build writes.

@@ -692,3 +692,42 @@ pub async fn check_settled_position(b: &dyn Backend) {
     }
     s.shutdown().await;
 }
+
+/// Balance alerts: stored durably at a position past every entry made before, after which new
+/// entries come; deleted once (a second delete keeps the first position), never removed.
+pub async fn check_alerts(b: &dyn Backend) {
+    use coffer_core::alerts::Alert;
+    let s = b.open().await;
+    let f = fixture(&*s).await;
+    let dep = |k: &str| mv(f.p, k, MoneyOp::Deposit { account: f.op, amount: usd(5), source: SystemAccount::External });
+    let first = s.execute(dep("a")).await.unwrap().entry().unwrap().seq;
+    let new = |n: u128| Alert {
+        id: AlertId(uuid::Uuid::from_u128(n)),
+        platform: f.p,
+        wallet: f.op,
+        field: AlertField::Available,
+        direction: AlertDirection::Below,
+        threshold: 100,
+        created_seq: 0,
+        deleted_seq: None,
+        created_at: Timestamp(0),
+    };
+    let a = s.put_alert(new(1)).await.unwrap();
+    assert!(a.created_seq >= first && a.created_at.0 > 0, "{a:?}");
+    let later = s.execute(dep("b")).await.unwrap().entry().unwrap().seq;
+    assert!(later > a.created_seq, "an entry after the alert comes after its position");
+    let b2 = s.put_alert(new(2)).await.unwrap();
+    assert!(b2.created_seq >= later);
+    assert_eq!(s.alerts(f.p).await.unwrap(), vec![a.clone(), b2.clone()]);
+    assert!(s.alerts(OwnerId(uuid::Uuid::from_u128(9))).await.unwrap().is_empty(), "per platform");
+    let gone = s.delete_alert(f.p, a.id).await.unwrap().unwrap();
+    assert!(gone.deleted_seq.is_some_and(|d| d >= b2.created_seq), "{gone:?}");
+    let again = s.delete_alert(f.p, a.id).await.unwrap().unwrap();
+    assert_eq!(again.deleted_seq, gone.deleted_seq, "deleted once");
+    assert_eq!(s.delete_alert(f.p, AlertId(uuid::Uuid::from_u128(7))).await.unwrap(), None);
+    assert_eq!(s.delete_alert(OwnerId(uuid::Uuid::from_u128(9)), b2.id).await.unwrap(), None, "not another platform's");
+    s.shutdown().await;
+    let s = b.open().await;
+    assert_eq!(s.alerts(f.p).await.unwrap(), vec![gone, b2], "durable");
+    s.shutdown().await;
+}

@@ -1,0 +1,72 @@
+//! Balance alerts in the PostgreSQL store (`alerts` table, schema v4).
+
+use coffer_core::alerts::Alert;
+use coffer_core::*;
+use deadpool_postgres::GenericClient;
+use tokio_postgres::Row;
+
+use super::rows::{get, parse, ts, u64_at, Res};
+
+const COLS: &str = "id, platform_id, wallet_id, field, direction, threshold, created_seq, deleted_seq, created_at";
+
+fn row(r: &Row) -> Res<Alert> {
+    Ok(Alert {
+        id: AlertId(get(r, 0)?),
+        platform: OwnerId(get(r, 1)?),
+        wallet: AccountId(get(r, 2)?),
+        field: parse(r, 3)?,
+        direction: parse(r, 4)?,
+        threshold: get(r, 5)?,
+        created_seq: u64_at(r, 6)?,
+        deleted_seq: get::<Option<i64>>(r, 7)?.map(|v| v as u64),
+        created_at: ts(r, 8)?,
+    })
+}
+
+/// An entry number of the caller's transaction, taken after its transaction id: the settled
+/// position cannot pass it until the transaction has ended (see `projector`).
+async fn position(c: &impl GenericClient) -> Res<Seq> {
+    c.query_one("SELECT pg_current_xact_id()::text", &[]).await?;
+    u64_at(&c.query_one("SELECT nextval('entry_seq')", &[]).await?, 0)
+}
+
+/// Insert `a` at a position of its own, made at `now`.
+pub async fn put(c: &impl GenericClient, a: &mut Alert, now: Timestamp) -> Res<()> {
+    a.created_seq = position(c).await?;
+    a.created_at = now;
+    let st =
+        c.prepare_cached(&format!("INSERT INTO alerts ({COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL, $8)")).await?;
+    c.execute(
+        &st,
+        &[
+            &a.id.0,
+            &a.platform.0,
+            &a.wallet.0,
+            &a.field.as_str(),
+            &a.direction.as_str(),
+            &a.threshold,
+            &(a.created_seq as i64),
+            &now.0,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Mark the alert deleted at a position of its own unless it is already; the alert after.
+pub async fn delete(c: &impl GenericClient, platform: OwnerId, id: AlertId) -> Res<Option<Alert>> {
+    let seq = position(c).await? as i64;
+    let st = c
+        .prepare_cached("UPDATE alerts SET deleted_seq = $3 WHERE platform_id = $1 AND id = $2 AND deleted_seq IS NULL")
+        .await?;
+    c.execute(&st, &[&platform.0, &id.0, &seq]).await?;
+    let st = c.prepare_cached(&format!("SELECT {COLS} FROM alerts WHERE platform_id = $1 AND id = $2")).await?;
+    c.query_opt(&st, &[&platform.0, &id.0]).await?.as_ref().map(row).transpose()
+}
+
+/// Every alert of the platform, by (created_seq, id).
+pub async fn of_platform(c: &impl GenericClient, platform: OwnerId) -> Res<Vec<Alert>> {
+    let st =
+        c.prepare_cached(&format!("SELECT {COLS} FROM alerts WHERE platform_id = $1 ORDER BY created_seq, id")).await?;
+    c.query(&st, &[&platform.0]).await?.iter().map(row).collect()
+}
