@@ -42,6 +42,11 @@ pub enum AdminCmd {
     /// API keys for the HTTP API: create (the key is shown once), revoke.
     #[command(subcommand)]
     Key(KeyCmd),
+    /// Balance alerts on wallets: create, list, delete.
+    #[command(subcommand)]
+    Alert(crate::watch::AlertCmd),
+    /// A page of a platform's event feed (balance changes, holds, alerts, ...), oldest first.
+    Events(crate::watch::EventsArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -389,7 +394,7 @@ fn account_ref(s: &str) -> anyhow::Result<AccountRef> {
 }
 
 /// A use-case's refusal as the command line tells it: the reason, and the option at fault.
-fn refused(e: AppError) -> anyhow::Error {
+pub(crate) fn refused(e: AppError) -> anyhow::Error {
     match e {
         AppError::At(param, e) => anyhow!("--{}: {}", param.replace('_', "-"), refused(*e)),
         e => anyhow!("{e}"),
@@ -429,6 +434,8 @@ pub async fn run(dir: &Directory, cmd: AdminCmd) -> anyhow::Result<Value> {
         AdminCmd::Incoming(c) => incoming(dir, c).await,
         AdminCmd::Fx(c) => fx(dir, c).await,
         AdminCmd::Key(c) => key(dir, c).await,
+        AdminCmd::Alert(c) => crate::watch::alert(dir, c).await,
+        AdminCmd::Events(a) => crate::watch::events(dir, a).await,
         AdminCmd::Balance(BalanceArgs { wallet, owner }) => match (wallet, owner) {
             (Some(w), _) => out(wallets::show(dir, OP, w).await),
             (None, Some(o)) => {

@@ -5,6 +5,7 @@ mod bench;
 mod config;
 mod crash;
 mod demo;
+mod watch;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

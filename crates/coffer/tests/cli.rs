@@ -191,3 +191,36 @@ fn serve_holds_the_directory_and_stops_cleanly_on_sigterm() {
     let status = child.wait().unwrap();
     assert!(status.success(), "serve did not stop cleanly: {status}");
 }
+
+#[test]
+fn alerts_and_the_event_feed_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("data");
+    let p = ok_json(&d, &["platform", "create", "--name", "Acme"]);
+    let p = p["id"].as_str().unwrap();
+    let m = ok_json(&d, &["merchant", "create", "--parent", p, "--name", "Shop"]);
+    let w = ok_json(
+        &d,
+        &["wallet", "open", "--owner", m["id"].as_str().unwrap(), "--type", "OPERATING", "--currency", "USD"],
+    );
+    let w = w["id"].as_str().unwrap();
+    ok_json(&d, &["tx", "deposit", "--wallet", w, "--amount", "100"]);
+    let a = ok_json(&d, &["alert", "create", "--wallet", w, "--threshold", "50"]);
+    assert_eq!(
+        (a["field"].as_str(), a["direction"].as_str(), a["threshold"].as_str()),
+        (Some("available"), Some("below"), Some("50.00"))
+    );
+    refused(&d, &["alert", "create", "--wallet", w, "--threshold", "5", "--direction", "sideways"], "--direction");
+    ok_json(&d, &["tx", "payout", "--wallet", w, "--amount", "60"]);
+    let feed = ok_json(&d, &["events", "--platform", p, "--types", "alert.triggered"]);
+    assert_eq!(feed["data"].as_array().unwrap().len(), 1, "{feed}");
+    assert_eq!(feed["data"][0]["alert"], a["id"]);
+    let next = feed["next_cursor"].as_str().unwrap();
+    let rest = ok_json(&d, &["events", "--platform", p, "--cursor", next]);
+    assert_eq!(rest["data"].as_array().unwrap().len(), 0, "resumed at the end: {rest}");
+    refused(&d, &["events", "--platform", p, "--cursor", "nope"], "--cursor");
+    assert_eq!(ok_json(&d, &["alert", "list", "--wallet", w])["data"].as_array().unwrap().len(), 1);
+    let gone = ok_json(&d, &["alert", "delete", "--platform", p, a["id"].as_str().unwrap()]);
+    assert!(gone["deleted_after"].is_u64());
+    assert_eq!(ok_json(&d, &["alert", "list", "--wallet", w])["data"].as_array().unwrap().len(), 0);
+}
