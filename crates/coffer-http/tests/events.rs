@@ -303,3 +303,73 @@ async fn alerts_fire_once_per_crossing() {
     let (_, listed) = s.get(&format!("/wallets/{w}/alerts"), &key).await;
     assert_eq!(listed["data"].as_array().unwrap().len(), 0, "deleted alerts are not listed");
 }
+
+/// Server-sent events from a live stream: frames of (id, event, data).
+struct Frames {
+    resp: reqwest::Response,
+    buf: String,
+}
+
+impl Frames {
+    async fn open(s: &Server, key: &str, last_id: Option<&str>) -> reqwest::Response {
+        let mut rb = s.http.get(format!("{}/events/stream", s.base)).bearer_auth(key);
+        if let Some(id) = last_id {
+            rb = rb.header("Last-Event-ID", id);
+        }
+        rb.send().await.unwrap()
+    }
+    /// The next event frame (comments skipped), within 10 s.
+    async fn next(&mut self) -> (String, String, Value) {
+        loop {
+            if let Some(end) = self.buf.find("\n\n") {
+                let frame: String = self.buf.drain(..end + 2).collect();
+                let field =
+                    |name: &str| frame.lines().find_map(|l| l.strip_prefix(name).map(|v| v.trim_start().to_string()));
+                if let (Some(id), Some(ev), Some(data)) = (field("id:"), field("event:"), field("data:")) {
+                    return (id, ev, serde_json::from_str(&data).unwrap());
+                }
+                continue;
+            }
+            let chunk = tokio::time::timeout(Duration::from_secs(10), self.resp.chunk()).await.unwrap().unwrap();
+            self.buf.push_str(std::str::from_utf8(&chunk.expect("the stream goes on")).unwrap());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stream_sends_events_live_and_resumes_after_the_last_id() {
+    let s = Server::start().await;
+    let p = s.platform("P").await;
+    let key = s.key(p, KeyScope::ReadWrite).await;
+    let w = wallet(&s, s.merchant(p, "M").await, WalletType::Operating).await.to_string();
+    let deposit = |k: &'static str| {
+        let (s, key, w) = (&s, key.clone(), w.clone());
+        async move {
+            let (st, v) = s.post("/deposits", &key, Some(k), json!({"wallet": w, "amount": "1"})).await;
+            assert_eq!(st, StatusCode::CREATED, "{v}");
+        }
+    };
+    for k in ["a", "b"] {
+        deposit(k).await;
+    }
+    let resp = Frames::open(&s, &key, None).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+    let mut f = Frames { resp, buf: String::new() };
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        seen.push(f.next().await);
+    }
+    assert!(seen.iter().all(|(_, ev, data)| ev == "balance.changed" && data["type"] == "balance.changed"));
+    let positions: Vec<(u64, u64)> = seen.iter().map(|(_, _, d)| position(d)).collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
+    // Live: a deposit made now arrives on the open stream.
+    deposit("c").await;
+    let (_, _, live) = f.next().await;
+    assert!(position(&live) > positions[3], "{live}");
+    // Reconnecting with the id of the second event resumes with the third.
+    let mut again = Frames { resp: Frames::open(&s, &key, Some(&seen[1].0)).await, buf: String::new() };
+    assert_eq!(again.next().await.2["id"], seen[2].2["id"]);
+    let bad = Frames::open(&s, &key, Some("nope")).await;
+    assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+}

@@ -127,9 +127,8 @@ fn tries(w: &World, method: &str, path: &str) -> Try {
     let post = |p: String, body: Value| one("POST", p, Some(body));
     match (method, path) {
         // The event feed names no id; what it shows of other branches: `the_feed_shows_only_the_reach`.
-        ("get", "/me" | "/signing-key" | "/fx/rates" | "/events") | ("post", "/fx/rates" | "/fx/rates/import") => {
-            Try::NoId
-        }
+        ("get", "/me" | "/signing-key" | "/fx/rates" | "/events" | "/events/stream")
+        | ("post", "/fx/rates" | "/fx/rates/import") => Try::NoId,
         ("get", "/owners/{id}" | "/owners/{id}/children" | "/owners/{id}/wallets" | "/owners/{id}/balances")
         | ("get", "/owners/{id}/overview") => one("GET", path.replace("{id}", &b), None),
         ("post", "/owners/{id}/children") => post(path.replace("{id}", &b), json!({"name": "intruder"})),

@@ -89,6 +89,7 @@ pub fn routes() -> Router<AppState> {
         .route(&at("/api-keys/{id}/public-key"), put(keys::set_public_key))
         .route(&at("/signing-key"), get(keys::signing_key))
         .route(&at("/events"), get(events::events))
+        .route(&at("/events/stream"), get(events::stream))
         .route(&at("/alerts"), post(alerts::create_alert))
         .route(&at("/alerts/{id}"), delete(alerts::delete_alert))
         .route(&at("/wallets/{id}/alerts"), get(alerts::wallet_alerts))
@@ -249,7 +250,7 @@ fn moved(m: Moved) -> Response {
         wallets::open_wallet, wallets::wallet, wallets::wallet_status, wallets::wallet_limits, wallets::wallet_holds, wallets::wallet_history,
         movements::deposit, movements::payout, movements::fee, movements::transfer, movements::transfer_batch, movements::post_transaction, movements::list_transactions, movements::transaction, movements::reversal,
         movements::fx_conversion, holds::create_hold, holds::hold, holds::capture_hold, holds::release_hold, holds::create_incoming, holds::settle_incoming, holds::cancel_incoming,
-        keys::create_key, keys::revoke_key, keys::set_public_key, keys::signing_key, events::events,
+        keys::create_key, keys::revoke_key, keys::set_public_key, keys::signing_key, events::events, events::stream,
         alerts::create_alert, alerts::wallet_alerts, alerts::delete_alert,
         crate::rates::set_rate, crate::rates::import_rates, crate::rates::get_rate, crate::rates::overview,
     ),
