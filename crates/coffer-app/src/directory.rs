@@ -330,6 +330,18 @@ impl Store for Directory {
     async fn alerts(&self, platform: OwnerId) -> Result<Vec<coffer_core::alerts::Alert>, StoreError> {
         self.store.alerts(platform).await
     }
+    async fn webhooks(&self, platform: Option<OwnerId>) -> Result<Vec<coffer_store::StoredWebhook>, StoreError> {
+        self.store.webhooks(platform).await
+    }
+    async fn save_webhook(
+        &self,
+        platform: OwnerId,
+        id: uuid::Uuid,
+        body: String,
+        expected: Option<u64>,
+    ) -> Result<u64, StoreError> {
+        self.store.save_webhook(platform, id, body, expected).await
+    }
     async fn balances_at(&self, accounts: Vec<AccountId>, seq: Seq) -> Result<Vec<(i64, i64, i64)>, StoreError> {
         self.store.balances_at(accounts, seq).await
     }

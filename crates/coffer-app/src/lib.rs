@@ -18,6 +18,7 @@ pub mod reach;
 pub mod render;
 pub mod secrets;
 pub mod service;
+pub mod webhooks;
 
 pub use directory::Directory;
 

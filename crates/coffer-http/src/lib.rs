@@ -43,6 +43,8 @@ pub struct Limits {
     pub burst: NonZeroU32,
     pub fx: FxSettings,
     pub http: edge::HttpLimits,
+    /// Which webhook targets are accepted.
+    pub webhooks: coffer_app::webhooks::Policy,
 }
 
 /// How overviews and stored-rate conversions use rates.
@@ -71,6 +73,7 @@ impl Default for Limits {
             burst: NonZeroU32::new(2000).expect("non-zero"),
             fx: FxSettings::default(),
             http: edge::HttpLimits::default(),
+            webhooks: Default::default(),
         }
     }
 }
@@ -93,6 +96,7 @@ pub struct Shared {
     pub secrets: Arc<secrets::Secrets>,
     pub fx: FxSettings,
     pub http: edge::HttpLimits,
+    pub webhooks: coffer_app::webhooks::Policy,
 }
 
 impl AppState {
@@ -117,6 +121,7 @@ impl AppState {
             secrets: Default::default(),
             fx: limits.fx,
             http: limits.http,
+            webhooks: limits.webhooks,
         }))
     }
 
@@ -212,6 +217,11 @@ pub async fn serve(
     use hyper_util::rt::{TokioIo, TokioTimer};
     let state = AppState::new(store, limits);
     state.warm_up().await.map_err(std::io::Error::other)?;
+    // Webhook deliveries run beside the server on every node, until it shuts down.
+    let (stop_deliveries, stopped) = tokio::sync::oneshot::channel::<()>();
+    let deliveries = tokio::spawn(coffer_app::webhooks::deliver::run(state.store.clone(), limits.webhooks, async {
+        let _ = stopped.await;
+    }));
     let app = hyper_util::service::TowerToHyperService::new(router_with(state));
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new()).header_read_timeout(limits.http.header_timeout).keep_alive(true);
@@ -246,5 +256,7 @@ pub async fn serve(
     }
     drop(listener);
     graceful.shutdown().await;
+    let _ = stop_deliveries.send(());
+    let _ = deliveries.await;
     Ok(())
 }

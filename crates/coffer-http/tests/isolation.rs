@@ -39,6 +39,8 @@ struct World {
     b_incoming: String,
     /// An alert on B's wallet, set by B.
     b_alert: String,
+    /// A webhook endpoint of B's, made by B.
+    b_webhook: String,
 }
 
 async fn wallet(s: &Server, owner: OwnerId, currency: &str) -> AccountId {
@@ -91,6 +93,9 @@ async fn world() -> World {
     let (st, v) = s.post("/alerts", &b_key, None, alert).await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     let b_alert = v["id"].as_str().unwrap().to_string();
+    let (st, v) = s.post("/webhook-endpoints", &b_key, None, json!({"url": "https://example.com/hook"})).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    let b_webhook = v["id"].as_str().unwrap().to_string();
     let outsiders = vec![("A", s.key(a, KeyScope::ReadWrite).await), ("A1", s.key(a1, KeyScope::ReadWrite).await)];
     World {
         s,
@@ -109,6 +114,7 @@ async fn world() -> World {
         a_hold,
         b_incoming,
         b_alert,
+        b_webhook,
     }
 }
 
@@ -127,7 +133,8 @@ fn tries(w: &World, method: &str, path: &str) -> Try {
     let post = |p: String, body: Value| one("POST", p, Some(body));
     match (method, path) {
         // The event feed names no id; what it shows of other branches: `the_feed_shows_only_the_reach`.
-        ("get", "/me" | "/signing-key" | "/fx/rates" | "/events" | "/events/stream")
+        // The endpoint list shows only endpoints of owners in reach: `the_feed_shows_only_the_reach`.
+        ("get", "/me" | "/signing-key" | "/fx/rates" | "/events" | "/events/stream" | "/webhook-endpoints")
         | ("post", "/fx/rates" | "/fx/rates/import") => Try::NoId,
         ("get", "/owners/{id}" | "/owners/{id}/children" | "/owners/{id}/wallets" | "/owners/{id}/balances")
         | ("get", "/owners/{id}/overview") => one("GET", path.replace("{id}", &b), None),
@@ -174,6 +181,18 @@ fn tries(w: &World, method: &str, path: &str) -> Try {
             post(path.into(), json!({"wallet": bw, "field": "available", "direction": "below", "threshold": "1"}))
         }
         ("delete", "/alerts/{id}") => one("DELETE", path.replace("{id}", &w.b_alert), None),
+        ("post", "/webhook-endpoints") => post(path.into(), json!({"url": "https://example.com/x", "owner": b})),
+        ("get", "/webhook-endpoints/{id}") => one("GET", path.replace("{id}", &w.b_webhook), None),
+        ("delete", "/webhook-endpoints/{id}") => one("DELETE", path.replace("{id}", &w.b_webhook), None),
+        (
+            "post",
+            "/webhook-endpoints/{id}/disable"
+            | "/webhook-endpoints/{id}/enable"
+            | "/webhook-endpoints/{id}/rotate-secret",
+        ) => post(path.replace("{id}", &w.b_webhook), json!({})),
+        ("post", "/webhook-endpoints/{id}/redeliver") => {
+            post(path.replace("{id}", &w.b_webhook), json!({"from_event": "1.0"}))
+        }
         ("post", "/api-keys") => post(path.into(), json!({"owner": b, "scope": "READ_WRITE"})),
         ("post", "/api-keys/{id}/revoke") => one("POST", path.replace("{id}", &w.b_key_id), None),
         ("put", "/api-keys/{id}/public-key") => {
@@ -277,8 +296,8 @@ async fn an_entry_is_seen_only_through_the_lines_in_reach() {
 }
 
 /// The event feed of a key shows only the wallets it reaches: A's and A1's keys never see an
-/// event of B's branch (neither its wallets' balance changes nor its holds), B's key sees its
-/// own, and the platform sees them all.
+/// event of B's branch (neither its wallets' balance changes nor its holds) nor its webhook
+/// endpoints, B's key sees its own, and the platform sees them all.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_feed_shows_only_the_reach() {
     let w = world().await;
@@ -302,6 +321,10 @@ async fn the_feed_shows_only_the_reach() {
             assert!(e["hold"] != w.b_hold.as_str() && e["incoming"] != w.b_incoming.as_str(), "{name} sees {e}");
             assert!(e["owners"].as_array().unwrap().iter().all(|o| o != &w.b.to_string()), "{name} sees {e}");
         }
+    }
+    for (name, key) in &w.outsiders {
+        let (_, list) = w.s.get("/webhook-endpoints", key).await;
+        assert!(list["data"].as_array().unwrap().iter().all(|e| e["id"] != w.b_webhook.as_str()), "{name}: {list}");
     }
     let mine = feed(w.b_key.clone()).await;
     assert!(mine.iter().any(|e| e["hold"] == w.b_hold.as_str()));

@@ -147,6 +147,16 @@ pub struct HistoryItem {
     pub line: Line,
 }
 
+/// A webhook endpoint as a store keeps it: a document the application reads and writes whole,
+/// and its version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredWebhook {
+    pub platform: OwnerId,
+    pub id: uuid::Uuid,
+    pub body: String,
+    pub version: u64,
+}
+
 /// A window of the journal, newest first: entries with `seq < before` (all when `None`) and
 /// `seq > after` (all when `None`), at most `limit`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -228,6 +238,18 @@ pub trait Store: Send + Sync {
     /// Every alert of the platform, deleted ones too (they apply to earlier entries), ordered
     /// by (`created_seq`, id).
     async fn alerts(&self, platform: OwnerId) -> Result<Vec<coffer_core::alerts::Alert>, StoreError>;
+    /// Webhook endpoints (of one platform, or of all), as the application wrote them.
+    async fn webhooks(&self, platform: Option<OwnerId>) -> Result<Vec<StoredWebhook>, StoreError>;
+    /// Write a webhook document if its stored version is still `expected` (`None`: it must be
+    /// new); the new version, or `StoreError::Conflict` when another write came first. Durable
+    /// before it returns.
+    async fn save_webhook(
+        &self,
+        platform: OwnerId,
+        id: uuid::Uuid,
+        body: String,
+        expected: Option<u64>,
+    ) -> Result<u64, StoreError>;
     /// The last `seq` whose entry was made at or before `t` (0 when none was).
     async fn seq_at(&self, t: Timestamp) -> Result<Seq, StoreError>;
     /// (posted, held, incoming) of each account just after entry `seq` (all zero for an account

@@ -34,6 +34,16 @@ pub(crate) enum Side {
         alert: Alert,
         reply: oneshot::Sender<Result<Alert, StoreError>>,
     },
+    /// A webhook document written if its version is still `expected` (`None`: a new one);
+    /// `version` is the new version, or `None` when another write came first.
+    SaveWebhook {
+        platform: OwnerId,
+        id: uuid::Uuid,
+        body: String,
+        expected: Option<u64>,
+        version: Option<u64>,
+        reply: oneshot::Sender<Result<u64, StoreError>>,
+    },
     /// An alert marked deleted (if it was not); `found` is the alert as stored after.
     DeleteAlert {
         platform: OwnerId,
@@ -54,6 +64,11 @@ impl Side {
             Side::Setting { value, reply, .. } => drop(reply.send(answer(value, failure))),
             Side::Rates { rates, reply, .. } => drop(reply.send(answer(rates, failure))),
             Side::PutAlert { alert, reply } => drop(reply.send(answer(alert, failure))),
+            Side::SaveWebhook { id, version, reply, .. } => {
+                let r = answer(version, failure)
+                    .and_then(|v| v.ok_or_else(|| StoreError::Conflict(format!("webhook {id} was changed meanwhile"))));
+                drop(reply.send(r))
+            }
             Side::DeleteAlert { found, reply, .. } => drop(reply.send(answer(found, failure))),
         }
     }

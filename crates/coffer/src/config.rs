@@ -25,6 +25,10 @@
 //! max_connections = 8192     # open at once (capped by the open-file limit); more wait
 //! header_timeout_secs = 10   # to send a request's headers, and idle between kept-alive requests
 //! body_timeout_secs = 30     # to send a request's body (408 past it)
+//!
+//! [webhooks]
+//! allow_http = false                     # plain http:// endpoint URLs (else https only)
+//! allow_private_webhook_targets = false  # private, loopback and link-local targets (tests, development)
 //! ```
 
 use std::collections::BTreeMap;
@@ -66,6 +70,17 @@ struct File {
     fx: FxFile,
     #[serde(default)]
     http: HttpFile,
+    #[serde(default)]
+    webhooks: WebhooksFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WebhooksFile {
+    #[serde(default)]
+    allow_http: bool,
+    #[serde(default)]
+    allow_private_webhook_targets: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -98,6 +113,7 @@ pub struct Config {
     pub currencies: CurrencyTable,
     fx: coffer_http::FxSettings,
     http: coffer_http::edge::HttpLimits,
+    webhooks: coffer_app::webhooks::Policy,
 }
 
 impl Config {
@@ -152,6 +168,10 @@ impl Config {
             currencies: CurrencyTable::with_extras(extras),
             fx,
             http,
+            webhooks: coffer_app::webhooks::Policy {
+                allow_http: f.webhooks.allow_http,
+                allow_private_targets: f.webhooks.allow_private_webhook_targets,
+            },
         })
     }
 
@@ -161,7 +181,12 @@ impl Config {
     }
 
     pub fn limits(&self) -> coffer_http::Limits {
-        let d = coffer_http::Limits { fx: self.fx, http: self.http, ..coffer_http::Limits::default() };
+        let d = coffer_http::Limits {
+            fx: self.fx,
+            http: self.http,
+            webhooks: self.webhooks,
+            ..coffer_http::Limits::default()
+        };
         match self.rate_limit.and_then(std::num::NonZeroU32::new) {
             Some(r) => coffer_http::Limits {
                 requests_per_second: r,

@@ -32,6 +32,7 @@ mod keys;
 mod movements;
 mod owners;
 mod wallets;
+mod webhooks;
 
 use movements::{one_wallet, WalletAmount};
 pub(crate) use owners::parse_time;
@@ -93,6 +94,12 @@ pub fn routes() -> Router<AppState> {
         .route(&at("/alerts"), post(alerts::create_alert))
         .route(&at("/alerts/{id}"), delete(alerts::delete_alert))
         .route(&at("/wallets/{id}/alerts"), get(alerts::wallet_alerts))
+        .route(&at("/webhook-endpoints"), post(webhooks::create_webhook).get(webhooks::list_webhooks))
+        .route(&at("/webhook-endpoints/{id}"), get(webhooks::get_webhook).delete(webhooks::delete_webhook))
+        .route(&at("/webhook-endpoints/{id}/disable"), post(webhooks::disable_webhook))
+        .route(&at("/webhook-endpoints/{id}/enable"), post(webhooks::enable_webhook))
+        .route(&at("/webhook-endpoints/{id}/rotate-secret"), post(webhooks::rotate_webhook))
+        .route(&at("/webhook-endpoints/{id}/redeliver"), post(webhooks::redeliver_webhook))
         .merge(crate::rates::routes())
 }
 
@@ -252,6 +259,8 @@ fn moved(m: Moved) -> Response {
         movements::fx_conversion, holds::create_hold, holds::hold, holds::capture_hold, holds::release_hold, holds::create_incoming, holds::settle_incoming, holds::cancel_incoming,
         keys::create_key, keys::revoke_key, keys::set_public_key, keys::signing_key, events::events, events::stream,
         alerts::create_alert, alerts::wallet_alerts, alerts::delete_alert,
+        webhooks::create_webhook, webhooks::list_webhooks, webhooks::get_webhook, webhooks::disable_webhook,
+        webhooks::enable_webhook, webhooks::rotate_webhook, webhooks::redeliver_webhook, webhooks::delete_webhook,
         crate::rates::set_rate, crate::rates::import_rates, crate::rates::get_rate, crate::rates::overview,
     ),
     components(schemas(ErrorView, crate::error::ErrorBody)),

@@ -32,11 +32,11 @@
 //!   connections, transactions on a pooled one), so a caller never reads older than a write it
 //!   saw acknowledged, whichever node acknowledged it.
 
-mod alerts;
 mod journal;
 pub mod projector;
 mod rows;
 pub mod schema;
+mod watch;
 
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
@@ -199,8 +199,11 @@ async fn apply_side(side: &mut Side, c: &impl GenericClient, now: Timestamp) -> 
             }
             futures_util::future::try_join_all(writes).await?;
         }
-        Side::PutAlert { alert, .. } => alerts::put(c, alert, now).await?,
-        Side::DeleteAlert { platform, id, found, .. } => *found = alerts::delete(c, *platform, *id).await?,
+        Side::PutAlert { alert, .. } => watch::put(c, alert, now).await?,
+        Side::SaveWebhook { platform, id, body, expected, version, .. } => {
+            *version = watch::save_webhook(c, *platform, *id, body, *expected).await?
+        }
+        Side::DeleteAlert { platform, id, found, .. } => *found = watch::delete(c, *platform, *id).await?,
     }
     Ok(())
 }
@@ -1097,7 +1100,20 @@ impl Store for PgStore {
         self.side(Side::DeleteAlert { platform, id, found: None, reply }, rx).await
     }
     async fn alerts(&self, platform: OwnerId) -> Result<Vec<coffer_core::alerts::Alert>, StoreError> {
-        self.within(async { alerts::of_platform(&*self.shared().await?, platform).await }).await
+        self.within(async { watch::of_platform(&*self.shared().await?, platform).await }).await
+    }
+    async fn webhooks(&self, platform: Option<OwnerId>) -> Result<Vec<crate::StoredWebhook>, StoreError> {
+        self.within(async { watch::webhooks(&*self.shared().await?, platform).await }).await
+    }
+    async fn save_webhook(
+        &self,
+        platform: OwnerId,
+        id: uuid::Uuid,
+        body: String,
+        expected: Option<u64>,
+    ) -> Result<u64, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.side(Side::SaveWebhook { platform, id, body, expected, version: None, reply }, rx).await
     }
     async fn settled_seq(&self) -> Result<Seq, StoreError> {
         self.within(async { journal::settled_seq(&*self.shared().await?).await }).await

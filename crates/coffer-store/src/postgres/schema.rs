@@ -201,6 +201,11 @@ CREATE TABLE alerts (
 );
 CREATE INDEX alerts_platform ON alerts (platform_id, created_seq);
 "#,
+    // Webhook endpoints: the application's document (configuration and delivery state), with a
+    // version every change must name (compare-and-set), which is also how nodes lease delivery.
+    r#"
+CREATE TABLE webhooks (id UUID PRIMARY KEY, platform_id UUID NOT NULL, body TEXT NOT NULL, version BIGINT NOT NULL);
+"#,
 ];
 
 /// The schema version this build writes.

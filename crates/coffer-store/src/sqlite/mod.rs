@@ -24,11 +24,11 @@
 //!   hold past its deadline.
 //! - **One process per directory**, enforced by an exclusive lock on `coffer.lock`.
 
-mod alerts;
 mod rows;
 pub mod schema;
 mod syncer;
 mod tail;
+mod watch;
 
 use std::collections::HashMap;
 use std::fs::File;
@@ -151,8 +151,11 @@ fn apply_side(side: &mut Side, c: &Connection, now: Timestamp, last: Seq) -> Res
                 ])?;
             }
         }
-        Side::PutAlert { alert, .. } => alerts::put(c, alert, last, now)?,
-        Side::DeleteAlert { platform, id, found, .. } => *found = alerts::delete(c, *platform, *id, last)?,
+        Side::PutAlert { alert, .. } => watch::put(c, alert, last, now)?,
+        Side::SaveWebhook { platform, id, body, expected, version, .. } => {
+            *version = watch::save_webhook(c, *platform, *id, body, *expected)?
+        }
+        Side::DeleteAlert { platform, id, found, .. } => *found = watch::delete(c, *platform, *id, last)?,
     }
     Ok(())
 }
@@ -1118,7 +1121,21 @@ impl Store for SqliteStore {
         crate::submit(&self.tx, Job::Side(side), rx, self.timeout).await
     }
     async fn alerts(&self, platform: OwnerId) -> Result<Vec<coffer_core::alerts::Alert>, StoreError> {
-        self.read(move |c| alerts::of_platform(c, platform)).await
+        self.read(move |c| watch::of_platform(c, platform)).await
+    }
+    async fn webhooks(&self, platform: Option<OwnerId>) -> Result<Vec<crate::StoredWebhook>, StoreError> {
+        self.read(move |c| watch::webhooks(c, platform)).await
+    }
+    async fn save_webhook(
+        &self,
+        platform: OwnerId,
+        id: uuid::Uuid,
+        body: String,
+        expected: Option<u64>,
+    ) -> Result<u64, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        let side = Side::SaveWebhook { platform, id, body, expected, version: None, reply };
+        crate::submit(&self.tx, Job::Side(side), rx, self.timeout).await
     }
     async fn seq_at(&self, t: Timestamp) -> Result<Seq, StoreError> {
         let durable = self.durable();

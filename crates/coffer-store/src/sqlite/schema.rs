@@ -176,6 +176,11 @@ CREATE TABLE alerts (
 ) STRICT;
 CREATE INDEX alerts_platform ON alerts (platform_id, created_seq);
 "#,
+    r#"
+-- v6: webhook endpoints: the application's document (configuration and delivery state), with a
+-- version every change must name (compare-and-set).
+CREATE TABLE webhooks (id BLOB PRIMARY KEY, platform_id BLOB NOT NULL, body TEXT NOT NULL, version INTEGER NOT NULL) STRICT;
+"#,
 ];
 
 /// The schema version this build writes.

@@ -1,4 +1,4 @@
-//! Balance alerts in the PostgreSQL store (`alerts` table, schema v4).
+//! Balance alerts and webhook documents in the PostgreSQL store.
 
 use coffer_core::alerts::Alert;
 use coffer_core::*;
@@ -69,4 +69,54 @@ pub async fn of_platform(c: &impl GenericClient, platform: OwnerId) -> Res<Vec<A
     let st =
         c.prepare_cached(&format!("SELECT {COLS} FROM alerts WHERE platform_id = $1 ORDER BY created_seq, id")).await?;
     c.query(&st, &[&platform.0]).await?.iter().map(row).collect()
+}
+
+/// Webhook documents (of one platform, or all).
+pub async fn webhooks(c: &impl GenericClient, platform: Option<OwnerId>) -> Res<Vec<crate::StoredWebhook>> {
+    let st = c
+        .prepare_cached(
+            "SELECT id, platform_id, body, version FROM webhooks WHERE $1::uuid IS NULL OR platform_id = $1 ORDER BY id",
+        )
+        .await?;
+    c.query(&st, &[&platform.map(|p| p.0)])
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(crate::StoredWebhook {
+                id: get(r, 0)?,
+                platform: OwnerId(get(r, 1)?),
+                body: get(r, 2)?,
+                version: u64_at(r, 3)?,
+            })
+        })
+        .collect()
+}
+
+/// Write a webhook document if its version is still `expected`; the new version, `None` if not.
+pub async fn save_webhook(
+    c: &impl GenericClient,
+    platform: OwnerId,
+    id: uuid::Uuid,
+    body: &str,
+    expected: Option<u64>,
+) -> Res<Option<u64>> {
+    let n = match expected {
+        None => {
+            let st = c
+                .prepare_cached(
+                    "INSERT INTO webhooks (id, platform_id, body, version) VALUES ($1, $2, $3, 1) ON CONFLICT DO NOTHING",
+                )
+                .await?;
+            c.execute(&st, &[&id, &platform.0, &body]).await?
+        }
+        Some(v) => {
+            let st = c
+                .prepare_cached(
+                    "UPDATE webhooks SET body = $3, version = version + 1 WHERE id = $1 AND platform_id = $2 AND version = $4",
+                )
+                .await?;
+            c.execute(&st, &[&id, &platform.0, &body, &(v as i64)]).await?
+        }
+    };
+    Ok((n == 1).then(|| expected.map_or(1, |v| v + 1)))
 }

@@ -1,4 +1,4 @@
-//! Balance alerts in the SQLite store (`alerts` table, schema v5).
+//! Balance alerts and webhook documents in the SQLite store.
 
 use coffer_core::alerts::Alert;
 use coffer_core::*;
@@ -71,4 +71,50 @@ pub fn of_platform(c: &Connection, platform: OwnerId) -> Result<Vec<Alert>, Stor
         c.prepare_cached(&format!("SELECT {COLS} FROM alerts WHERE platform_id = ?1 ORDER BY created_seq, id"))?;
     let rows = st.query_map([platform.0.as_bytes().as_slice()], row)?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Webhook documents (of one platform, or all).
+pub fn webhooks(c: &Connection, platform: Option<OwnerId>) -> Result<Vec<crate::StoredWebhook>, StoreError> {
+    let map = |r: &Row<'_>| {
+        Ok(crate::StoredWebhook {
+            id: uuid(r, 0)?,
+            platform: OwnerId(uuid(r, 1)?),
+            body: r.get(2)?,
+            version: r.get::<_, i64>(3)? as u64,
+        })
+    };
+    let out = match platform {
+        Some(p) => c
+            .prepare_cached("SELECT id, platform_id, body, version FROM webhooks WHERE platform_id = ?1 ORDER BY id")?
+            .query_map([p.0.as_bytes().as_slice()], map)?
+            .collect::<Result<_, _>>()?,
+        None => c
+            .prepare_cached("SELECT id, platform_id, body, version FROM webhooks ORDER BY id")?
+            .query_map([], map)?
+            .collect::<Result<_, _>>()?,
+    };
+    Ok(out)
+}
+
+/// Write a webhook document if its version is still `expected`; the new version, `None` if not.
+pub fn save_webhook(
+    c: &Connection,
+    platform: OwnerId,
+    id: Uuid,
+    body: &str,
+    expected: Option<u64>,
+) -> Result<Option<u64>, StoreError> {
+    let n = match expected {
+        None => c
+            .prepare_cached(
+                "INSERT INTO webhooks (id, platform_id, body, version) VALUES (?1, ?2, ?3, 1) ON CONFLICT DO NOTHING",
+            )?
+            .execute(params![id.as_bytes().as_slice(), platform.0.as_bytes().as_slice(), body])?,
+        Some(v) => c
+            .prepare_cached(
+                "UPDATE webhooks SET body = ?3, version = version + 1 WHERE id = ?1 AND platform_id = ?2 AND version = ?4",
+            )?
+            .execute(params![id.as_bytes().as_slice(), platform.0.as_bytes().as_slice(), body, v as i64])?,
+    };
+    Ok((n == 1).then(|| expected.map_or(1, |v| v + 1)))
 }
