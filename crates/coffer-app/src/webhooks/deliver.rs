@@ -23,8 +23,12 @@ use crate::service::Actor;
 
 /// How often a node looks for endpoints that are due.
 const LOOK_EVERY: Duration = Duration::from_millis(200);
-/// How long a lease lasts; a step renews it.
-const LEASE: Duration = Duration::from_secs(30);
+/// How long a lease lasts; each step takes it anew. A node that dies holding one delays its
+/// endpoint's deliveries by at most this long.
+const LEASE: Duration = Duration::from_secs(15);
+/// A step starts no POST after this long, so that it ends (each POST has [`TIMEOUT`]) within
+/// its lease: two nodes never deliver to one endpoint at once.
+const STEP_TIME: Duration = Duration::from_secs(4);
 /// Events one step delivers at most.
 const STEP_EVENTS: usize = 100;
 /// Deadline of one POST (connect, send, answer).
@@ -131,7 +135,12 @@ async fn step(
         secrets.push(secret(dir, w.id, w.secret_version - 1).await?);
     }
     let mut all = true;
+    let started = Instant::now();
     for e in &page.data {
+        if started.elapsed() > STEP_TIME {
+            all = false;
+            break;
+        }
         let body = serde_json::to_string(e).map_err(|e| StoreError::Storage(e.to_string()))?;
         let attempt = post(http, policy, &w.url, &secrets, &e.id, &body).await;
         let ok = attempt.status.is_some_and(|s| (200..300).contains(&s));
