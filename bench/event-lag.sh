@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# The event feed under write load (issue 15's benchmark, for the feed: webhooks are not built):
-# `coffer serve` with 1,000 funded wallets; single transfers from wrk (128 connections) for
-# SECONDS with nobody reading events, then again while one consumer follows the feed by long
-# poll (bench/event_lag.py). Prints both write rates and the consumer's lag (event's transaction
-# time to its arrival), p50 / p99 / max.
+# Events under write load (issue 15's benchmark): `coffer serve` with 1,000 funded wallets;
+# single transfers from wrk (128 connections) for SECONDS three times: with nobody reading
+# events; while one merchant's key follows the feed by long poll (bench/event_lag.py); and with
+# 10 webhook endpoints (one per merchant) delivering to a receiver (bench/webhook_receiver.py).
+# Prints the write rates and each reader's lag (event's transaction time to its arrival),
+# p50 / p99 / max.
 #
 #   bash bench/event-lag.sh [sqlite|postgres] [seconds] [postgresql://postgres@127.0.0.1:5432/test]
 set -euo pipefail
@@ -27,6 +28,9 @@ cargo build --release --locked -q -p coffer --bins
 coffer=./target/release/coffer
 cat >"$work/coffer.toml" <<EOT
 rate_limit = 100000000
+[webhooks]
+allow_http = true
+allow_private_webhook_targets = true
 EOT
 if [ "$backend" = postgres ]; then
   PGOPTIONS="-c client_min_messages=warning" psql -q -v ON_ERROR_STOP=1 "$url" -c "CREATE SCHEMA $schema"
@@ -51,8 +55,16 @@ consumer=$!
 sleep 1
 followed=$(rate)
 wait $consumer
+python3 bench/webhook_receiver.py $B "$pkey" 10 "$((seconds + 4))" 18093 >"$work/hooks.txt" &
+hooks=$!
+for _ in $(seq 1 100); do grep -q ready "$work/hooks.txt" 2>/dev/null && break; sleep 0.1; done
+hooked=$(rate)
+wait $hooks
 read -r events per_s p50 p99 max <"$work/lag.txt"
+read -r deliveries d_per_s d50 d99 dmax < <(tail -n1 "$work/hooks.txt")
 echo "backend $backend, ${seconds}s each, single transfers over HTTP (128 connections)"
 echo "transfers/s with nobody reading events: $alone"
 echo "transfers/s while one consumer follows the feed: $followed"
 echo "consumer: $events balance.changed events ($per_s/s); lag p50 ${p50} ms, p99 ${p99} ms, max ${max} ms"
+echo "transfers/s with 10 webhook endpoints (one merchant each): $hooked"
+echo "webhooks: $deliveries deliveries ($d_per_s/s); lag p50 ${d50} ms, p99 ${d99} ms, max ${dmax} ms"
