@@ -236,7 +236,7 @@ async fn a_version_2_database_migrates_in_place() {
     }
     c.batch_execute(
         "ALTER TABLE entries ALTER COLUMN account_nos SET NOT NULL; ALTER TABLE entries DROP COLUMN lines;
-         DROP TABLE coffer_projection; DROP TABLE alerts; UPDATE coffer_meta SET value = '2' WHERE key = 'schema_version'",
+         DROP TABLE coffer_projection; DROP TABLE alerts; DROP TABLE webhooks; UPDATE coffer_meta SET value = '2' WHERE key = 'schema_version'",
     )
     .await
     .unwrap();
