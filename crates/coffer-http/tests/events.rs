@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use coffer_core::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use support::server::{code, Server};
+use support::server::{code, settled, Server};
 
 async fn wallet(s: &Server, owner: OwnerId, wallet_type: WalletType) -> AccountId {
     let c = Command::OpenWallet {
@@ -207,21 +207,6 @@ async fn a_long_poll_returns_when_an_event_arrives() {
     ] {
         let (st, v) = s.get(&format!("/events?{q}"), &key).await;
         assert_eq!((st, code(&v)), (StatusCode::BAD_REQUEST, c), "{q}: {v}");
-    }
-}
-
-/// Wait (5 s at most) until the key's feed has settled past transaction `last` (on PostgreSQL
-/// a refused command's entry number is a gap the projector must first find dead).
-async fn settled(s: &Server, key: &str, last: u64) {
-    let since = std::time::Instant::now();
-    loop {
-        let (_, v) = s.get(&format!("/events?limit=1000&cursor=e{last}.0"), key).await;
-        let next: u64 = v["next_cursor"].as_str().unwrap()[1..].split('.').next().unwrap().parse().unwrap();
-        if next > last {
-            return;
-        }
-        assert!(since.elapsed() < std::time::Duration::from_secs(5), "the feed did not settle past {last}");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
 

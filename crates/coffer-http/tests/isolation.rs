@@ -11,7 +11,7 @@ mod support;
 use coffer_core::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use support::server::Server;
+use support::server::{settled, Server};
 
 fn kind(v: &Value) -> &str {
     v["error"]["type"].as_str().unwrap_or("<no error>")
@@ -331,19 +331,4 @@ async fn the_feed_shows_only_the_reach() {
     assert!(!mine.iter().any(|e| e["wallet"] == w.a_wallet.to_string().as_str()));
     let all = feed(w.platform_key.clone()).await;
     assert!(all.len() > mine.len() && all.iter().any(|e| e["wallet"] == w.a_wallet.to_string().as_str()));
-}
-
-/// Wait (5 s at most) until the key's feed has settled past transaction `last` (on PostgreSQL
-/// a refused command's entry number is a gap the projector must first find dead).
-async fn settled(s: &Server, key: &str, last: u64) {
-    let since = std::time::Instant::now();
-    loop {
-        let (_, v) = s.get(&format!("/events?limit=1000&cursor=e{last}.0"), key).await;
-        let next: u64 = v["next_cursor"].as_str().unwrap()[1..].split('.').next().unwrap().parse().unwrap();
-        if next > last {
-            return;
-        }
-        assert!(since.elapsed() < std::time::Duration::from_secs(5), "the feed did not settle past {last}");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
 }

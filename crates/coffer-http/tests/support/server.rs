@@ -96,3 +96,18 @@ impl Server {
 pub fn code(v: &Value) -> &str {
     v["error"]["code"].as_str().unwrap_or("<no error>")
 }
+
+/// Wait (5 s at most) until the key's feed has settled past transaction `last` (on PostgreSQL
+/// a refused command's entry number is a gap the projector must first find dead).
+pub async fn settled(s: &Server, key: &str, last: u64) {
+    let since = std::time::Instant::now();
+    loop {
+        let (_, v) = s.get(&format!("/events?limit=1000&cursor=e{last}.0"), key).await;
+        let next: u64 = v["next_cursor"].as_str().unwrap()[1..].split('.').next().unwrap().parse().unwrap();
+        if next > last {
+            return;
+        }
+        assert!(since.elapsed() < std::time::Duration::from_secs(5), "the feed did not settle past {last}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
