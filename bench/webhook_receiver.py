@@ -25,6 +25,8 @@ def call(base, key, path, body=None):
 
 
 class Hook(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: one connection per endpoint, as real receivers
+
     def do_POST(self):
         body = self.rfile.read(int(self.headers["Content-Length"]))
         now = time.time()
