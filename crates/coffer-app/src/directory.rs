@@ -82,6 +82,9 @@ pub struct Directory {
     currencies: CurrencyTable,
     cache: RwLock<Cache>,
     places: RwLock<HashMap<AccountId, Place>>,
+    tail: crate::tail::Tail,
+    /// Grows after every change this node makes to a webhook endpoint (`webhooks::change`).
+    webhook_changes: std::sync::atomic::AtomicU64,
 }
 
 fn keep<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>, k: K, v: V) {
@@ -94,7 +97,20 @@ fn keep<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>, k: K, v: V) {
 impl Directory {
     pub fn new(store: Arc<dyn Store>) -> Self {
         let currencies = store.currency_table();
-        Directory { store, currencies, cache: Default::default(), places: Default::default() }
+        Directory {
+            store,
+            currencies,
+            cache: Default::default(),
+            places: Default::default(),
+            tail: Default::default(),
+            webhook_changes: Default::default(),
+        }
+    }
+
+    /// Every entry of `platform` numbered `from..=to`, oldest first, from the journal's settled
+    /// tail this node keeps for feed readers (`tail`). `to` must be settled.
+    pub async fn settled_entries(&self, platform: OwnerId, from: Seq, to: Seq) -> Result<Vec<Arc<Entry>>, StoreError> {
+        self.tail.entries(&*self.store, platform, from, to).await
     }
 
     /// Make the cache exact as of now: read the store's directory version and empty the
@@ -157,6 +173,16 @@ impl Directory {
         let mut c = self.cache.write();
         let v = c.version;
         c.reset(v);
+    }
+
+    /// How many webhook endpoint changes this node has made: a delivery step in flight that
+    /// sees it move writes its state at once, and ends if its endpoint was the one changed.
+    pub fn webhook_changes(&self) -> u64 {
+        self.webhook_changes.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    pub fn webhook_changed(&self) {
+        self.webhook_changes.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     fn generation(&self) -> u64 {

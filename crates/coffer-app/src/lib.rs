@@ -7,6 +7,7 @@
 //! - [`reach`]: what that caller may see and change, decided in one place;
 //! - [`render`]: the views the APIs answer with, amounts already in their exponents;
 //! - [`secrets`]: server keys shared by every node (token HMAC, platform RSA signing keys);
+//! - [`tail`]: the settled end of each platform's journal in memory, shared by feed readers;
 //! - [`cpu`]: a bounded pool for CPU-heavy work (RSA), off the async workers;
 //! - [`service`]: the use-cases (movements, holds, wallets, owners, keys, journal, balances,
 //!   rates) that every shell calls; no shell builds a command or calls the store itself.
@@ -18,6 +19,7 @@ pub mod reach;
 pub mod render;
 pub mod secrets;
 pub mod service;
+pub mod tail;
 pub mod webhooks;
 
 pub use directory::Directory;

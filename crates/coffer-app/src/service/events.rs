@@ -15,7 +15,7 @@ use coffer_core::alerts::Alert;
 use coffer_core::events::{self, EventType};
 use coffer_core::money::format_minor;
 use coffer_core::*;
-use coffer_store::{Page, Store};
+use coffer_store::Store;
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -155,6 +155,9 @@ pub async fn feed(dir: &Directory, actor: Actor<'_>, q: FeedQuery) -> Result<Eve
 /// One look at the journal from the cursor.
 async fn read(dir: &Directory, actor: Actor<'_>, platform: OwnerId, q: &FeedQuery) -> Result<EventsView, AppError> {
     let settled = dir.settled_seq().await?;
+    if q.cursor.seq > settled {
+        return Ok(EventsView { data: Vec::new(), next_cursor: q.cursor.to_string(), has_more: false });
+    }
     // Read after the settled position: an alert not visible yet cannot apply to an entry at or
     // below it (`Store::put_alert`).
     let mut alerts: HashMap<AccountId, Vec<Alert>> = HashMap::new();
@@ -170,10 +173,8 @@ async fn read(dir: &Directory, actor: Actor<'_>, platform: OwnerId, q: &FeedQuer
             break;
         }
         let last = settled.min(at.seq.saturating_add(WINDOW - 1));
-        let page = Page { after: Some(at.seq - 1), before: Some(last + 1), limit: WINDOW as usize };
-        let mut entries = dir.entries(platform, page).await?;
-        entries.reverse();
-        for e in &entries {
+        for e in dir.settled_entries(platform, at.seq, last).await? {
+            let e = &*e;
             let reach = actor.entry_reach(dir, e).await?;
             let skip = if e.seq == at.seq { at.index } else { 0 };
             for ev in events::with_alerts(e, of_wallet).into_iter().filter(|ev| ev.index >= skip) {

@@ -1,18 +1,28 @@
 //! Delivery: every serving node runs [`run`]. For each enabled endpoint that is due, a node
 //! takes the endpoint's lease (a compare-and-set write of its document: one node at a time, and
-//! another takes over once a lease expires), reads the feed from the endpoint's cursor with the
-//! endpoint owner's reach, and POSTs the events one at a time, in order, each signed. The cursor
-//! moves past an event only once the receiver answered 2xx and is written after the step, so a
-//! crash or a lost lease means some events are sent again (same ids), never that one is skipped:
-//! at least once, in journal order. A failure stops the step and waits (exponential backoff from
-//! 1 s up to an hour); an endpoint failing for [`DISABLE_AFTER`] is disabled.
+//! another takes over once a lease expires) and runs a step: for up to [`STEP_TIME`] it follows
+//! the feed from the endpoint's cursor with the endpoint owner's reach and POSTs each event as
+//! it settles, one at a time, in order, each signed. The cursor moves past an event only once
+//! the receiver answered 2xx, and is written every [`CHECKPOINT`] and at the step's end, so a
+//! crash or a lost lease means some events are sent again (same ids), never that one is
+//! skipped: at least once, in journal order. A change to the endpoint meanwhile (disable,
+//! rotate, redeliver) makes the step's next write fail, which ends it: before its next POST
+//! when the change was made on this node, within [`CHECKPOINT`] when on another. A failure ends the step
+//! and waits (exponential backoff from 1 s up to an hour); an endpoint failing for
+//! [`DISABLE_AFTER`] is disabled.
+//!
+//! Every endpoint's reads go through the node's shared journal tail (`crate::tail`), so ten
+//! endpoints following one platform cost about one store read, not ten.
 
+use std::collections::HashSet;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use coffer_core::*;
 use coffer_store::{Store, StoreError};
+use uuid::Uuid;
 
 use super::{private, save, secret, signature, Attempt, Policy, Status, Webhook, LOG_KEPT};
 use crate::auth::Caller;
@@ -29,8 +39,12 @@ const LEASE: Duration = Duration::from_secs(15);
 /// A step starts no POST after this long, so that it ends (each POST has [`TIMEOUT`]) within
 /// its lease: two nodes never deliver to one endpoint at once.
 const STEP_TIME: Duration = Duration::from_secs(4);
-/// Events one step delivers at most.
+/// Events one feed read of a step asks for.
 const STEP_EVENTS: usize = 100;
+/// How often a step writes its cursor (a crash re-sends at most this much).
+const CHECKPOINT: Duration = Duration::from_secs(1);
+/// How long a step that has caught up waits before it looks at the feed again.
+const IDLE: Duration = Duration::from_millis(50);
 /// Deadline of one POST (connect, send, answer).
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// Bytes of an answer kept in the log.
@@ -61,59 +75,80 @@ pub fn client() -> reqwest::Client {
         .expect("a client with these settings builds")
 }
 
-/// The delivery loop of this node, until `stop` resolves.
+/// The delivery loop of this node, until `stop` resolves; then the steps in flight end (after
+/// their current POST) and write where they got to.
 pub async fn run(dir: Arc<Directory>, policy: Policy, stop: impl std::future::Future<Output = ()>) {
-    let node = uuid::Uuid::now_v7().to_string();
-    let http = client();
+    let node = Node { id: uuid::Uuid::now_v7().to_string(), http: client(), policy, stopping: Default::default() };
+    let node = Arc::new(node);
+    let mut steps = tokio::task::JoinSet::new();
+    let mut busy = HashSet::new();
     tokio::pin!(stop);
     loop {
-        if let Err(e) = round(&dir, policy, &node, &http).await {
+        while let Some(r) = steps.try_join_next() {
+            busy.remove(&report(r));
+        }
+        if let Err(e) = round(&dir, &node, &mut busy, &mut steps).await {
             tracing::warn!(error = %e, "webhook delivery round failed");
         }
         tokio::select! {
-            _ = &mut stop => return,
+            _ = &mut stop => break,
             _ = tokio::time::sleep(LOOK_EVERY) => {}
+        }
+    }
+    node.stopping.store(true, Ordering::Relaxed);
+    while let Some(r) = steps.join_next().await {
+        report(r);
+    }
+}
+
+/// What every step of this node shares.
+struct Node {
+    id: String,
+    http: reqwest::Client,
+    policy: Policy,
+    stopping: AtomicBool,
+}
+
+/// Log how a step ended; the endpoint it was for.
+fn report(r: Result<(Uuid, Result<(), StoreError>), tokio::task::JoinError>) -> Uuid {
+    match r {
+        Ok((id, Ok(()) | Err(StoreError::Conflict(_)))) => id,
+        Ok((id, Err(e))) => {
+            tracing::warn!(error = %e, endpoint = %id, "webhook delivery step failed");
+            id
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "webhook delivery task failed");
+            Uuid::nil()
         }
     }
 }
 
-/// One look: a step for every endpoint that is due and not leased to another node.
-async fn round(dir: &Arc<Directory>, policy: Policy, node: &str, http: &reqwest::Client) -> Result<(), StoreError> {
+/// One look: a step for every endpoint that is due, not delivered by this node already, and
+/// not leased to another node.
+async fn round(
+    dir: &Arc<Directory>,
+    node: &Arc<Node>,
+    busy: &mut HashSet<Uuid>,
+    steps: &mut tokio::task::JoinSet<(Uuid, Result<(), StoreError>)>,
+) -> Result<(), StoreError> {
     let now = micros();
-    let mut steps = tokio::task::JoinSet::new();
     for s in dir.webhooks(None).await? {
         let Ok(w) = serde_json::from_str::<Webhook>(&s.body) else { continue };
-        let leased_elsewhere = w.lease.as_ref().is_some_and(|(holder, until)| holder != node && *until > now);
-        if w.status != Status::Enabled || w.next_attempt_at > now || leased_elsewhere {
+        let leased_elsewhere = w.lease.as_ref().is_some_and(|(holder, until)| *holder != node.id && *until > now);
+        if w.status != Status::Enabled || w.next_attempt_at > now || leased_elsewhere || busy.contains(&w.id) {
             continue;
         }
-        let (dir, node, http) = (dir.clone(), node.to_string(), http.clone());
-        steps.spawn(async move { step(&dir, policy, &node, &http, w, s.version).await });
-    }
-    while let Some(r) = steps.join_next().await {
-        match r {
-            Ok(Err(StoreError::Conflict(_))) | Ok(Ok(())) => {}
-            Ok(Err(e)) => tracing::warn!(error = %e, "webhook delivery step failed"),
-            Err(e) => tracing::error!(error = %e, "webhook delivery task failed"),
-        }
+        busy.insert(w.id);
+        let (dir, node) = (dir.clone(), node.clone());
+        steps.spawn(async move { (w.id, step(&dir, &node, w, s.version).await) });
     }
     Ok(())
 }
 
-/// Take the lease, deliver what is due, write the new state.
-async fn step(
-    dir: &Directory,
-    policy: Policy,
-    node: &str,
-    http: &reqwest::Client,
-    mut w: Webhook,
-    version: u64,
-) -> Result<(), StoreError> {
-    w.lease = Some((node.to_string(), micros() + LEASE.as_micros() as i64));
-    let version = save(dir, &w, Some(version)).await?;
-    let Some(owner) = dir.owner(w.owner).await? else { return Ok(()) };
-    // The endpoint reads the feed with its owner's reach, as a read-only key of the owner would.
-    let caller = Caller {
+/// The endpoint's owner as a read-only key of its own would be: the feed's reach.
+fn reader(w: &Webhook, owner: Owner) -> Caller {
+    Caller {
         key: ApiKey {
             id: format!("webhook:{}", w.id),
             owner: owner.id,
@@ -126,38 +161,71 @@ async fn step(
             public_key: None,
         },
         acting: owner,
-    };
-    let cursor = Cursor::parse(&w.cursor).map_err(|e| StoreError::Storage(e.to_string()))?;
-    let q = FeedQuery { platform: None, cursor, types: w.types.clone(), limit: STEP_EVENTS, wait: Duration::ZERO };
-    let page = events::feed(dir, Actor::Key(&caller), q).await.map_err(|e| StoreError::Storage(e.to_string()))?;
+    }
+}
+
+/// Take the lease, then for [`STEP_TIME`] follow the feed and deliver each event as it settles,
+/// writing the cursor every [`CHECKPOINT`] and at the end. A failed POST ends the step.
+async fn step(dir: &Directory, node: &Node, mut w: Webhook, version: u64) -> Result<(), StoreError> {
+    let started = Instant::now();
+    w.lease = Some((node.id.clone(), micros() + LEASE.as_micros() as i64));
+    let mut version = save(dir, &w, Some(version)).await?;
+    let Some(owner) = dir.owner(w.owner).await? else { return Ok(()) };
+    let caller = reader(&w, owner);
     let mut secrets = vec![secret(dir, w.id, w.secret_version).await?];
     if w.previous_until.is_some_and(|t| t > micros()) {
         secrets.push(secret(dir, w.id, w.secret_version - 1).await?);
     }
-    let mut all = true;
-    let started = Instant::now();
+    let (mut saved, mut changes) = (Instant::now(), dir.webhook_changes());
+    let mut ok = true;
+    while ok && started.elapsed() < STEP_TIME && !node.stopping.load(Ordering::Relaxed) {
+        let cursor = Cursor::parse(&w.cursor).map_err(|e| StoreError::Storage(e.to_string()))?;
+        let q = FeedQuery { platform: None, cursor, types: w.types.clone(), limit: STEP_EVENTS, wait: Duration::ZERO };
+        let page = events::feed(dir, Actor::Key(&caller), q).await.map_err(|e| StoreError::Storage(e.to_string()))?;
+        let idle = page.data.is_empty() && !page.has_more;
+        // An endpoint changed on this node since the last write: write now, which fails (and
+        // ends the step) if it was this one, before anything is sent with the old settings.
+        if dir.webhook_changes() != changes || (saved.elapsed() >= CHECKPOINT && !idle) {
+            changes = dir.webhook_changes();
+            version = save(dir, &w, Some(version)).await?;
+            saved = Instant::now();
+        }
+        if idle {
+            tokio::time::sleep(IDLE).await;
+            continue;
+        }
+        ok = deliver(node, &mut w, &secrets, &page, started).await?;
+    }
+    save(dir, &w, Some(version)).await.map(drop)
+}
+
+/// POST a page of events in order, moving the cursor past each one answered 2xx (and past the
+/// page when all were). False when one failed (counted, the step ends).
+async fn deliver(
+    node: &Node,
+    w: &mut Webhook,
+    secrets: &[String],
+    page: &events::EventsView,
+    started: Instant,
+) -> Result<bool, StoreError> {
     for e in &page.data {
-        if started.elapsed() > STEP_TIME {
-            all = false;
-            break;
+        if started.elapsed() > STEP_TIME || node.stopping.load(Ordering::Relaxed) {
+            return Ok(true);
         }
         let body = serde_json::to_string(e).map_err(|e| StoreError::Storage(e.to_string()))?;
-        let attempt = post(http, policy, &w.url, &secrets, &e.id, &body).await;
+        let attempt = post(&node.http, node.policy, &w.url, secrets, &e.id, &body).await;
         let ok = attempt.status.is_some_and(|s| (200..300).contains(&s));
-        log(&mut w, attempt);
+        log(w, attempt);
         if !ok {
-            failed(&mut w);
-            all = false;
-            break;
+            failed(w);
+            return Ok(false);
         }
         let index: u32 = e.id.rsplit_once('.').and_then(|(_, i)| i.parse().ok()).unwrap_or(0);
         w.cursor = Cursor { seq: e.transaction, index: index + 1 }.to_string();
         (w.delivered, w.failures, w.failing_since, w.next_attempt_at) = (w.delivered + 1, 0, None, 0);
     }
-    if all {
-        w.cursor = page.next_cursor;
-    }
-    save(dir, &w, Some(version)).await.map(drop)
+    w.cursor = page.next_cursor.clone();
+    Ok(true)
 }
 
 fn log(w: &mut Webhook, a: Attempt) {

@@ -373,7 +373,10 @@ pub async fn change(
             Change::Redeliver(c) => (w.cursor, w.failures, w.next_attempt_at) = (c.to_string(), 0, 0),
         }
         match save(dir, &w, Some(v)).await {
-            Ok(_) => return Ok(view(&w, shown)),
+            Ok(_) => {
+                dir.webhook_changed();
+                return Ok(view(&w, shown));
+            }
             Err(StoreError::Conflict(_)) => continue,
             Err(e) => return Err(e.into()),
         }
