@@ -109,8 +109,14 @@ impl Directory {
 
     /// Every entry of `platform` numbered `from..=to`, oldest first, from the journal's settled
     /// tail this node keeps for feed readers (`tail`). `to` must be settled.
-    pub async fn settled_entries(&self, platform: OwnerId, from: Seq, to: Seq) -> Result<Vec<Arc<Entry>>, StoreError> {
-        self.tail.entries(&*self.store, platform, from, to).await
+    /// With them, the platform's alerts, exact for them.
+    pub async fn settled_entries(
+        &self,
+        platform: OwnerId,
+        from: Seq,
+        to: Seq,
+    ) -> Result<crate::tail::Settled, StoreError> {
+        self.tail.entries(self, platform, from, to).await
     }
 
     /// Make the cache exact as of now: read the store's directory version and empty the

@@ -39,7 +39,46 @@ impl EntryReach {
     }
 }
 
+/// Whether the caller reaches each owner, remembered over one long read (the event feed walks
+/// many entries whose wallets belong to few owners). Exact while it lives: an owner's place in
+/// the tree never changes.
+#[derive(Debug, Default)]
+pub struct OwnerMemo(HashMap<OwnerId, bool>);
+
 impl Caller {
+    /// [`Caller::entry_reach`] given the owner of each line's wallet (`None`: a system
+    /// account), as the journal tail keeps them (`crate::tail`).
+    pub async fn entry_reach_known(
+        &self,
+        dir: &Directory,
+        e: &Entry,
+        owners: &[Option<OwnerId>],
+        memo: &mut OwnerMemo,
+    ) -> Result<EntryReach, StoreError> {
+        if e.platform != self.acting.platform {
+            return Ok(EntryReach(vec![false; e.lines.len()]));
+        }
+        if self.is_platform() {
+            return Ok(EntryReach::whole(e));
+        }
+        let mut seen = Vec::with_capacity(owners.len());
+        for o in owners {
+            let reached = match o {
+                None => false,
+                Some(o) => match memo.0.get(o) {
+                    Some(&r) => r,
+                    None => {
+                        let r = self.reaches(dir, *o).await?;
+                        memo.0.insert(*o, r);
+                        r
+                    }
+                },
+            };
+            seen.push(reached);
+        }
+        Ok(EntryReach(seen))
+    }
+
     /// A platform acting as itself: it reaches every owner and account of its platform.
     pub fn is_platform(&self) -> bool {
         self.acting.id == self.acting.platform
@@ -117,19 +156,16 @@ impl Caller {
         if self.is_platform() {
             return Ok(EntryReach::whole(e));
         }
-        let mut known: HashMap<AccountId, bool> = HashMap::new();
-        let mut seen = Vec::with_capacity(e.lines.len());
-        for l in &e.lines {
-            let reached = match known.get(&l.account) {
-                Some(&r) => r,
-                None => {
-                    let r = match dir.place(l.account).await? {
-                        Some(p) if p.wallet => self.reaches(dir, p.owner).await?,
-                        _ => false,
-                    };
-                    known.insert(l.account, r);
-                    r
-                }
+        let mut seen: Vec<bool> = Vec::with_capacity(e.lines.len());
+        for (i, l) in e.lines.iter().enumerate() {
+            // An account on an earlier line is decided already (entries have few lines).
+            let earlier = e.lines[..i].iter().position(|m| m.account == l.account);
+            let reached = match earlier {
+                Some(j) => seen[j],
+                None => match dir.place(l.account).await? {
+                    Some(p) if p.wallet => self.reaches(dir, p.owner).await?,
+                    _ => false,
+                },
             };
             seen.push(reached);
         }

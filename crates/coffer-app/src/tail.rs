@@ -6,20 +6,32 @@
 //! platform in it, oldest first. Only settled entries are ever added (the caller asks for
 //! `to <= settled`), and a settled entry never changes, so the tail is exact without any
 //! invalidation. A reader asking within or just past the run extends it (one reader at a time
-//! per platform reads the store, the others wait for its answer); a reader far ahead of it
+//! per platform reads the store, the others wait for its answer; at the head, at most once per
+//! [`GAP`], readers meanwhile getting what the run holds); a reader far ahead of it
 //! moves the run to where it is; a reader behind it (catching up after an outage) reads the store
 //! directly and leaves the tail to those at the head. Past [`KEPT`] entries the oldest go.
+//!
+//! With the entries, the tail keeps the platform's balance alerts, read after each extension:
+//! an alert missing from that read was made after every entry then in the tail had settled
+//! (`Store::put_alert`), so the list is exact for them.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
+use coffer_core::alerts::Alert;
 use coffer_core::{Entry, OwnerId, Seq};
 use coffer_store::{Page, Store, StoreError};
+
+use crate::directory::Directory;
 
 /// Entry numbers one store read covers.
 const WINDOW: u64 = 1000;
 /// Entries kept per platform: some seconds of a busy platform's journal.
 const KEPT: usize = 20_000;
+/// A tail is extended at most this often: readers arriving meanwhile are answered from it as it
+/// is, so a busy platform costs some tens of store reads a second, however many follow it.
+const GAP: Duration = Duration::from_millis(20);
 /// Platforms whose tail is kept; past it every tail is dropped (and rebuilt by use).
 const MAX_PLATFORMS: usize = 1000;
 
@@ -27,7 +39,29 @@ const MAX_PLATFORMS: usize = 1000;
 struct Run {
     first: Seq,
     next: Seq,
-    entries: VecDeque<Arc<Entry>>,
+    entries: VecDeque<Arc<Tailed>>,
+    /// The platform's alerts, read after the last extension: exact for every entry before
+    /// `next` (an alert missing from it was made after those entries settled).
+    alerts: Arc<Vec<Alert>>,
+    /// When it was last extended.
+    extended: Option<Instant>,
+}
+
+/// An entry with the owner of each line's wallet (`None`: a system account), looked up once
+/// for every reader.
+#[derive(Debug)]
+pub struct Tailed {
+    pub entry: Entry,
+    pub owners: Vec<Option<OwnerId>>,
+}
+
+/// Entries of a platform and the alerts that apply to them (`Store::alerts`).
+pub struct Settled {
+    /// Every entry of the platform numbered `from..=through`, oldest first.
+    pub entries: Vec<Arc<Tailed>>,
+    /// `to`, or less when the tail was extended less than [`GAP`] ago (ask again later).
+    pub through: Seq,
+    pub alerts: Arc<Vec<Alert>>,
 }
 
 pub struct Tail {
@@ -57,53 +91,59 @@ impl Tail {
 
     /// Every entry of `platform` numbered `from..=to`, oldest first. `to` must be settled
     /// (`Store::settled_seq`): the tail keeps what it read.
-    pub async fn entries(
-        &self,
-        store: &dyn Store,
-        platform: OwnerId,
-        from: Seq,
-        to: Seq,
-    ) -> Result<Vec<Arc<Entry>>, StoreError> {
-        if from > to {
-            return Ok(Vec::new());
-        }
+    pub async fn entries(&self, dir: &Directory, platform: OwnerId, from: Seq, to: Seq) -> Result<Settled, StoreError> {
         let run = self.run(platform);
         let mut run = run.lock().await;
         // Far ahead (a new reader after a quiet spell): start the run where it is.
         if run.next == 0 || from > run.next.saturating_add(10 * WINDOW) {
-            *run = Run { first: from, next: from, entries: VecDeque::new() };
+            *run = Run { first: from, next: from, ..Run::default() };
         }
         if from < run.first {
             drop(run);
-            return read(store, platform, from, to).await.map(|v| v.into_iter().map(Arc::new).collect());
+            let entries = read(dir, platform, from, to).await?;
+            return Ok(Settled { entries, through: to, alerts: Arc::new(dir.alerts(platform).await?) });
         }
-        while run.next <= to {
-            let last = to.min(run.next.saturating_add(WINDOW - 1));
-            let read = read(store, platform, run.next, last).await?;
-            run.entries.extend(read.into_iter().map(Arc::new));
-            run.next = last + 1;
+        // A whole window past the run is a reader catching up: no reason to make it wait.
+        let due = run.extended.is_none_or(|t| t.elapsed() >= GAP) || (to + 1).saturating_sub(run.next) >= WINDOW;
+        if run.next <= to && due {
+            while run.next <= to {
+                let last = to.min(run.next.saturating_add(WINDOW - 1));
+                let read = read(dir, platform, run.next, last).await?;
+                run.entries.extend(read);
+                run.next = last + 1;
+            }
+            run.alerts = Arc::new(dir.alerts(platform).await?);
+            run.extended = Some(Instant::now());
         }
-        let start = run.entries.partition_point(|e| e.seq < from);
-        let end = run.entries.partition_point(|e| e.seq <= to);
-        let found = run.entries.range(start..end).cloned().collect();
+        let through = to.min(run.next - 1);
+        let start = run.entries.partition_point(|e| e.entry.seq < from);
+        let end = run.entries.partition_point(|e| e.entry.seq <= through);
+        let entries = run.entries.range(start..end).cloned().collect();
         while run.entries.len() > self.kept {
-            let gone = run.entries.pop_front().map_or(run.first, |e| e.seq);
+            let gone = run.entries.pop_front().map_or(run.first, |e| e.entry.seq);
             run.first = gone + 1;
         }
-        Ok(found)
+        Ok(Settled { entries, through, alerts: run.alerts.clone() })
     }
 }
 
-/// The entries of `platform` numbered `from..=last` from the store, oldest first, in windows.
-async fn read(store: &dyn Store, platform: OwnerId, from: Seq, last: Seq) -> Result<Vec<Entry>, StoreError> {
+/// The entries of `platform` numbered `from..=last` from the store, oldest first, in windows,
+/// with their lines' owners.
+async fn read(dir: &Directory, platform: OwnerId, from: Seq, last: Seq) -> Result<Vec<Arc<Tailed>>, StoreError> {
     let mut out = Vec::new();
     let mut at = from;
     while at <= last {
         let end = last.min(at.saturating_add(WINDOW - 1));
         let page = Page { after: Some(at.saturating_sub(1)), before: Some(end + 1), limit: WINDOW as usize };
-        let mut got = store.entries(platform, page).await?;
+        let mut got = dir.entries(platform, page).await?;
         got.reverse();
-        out.extend(got);
+        for entry in got {
+            let mut owners = Vec::with_capacity(entry.lines.len());
+            for l in &entry.lines {
+                owners.push(dir.place(l.account).await?.filter(|p| p.wallet).map(|p| p.owner));
+            }
+            out.push(Arc::new(Tailed { entry, owners }));
+        }
         at = end + 1;
     }
     Ok(out)

@@ -158,24 +158,31 @@ async fn read(dir: &Directory, actor: Actor<'_>, platform: OwnerId, q: &FeedQuer
     if q.cursor.seq > settled {
         return Ok(EventsView { data: Vec::new(), next_cursor: q.cursor.to_string(), has_more: false });
     }
-    // Read after the settled position: an alert not visible yet cannot apply to an entry at or
-    // below it (`Store::put_alert`).
-    let mut alerts: HashMap<AccountId, Vec<Alert>> = HashMap::new();
-    for a in dir.alerts(platform).await? {
-        alerts.entry(a.wallet).or_default().push(a);
-    }
-    let of_wallet = |w: AccountId| alerts.get(&w).map_or(&[][..], Vec::as_slice);
     let mut at = q.cursor;
     let mut data = Vec::new();
     let mut owners = Owners::default();
+    let mut held_back = false;
+    let mut memo = crate::reach::OwnerMemo::default();
     for _ in 0..MAX_WINDOWS {
         if at.seq > settled || data.len() == q.limit {
             break;
         }
         let last = settled.min(at.seq.saturating_add(WINDOW - 1));
-        for e in dir.settled_entries(platform, at.seq, last).await? {
-            let e = &*e;
-            let reach = actor.entry_reach(dir, e).await?;
+        // The alerts come with the entries, exact for them (`crate::tail`).
+        let settled_window = dir.settled_entries(platform, at.seq, last).await?;
+        let mut alerts: HashMap<AccountId, Vec<Alert>> = HashMap::new();
+        for a in settled_window.alerts.iter() {
+            alerts.entry(a.wallet).or_default().push(a.clone());
+        }
+        let of_wallet = |w: AccountId| alerts.get(&w).map_or(&[][..], Vec::as_slice);
+        for t in &settled_window.entries {
+            let e = &t.entry;
+            let reach = actor.entry_reach_known(dir, t, &mut memo).await?;
+            if !reach.any() {
+                // Nothing of it is the caller's: no event of it is shown.
+                at = Cursor { seq: e.seq + 1, index: 0 };
+                continue;
+            }
             let skip = if e.seq == at.seq { at.index } else { 0 };
             for ev in events::with_alerts(e, of_wallet).into_iter().filter(|ev| ev.index >= skip) {
                 if data.len() == q.limit {
@@ -191,9 +198,13 @@ async fn read(dir: &Directory, actor: Actor<'_>, platform: OwnerId, q: &FeedQuer
             }
             at = Cursor { seq: e.seq + 1, index: 0 };
         }
-        at = at.max(Cursor { seq: last + 1, index: 0 });
+        at = at.max(Cursor { seq: settled_window.through + 1, index: 0 });
+        if settled_window.through < last {
+            held_back = true;
+            break;
+        }
     }
-    Ok(EventsView { data, next_cursor: at.to_string(), has_more: at.seq <= settled })
+    Ok(EventsView { data, next_cursor: at.to_string(), has_more: !held_back && at.seq <= settled })
 }
 
 /// A caller sees a wallet's balance change if it reaches the wallet, and an entry's own event

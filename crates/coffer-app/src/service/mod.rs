@@ -190,6 +190,19 @@ impl Actor<'_> {
         }
     }
 
+    /// [`Actor::entry_reach`] of an entry from the journal tail, which knows its lines' owners.
+    pub async fn entry_reach_known(
+        &self,
+        dir: &Directory,
+        t: &crate::tail::Tailed,
+        memo: &mut crate::reach::OwnerMemo,
+    ) -> Result<EntryReach, AppError> {
+        match self {
+            Actor::Key(c) => Ok(c.entry_reach_known(dir, &t.entry, &t.owners, memo).await?),
+            Actor::Operator => Ok(EntryReach::whole(&t.entry)),
+        }
+    }
+
     /// The entry and the lines the caller sees of it.
     pub async fn entry(&self, dir: &Directory, seq: Seq) -> Result<(Entry, EntryReach), AppError> {
         match self {

@@ -43,7 +43,7 @@ const STEP_TIME: Duration = Duration::from_secs(4);
 const STEP_EVENTS: usize = 100;
 /// How often a step writes its cursor (a crash re-sends at most this much).
 const CHECKPOINT: Duration = Duration::from_secs(1);
-/// How long a step that has caught up waits before it looks at the feed again.
+/// A step that has caught up reads the feed at most this often.
 const IDLE: Duration = Duration::from_millis(50);
 /// Deadline of one POST (connect, send, answer).
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -179,6 +179,7 @@ async fn step(dir: &Directory, node: &Node, mut w: Webhook, version: u64) -> Res
     let (mut saved, mut changes) = (Instant::now(), dir.webhook_changes());
     let mut ok = true;
     while ok && started.elapsed() < STEP_TIME && !node.stopping.load(Ordering::Relaxed) {
+        let read_at = Instant::now();
         let cursor = Cursor::parse(&w.cursor).map_err(|e| StoreError::Storage(e.to_string()))?;
         let q = FeedQuery { platform: None, cursor, types: w.types.clone(), limit: STEP_EVENTS, wait: Duration::ZERO };
         let page = events::feed(dir, Actor::Key(&caller), q).await.map_err(|e| StoreError::Storage(e.to_string()))?;
@@ -195,6 +196,10 @@ async fn step(dir: &Directory, node: &Node, mut w: Webhook, version: u64) -> Res
             continue;
         }
         ok = deliver(node, &mut w, &secrets, &page, started).await?;
+        if !page.has_more {
+            // Caught up: gather for a moment rather than read the feed after every event.
+            tokio::time::sleep(IDLE.saturating_sub(read_at.elapsed())).await;
+        }
     }
     save(dir, &w, Some(version)).await.map(drop)
 }

@@ -1,5 +1,6 @@
 //! Mapping between the core's plain data and SQLite rows.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 
 use coffer_core::ledger::{Changes, Counters, EntryRef, IdemRecord};
@@ -208,49 +209,59 @@ pub fn incoming(c: &Connection, id: IncomingId) -> rusqlite::Result<Option<Incom
         .optional()
 }
 
-pub fn entry(c: &Connection, seq: Seq) -> rusqlite::Result<Option<Entry>> {
-    let head = c
-        .prepare_cached(
-            "SELECT platform_id, kind, idem_key, request_hash, created_at, metadata, hold_id, incoming_id, reverses, fx, \
-             accounts, lines FROM entries WHERE seq = ?1",
-        )?
-        .query_row([seq as i64], |r| {
-            let accounts: Vec<u8> = r.get(10)?;
-            let accounts = decode_accounts(&accounts).ok_or_else(|| conv(10, BadAccounts))?;
-            let e = Entry {
-                seq,
-                platform: OwnerId(uuid_at(r, 0)?),
-                kind: parse_at(r, 1)?,
-                idempotency_key: r.get(2)?,
-                request_hash: r.get(3)?,
-                created_at: ts_at(r, 4)?,
-                metadata: match r.get::<_, Option<String>>(5)? {
-                    Some(s) => serde_json::from_str(&s).map_err(|e| conv(5, e))?,
-                    None => Default::default(),
-                },
-                lines: vec![],
-                hold: opt_uuid_at(r, 6)?.map(HoldId),
-                incoming: opt_uuid_at(r, 7)?.map(IncomingId),
-                reverses: r.get::<_, Option<i64>>(8)?.map(|v| v as u64),
-                fx: match r.get::<_, Option<String>>(9)? {
-                    Some(s) => Some(serde_json::from_str(&s).map_err(|e| conv(9, e))?),
-                    None => None,
-                },
-            };
-            let lines = match r.get::<_, Option<Vec<u8>>>(11)? {
-                Some(blob) => Some(codec::decode(&blob, Order::Little).ok_or_else(|| conv(11, BadAccounts))?),
-                None => None,
-            };
-            Ok((e, accounts, lines))
-        })
-        .optional()?;
-    let Some((mut e, accounts, lines)) = head else { return Ok(None) };
+const ENTRY_COLS: &str = "platform_id, kind, idem_key, request_hash, created_at, metadata, hold_id, incoming_id, \
+     reverses, fx, accounts, lines, seq";
+
+/// An entry's head as read (columns [`ENTRY_COLS`]), its accounts and its encoded lines.
+type Head = (Entry, Vec<i64>, Option<Vec<(i64, Values)>>);
+
+fn head_row(r: &Row<'_>) -> rusqlite::Result<Head> {
+    let accounts: Vec<u8> = r.get(10)?;
+    let accounts = decode_accounts(&accounts).ok_or_else(|| conv(10, BadAccounts))?;
+    let e = Entry {
+        seq: r.get::<_, i64>(12)? as u64,
+        platform: OwnerId(uuid_at(r, 0)?),
+        kind: parse_at(r, 1)?,
+        idempotency_key: r.get(2)?,
+        request_hash: r.get(3)?,
+        created_at: ts_at(r, 4)?,
+        metadata: match r.get::<_, Option<String>>(5)? {
+            Some(s) => serde_json::from_str(&s).map_err(|e| conv(5, e))?,
+            None => Default::default(),
+        },
+        lines: vec![],
+        hold: opt_uuid_at(r, 6)?.map(HoldId),
+        incoming: opt_uuid_at(r, 7)?.map(IncomingId),
+        reverses: r.get::<_, Option<i64>>(8)?.map(|v| v as u64),
+        fx: match r.get::<_, Option<String>>(9)? {
+            Some(s) => Some(serde_json::from_str(&s).map_err(|e| conv(9, e))?),
+            None => None,
+        },
+    };
+    let lines = match r.get::<_, Option<Vec<u8>>>(11)? {
+        Some(blob) => Some(codec::decode(&blob, Order::Little).ok_or_else(|| conv(11, BadAccounts))?),
+        None => None,
+    };
+    Ok((e, accounts, lines))
+}
+
+/// Account numbers to (id, currency), looked up once per read.
+type Who = HashMap<i64, (AccountId, CurrencyCode)>;
+
+/// The entry with its lines.
+fn complete(c: &Connection, (mut e, accounts, lines): Head, who: &mut Who) -> rusqlite::Result<Entry> {
     match lines {
         Some(lines) => {
-            let mut who = c.prepare_cached("SELECT id, currency FROM accounts WHERE number = ?1")?;
             for (no, v) in lines {
-                let (account, currency) =
-                    who.query_row([no], |r| Ok((AccountId(uuid_at(r, 0)?), parse_at::<CurrencyCode>(r, 1)?)))?;
+                let (account, currency) = match who.get(&no) {
+                    Some(w) => *w,
+                    None => {
+                        let w = c
+                            .prepare_cached("SELECT id, currency FROM accounts WHERE number = ?1")?
+                            .query_row([no], |r| Ok((AccountId(uuid_at(r, 0)?), parse_at::<CurrencyCode>(r, 1)?)))?;
+                        *who.entry(no).or_insert(w)
+                    }
+                };
                 e.lines.push(line_of(account, currency, v));
             }
         }
@@ -258,11 +269,19 @@ pub fn entry(c: &Connection, seq: Seq) -> rusqlite::Result<Option<Entry>> {
         None => {
             let mut st = c.prepare_cached(&format!("{LINE_SELECT} WHERE l.account_no = ?1 AND l.seq = ?2"))?;
             for no in accounts {
-                e.lines.push(st.query_row(params![no, seq as i64], line_row)?.1);
+                e.lines.push(st.query_row(params![no, e.seq as i64], line_row)?.1);
             }
         }
     }
-    Ok(Some(e))
+    Ok(e)
+}
+
+pub fn entry(c: &Connection, seq: Seq) -> rusqlite::Result<Option<Entry>> {
+    let head = c
+        .prepare_cached(&format!("SELECT {ENTRY_COLS} FROM entries WHERE seq = ?1"))?
+        .query_row([seq as i64], head_row)
+        .optional()?;
+    head.map(|h| complete(c, h, &mut Who::new())).transpose()
 }
 
 /// An entry's `accounts` column is not a list of 8-byte account numbers.
@@ -318,19 +337,14 @@ pub fn history(
 
 pub fn platform_entries(c: &Connection, platform: OwnerId, page: &crate::Page) -> rusqlite::Result<Vec<Entry>> {
     let (before, after, limit) = bounds(page);
-    let seqs: Vec<i64> = c
-        .prepare_cached(
-            "SELECT seq FROM entries WHERE platform_id = ?1 AND seq < ?2 AND seq > ?3 ORDER BY seq DESC LIMIT ?4",
-        )?
-        .query_map(params![b(&platform.0), before, after, limit], |r| r.get(0))?
+    let heads: Vec<Head> = c
+        .prepare_cached(&format!(
+            "SELECT {ENTRY_COLS} FROM entries WHERE platform_id = ?1 AND seq < ?2 AND seq > ?3 ORDER BY seq DESC LIMIT ?4"
+        ))?
+        .query_map(params![b(&platform.0), before, after, limit], head_row)?
         .collect::<rusqlite::Result<_>>()?;
-    let mut out = Vec::with_capacity(seqs.len());
-    for s in seqs {
-        if let Some(e) = entry(c, s as u64)? {
-            out.push(e);
-        }
-    }
-    Ok(out)
+    let mut who = Who::new();
+    heads.into_iter().map(|h| complete(c, h, &mut who)).collect()
 }
 
 /// The last seq made at or before `t`: binary search on seq, valid because entry times never
