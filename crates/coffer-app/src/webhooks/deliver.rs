@@ -15,7 +15,7 @@
 //! endpoints following one platform cost about one store read, not ten.
 
 use std::collections::HashSet;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -63,11 +63,13 @@ pub fn backoff(failures: u32) -> Duration {
     Duration::from_secs((1i64 << failures.saturating_sub(1).min(12)).min(MAX_BACKOFF_SECS) as u64)
 }
 
-/// The HTTP client deliveries use: no redirects followed, no proxies, bounded in time.
-pub fn client() -> reqwest::Client {
+/// The HTTP client deliveries use: no redirects followed, no proxies, bounded in time, and
+/// names resolved by [`Guarded`], so the address connected to is the one checked.
+pub fn client(policy: Policy) -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
+        .dns_resolver(Guarded(policy))
         .timeout(TIMEOUT)
         .connect_timeout(Duration::from_secs(5))
         .user_agent("Coffer-Webhooks/1")
@@ -75,10 +77,30 @@ pub fn client() -> reqwest::Client {
         .expect("a client with these settings builds")
 }
 
+/// Name resolution that refuses a name with any private, loopback or link-local address
+/// unless the policy allows them: the check and the connection use the same answer, so a name
+/// that changes its answer between them (DNS rebinding) cannot reach an internal address.
+struct Guarded(Policy);
+
+impl reqwest::dns::Resolve for Guarded {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let allow = self.0.allow_private_targets;
+        Box::pin(async move {
+            let host = name.as_str().to_string();
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            if !allow && addrs.iter().any(|a| private(a.ip())) {
+                return Err(format!("{host} resolves to a private, loopback or link-local address").into());
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
 /// The delivery loop of this node, until `stop` resolves; then the steps in flight end (after
 /// their current POST) and write where they got to.
 pub async fn run(dir: Arc<Directory>, policy: Policy, stop: impl std::future::Future<Output = ()>) {
-    let node = Node { id: uuid::Uuid::now_v7().to_string(), http: client(), policy, stopping: Default::default() };
+    let node =
+        Node { id: uuid::Uuid::now_v7().to_string(), http: client(policy), policy, stopping: Default::default() };
     let node = Arc::new(node);
     let mut steps = tokio::task::JoinSet::new();
     let mut busy = HashSet::new();
@@ -252,23 +274,6 @@ fn failed(w: &mut Webhook) {
     }
 }
 
-/// The target's addresses, all public unless the policy allows otherwise.
-async fn resolve(url: &reqwest::Url, policy: Policy) -> Result<(), String> {
-    let host = url.host_str().ok_or("no host")?;
-    let port = url.port_or_known_default().unwrap_or(443);
-    let literal = host.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().ok();
-    let addrs: Vec<SocketAddr> = match literal {
-        Some(ip) => vec![SocketAddr::new(ip, port)],
-        None => {
-            tokio::net::lookup_host((host, port)).await.map_err(|e| format!("cannot resolve {host}: {e}"))?.collect()
-        }
-    };
-    if !policy.allow_private_targets && addrs.iter().any(|a| private(a.ip())) {
-        return Err(format!("{host} resolves to a private, loopback or link-local address"));
-    }
-    Ok(())
-}
-
 /// POST one event; what happened, for the log.
 async fn post(
     http: &reqwest::Client,
@@ -291,9 +296,6 @@ async fn post(
         Ok(u) => u,
         Err(e) => return done(None, format!("refused target: {e}")),
     };
-    if let Err(why) = resolve(&target, policy).await {
-        return done(None, why);
-    }
     let t = chrono::Utc::now().timestamp();
     let sent = http
         .post(target)
@@ -315,13 +317,39 @@ async fn post(
             }
             done(Some(status), String::from_utf8_lossy(&excerpt).into_owned())
         }
-        Err(e) => done(None, format!("{e}").chars().take(EXCERPT).collect()),
+        Err(e) => done(None, chain(&e).chars().take(EXCERPT).collect()),
     }
+}
+
+/// An error with its causes (a refused name's reason is a cause of the request's error).
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cur = c.source();
+    }
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn names_resolving_to_private_addresses_are_refused_at_connection() {
+        use reqwest::dns::Resolve;
+        let strict = Policy { allow_http: true, allow_private_targets: false };
+        let name = |s: &str| s.parse::<reqwest::dns::Name>().unwrap();
+        let refused = Guarded(strict).resolve(name("localhost")).await.err().expect("localhost is refused");
+        assert!(refused.to_string().contains("private"), "{refused}");
+        let open = Policy { allow_private_targets: true, ..strict };
+        assert!(Guarded(open).resolve(name("localhost")).await.unwrap().any(|a| a.ip().is_loopback()));
+        // The client uses it: a request to a name of the loopback never leaves.
+        let e = client(strict).post("http://localhost:9/hook").send().await.unwrap_err();
+        assert!(chain(&e).contains("private, loopback or link-local"), "{}", chain(&e));
+    }
 
     #[test]
     fn backoff_doubles_up_to_an_hour() {
