@@ -35,6 +35,7 @@ pub mod keys;
 pub mod movements;
 pub mod owners;
 pub mod rates;
+pub mod statements;
 pub mod wallets;
 
 /// Why a use-case refused or failed. Each shell maps these to its own envelope in one table.

@@ -31,6 +31,7 @@ mod holds;
 mod keys;
 mod movements;
 mod owners;
+mod statements;
 mod wallets;
 mod webhooks;
 
@@ -66,6 +67,8 @@ pub fn routes() -> Router<AppState> {
         .route(&at("/wallets/{id}/limits"), post(wallets::wallet_limits))
         .route(&at("/wallets/{id}/holds"), get(wallets::wallet_holds))
         .route(&at("/wallets/{id}/history"), get(wallets::wallet_history))
+        .route(&at("/wallets/{id}/statement"), get(statements::wallet_statement))
+        .route(&at("/owners/{id}/statement"), get(statements::owner_statement))
         .route(&at("/deposits"), post(movements::deposit))
         .route(&at("/payouts"), post(movements::payout))
         .route(&at("/fees"), post(movements::fee))
@@ -255,6 +258,7 @@ fn moved(m: Moved) -> Response {
     paths(
         owners::me, owners::owner, owners::children, owners::create_child, owners::owner_status, owners::owner_wallets, owners::owner_balances,
         wallets::open_wallet, wallets::wallet, wallets::wallet_status, wallets::wallet_limits, wallets::wallet_holds, wallets::wallet_history,
+        statements::wallet_statement, statements::owner_statement,
         movements::deposit, movements::payout, movements::fee, movements::transfer, movements::transfer_batch, movements::post_transaction, movements::list_transactions, movements::transaction, movements::reversal,
         movements::fx_conversion, holds::create_hold, holds::hold, holds::capture_hold, holds::release_hold, holds::create_incoming, holds::settle_incoming, holds::cancel_incoming,
         keys::create_key, keys::revoke_key, keys::set_public_key, keys::signing_key, events::events, events::stream,
