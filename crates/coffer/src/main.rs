@@ -5,6 +5,7 @@ mod bench;
 mod config;
 mod crash;
 mod demo;
+mod statement;
 mod watch;
 
 use std::path::PathBuf;
@@ -51,6 +52,9 @@ enum Cmd {
     },
     /// Measure durable transfers/s and in-process balance reads/s.
     Bench(bench::Args),
+    /// A wallet's statement over a period (opening, movements, closing), or an owner's wallets
+    /// in one currency at both ends.
+    Statement(statement::StatementArgs),
     #[command(flatten)]
     Admin(admin::AdminCmd),
     /// Test helper: write transactions from many writers until killed, printing each acknowledged one.
@@ -159,6 +163,15 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             bench::run(args, &cfg).await?;
             Ok(ExitCode::SUCCESS)
         }
+        Cmd::Statement(args) => {
+            let store = cfg.open().await?;
+            let out = statement::run(&coffer_app::Directory::new(store.clone()), args).await;
+            store.shutdown().await;
+            match out? {
+                statement::Printed::Json(v) => print_json(&v),
+                statement::Printed::Text(t) => print_text(&t),
+            }
+        }
         Cmd::Admin(cmd) => {
             let store = cfg.open().await?;
             let out = admin::run(&coffer_app::Directory::new(store.clone()), cmd).await;
@@ -169,6 +182,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             crash::run(args, &cfg).await?;
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// Print text as it is (a reader that went away is not an error).
+fn print_text(t: &str) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(t.as_bytes()).and_then(|_| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(ExitCode::SUCCESS),
     }
 }
 

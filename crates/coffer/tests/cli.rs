@@ -224,3 +224,31 @@ fn alerts_and_the_event_feed_from_the_command_line() {
     assert!(gone["deleted_after"].is_u64());
     assert_eq!(ok_json(&d, &["alert", "list", "--wallet", w])["data"].as_array().unwrap().len(), 0);
 }
+
+#[test]
+fn statements_on_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("data");
+    let p = ok_json(&d, &["platform", "create", "--name", "Acme", "--currency", "USD"]);
+    let m = ok_json(&d, &["merchant", "create", "--parent", p["id"].as_str().unwrap(), "--name", "Shop"]);
+    let m = m["id"].as_str().unwrap().to_string();
+    let w = ok_json(&d, &["wallet", "open", "--owner", &m, "--type", "OPERATING", "--currency", "USD"]);
+    let w = w["id"].as_str().unwrap().to_string();
+    ok_json(&d, &["tx", "deposit", "--wallet", &w, "--amount", "10.50", "--key", "k1"]);
+    ok_json(&d, &["tx", "payout", "--wallet", &w, "--amount", "0.25", "--key", "k2"]);
+    let today = chrono::Utc::now().date_naive();
+    let (yesterday, today) = (today.pred_opt().unwrap().to_string(), today.to_string());
+    let s = ok_json(&d, &["statement", "--wallet", &w, "--from", &yesterday, "--to", &today, "--totals"]);
+    assert_eq!((s["opening"]["posted"].as_str(), s["closing"]["posted"].as_str()), (Some("0.00"), Some("10.25")));
+    assert_eq!(s["movements"].as_array().unwrap().len(), 2);
+    assert_eq!(s["totals"].as_array().unwrap().len(), 2);
+    let out = coffer(&d, &["statement", "--wallet", &w, "--from", &today, "--to", &today, "--csv"]);
+    assert!(out.status.success());
+    let csv = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(csv.lines().count(), 5, "{csv}");
+    assert!(csv.lines().last().unwrap().starts_with("closing,") && csv.contains(",10.25,"), "{csv}");
+    let o = ok_json(&d, &["statement", "--owner", &m, "--currency", "USD", "--from", &today, "--to", &today]);
+    assert_eq!(o["wallets"][0]["posted_change"], "10.25");
+    refused(&d, &["statement", "--wallet", &w, "--from", &today, "--to", "2001-01-01"], "--to");
+    refused(&d, &["statement", "--wallet", &w, "--from", &today, "--to", &today, "--tz", "Nowhere"], "time zone");
+}
