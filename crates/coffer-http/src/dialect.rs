@@ -79,3 +79,34 @@ pub fn rfc3339_millis(t: Timestamp) -> String {
 pub fn plain_seconds(t: Timestamp) -> String {
     datetime(t).format("%Y-%m-%d %H:%M:%S").to_string()
 }
+
+impl From<service::AppError> for Problem {
+    /// What a dialect's movement list can meet beyond a store failure is a bug: logged.
+    fn from(e: service::AppError) -> Self {
+        match e {
+            service::AppError::Store(e) => e.into(),
+            e => internal("dialect read", e),
+        }
+    }
+}
+
+/// The owner's wallet of a type in a currency, if it has one.
+pub async fn wallet_of(
+    s: &AppState,
+    owner: OwnerId,
+    t: WalletType,
+    currency: CurrencyCode,
+) -> Result<Option<Account>, Problem> {
+    use coffer_store::Store;
+    let all = s.store.accounts_of(owner).await?;
+    Ok(all.into_iter().find(|a| a.kind == AccountKind::Wallet(t) && a.currency == currency))
+}
+
+/// The journal positions `(after, through]` of the entries made in `[begin, end]`, `through`
+/// no further than the settled position (so a page never misses a movement that settles later).
+pub async fn positions(s: &AppState, begin: Timestamp, end: Timestamp) -> Result<(Seq, Seq), Problem> {
+    use coffer_store::Store;
+    let after = s.store.seq_at(Timestamp(begin.0 - 1)).await?;
+    let through = s.store.seq_at(end).await?.min(s.store.settled_seq().await?);
+    Ok((after, through.max(after)))
+}

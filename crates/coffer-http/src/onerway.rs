@@ -16,6 +16,11 @@
 //!   `requestId` (1 to 128 characters) is claimed in the store only when the request is answered,
 //!   so a refused request may be sent again with its id; a second answered use, on any node, is
 //!   `40006`. An id is remembered until its `requestTime` has left the window.
+//! - `POST /account/v1/transactions/query` (Transactions Query, `dialect-companions.md` section 1)
+//!   `{"requestId","requestTime","currency","beginTime","endTime","businessType"?,"current"?}`:
+//!   one record per posting to the caller's OPERATING wallet in the currency with
+//!   `beginTime <= time <= endTime` (at most 31 days), oldest first, 10 a page (`current` from 1),
+//!   `total` across pages; types by [`business_type`].
 //! - Errors `{"code","message","data":null}`: `40001` INVALID_PARAMETER (400), `40002`
 //!   INVALID_TIME_RANGE (400), `40003` UNAUTHORIZED_ACCESS (401), `40004` RESOURCE_NOT_FOUND (404:
 //!   no wallet in that currency), `40005` REQUEST_FAILED (500, or 429 over the rate limit),
@@ -45,6 +50,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/account/v1/balance/query", post(balance_query))
         .route("/account/v1/balance/overview", post(balance_overview))
+        .route("/account/v1/transactions/query", post(transactions_query))
 }
 
 /// An Onerway error: HTTP status, code, message.
@@ -271,6 +277,140 @@ async fn balance_overview(
                 "displayCurrency": display,
                 "currencyBalances": figures_list,
             });
+            call.finish(&s, data).await
+        }
+        .await,
+    )
+}
+
+/// Records a page holds (MyBatis-Plus `Page` default).
+const PAGE_SIZE: usize = 10;
+/// Longest window: 31 days.
+const MAX_SPAN_MICROS: i64 = 31 * 86_400 * 1_000_000;
+/// Every `businessType` a record can have.
+const BUSINESS_TYPES: [&str; 10] = [
+    "TOP_UP",
+    "WITHDRAWAL",
+    "TRANSFER",
+    "DEPOSIT",
+    "DEPOSIT_RELEASE",
+    "FEE",
+    "EXCHANGE",
+    "REVERSAL",
+    "SETTLEMENT",
+    "ADJUSTMENT",
+];
+
+/// The one table from a movement to Onerway's `businessType` (`dialect-companions.md` section 0;
+/// general postings, which it does not list, are `ADJUSTMENT`).
+fn business_type(r: &coffer_app::service::rows::Row) -> &'static str {
+    use coffer_app::service::rows::Other;
+    let transfer = || match r.other {
+        Other::Own(WalletType::Reserve) if r.amount < 0 => "DEPOSIT",
+        Other::Own(WalletType::Reserve) => "DEPOSIT_RELEASE",
+        _ => "TRANSFER",
+    };
+    match r.kind {
+        EntryKind::Deposit => "TOP_UP",
+        EntryKind::Payout => "WITHDRAWAL",
+        EntryKind::Transfer => transfer(),
+        EntryKind::Fee => "FEE",
+        EntryKind::FxConversion => "EXCHANGE",
+        EntryKind::Reversal => "REVERSAL",
+        EntryKind::IncomingSettle => "SETTLEMENT",
+        EntryKind::HoldCapture if r.amount < 0 => match r.other {
+            Other::System(SystemAccount::External) => "WITHDRAWAL",
+            Other::System(SystemAccount::Fees) => "FEE",
+            _ => transfer(),
+        },
+        EntryKind::HoldCapture => transfer(),
+        _ => "ADJUSTMENT",
+    }
+}
+
+/// `beginTime` / `endTime`: RFC 3339 with any offset and 0 to 9 fractional digits.
+fn time_field(body: &Value, name: &str) -> Result<Timestamp, Refusal> {
+    match body.get(name) {
+        Some(Value::String(t)) => chrono::DateTime::parse_from_rfc3339(t)
+            .map(|d| Timestamp(d.timestamp_micros()))
+            .map_err(|_| invalid(format!("{name} must be an ISO-8601 time such as 2026-04-01T00:00:00Z"))),
+        None | Some(Value::Null) => Err(invalid(format!("{name} is required"))),
+        Some(_) => Err(invalid(format!("{name} must be a string"))),
+    }
+}
+
+/// `current`: a page number from 1, default 1.
+fn page_number(body: &Value) -> Result<usize, Refusal> {
+    match body.get("current") {
+        None | Some(Value::Null) => Ok(1),
+        Some(v) => v
+            .as_u64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+            .filter(|n| *n >= 1 && *n <= 1_000_000)
+            .map(|n| n as usize)
+            .ok_or_else(|| invalid("current must be a page number from 1")),
+    }
+}
+
+fn record(r: &coffer_app::service::rows::Row, currency: CurrencyCode, exponent: u8) -> Value {
+    let t = chrono::DateTime::from_timestamp_micros(r.created_at.0).unwrap_or_default();
+    json!({
+        "currency": currency,
+        "acntTxnId": r.seq * 1024 + r.index as u64,
+        "serviceId": r.seq,
+        "balanceUpdDate": t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "amount": format_minor(r.amount, exponent),
+        "remark": r.description.clone().unwrap_or_default(),
+        "businessType": business_type(r),
+    })
+}
+
+async fn transactions_query(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    b: Result<Json<Value>, JsonRejection>,
+) -> Response {
+    use coffer_app::service::{rows, statements};
+    answer(
+        async {
+            let call = Call::begin(&s, &headers, b).await?;
+            let owner = &call.owner;
+            let currency = match call.body.get("currency") {
+                Some(Value::String(c)) if !c.is_empty() => dialect::currency(&s, owner.platform, c).await?,
+                _ => return Err(invalid("currency is required")),
+            };
+            let (begin, end) = (time_field(&call.body, "beginTime")?, time_field(&call.body, "endTime")?);
+            let wanted = match call.body.get("businessType") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(t)) if t.is_empty() => None,
+                Some(Value::String(t)) if BUSINESS_TYPES.contains(&t.as_str()) => Some(t.clone()),
+                Some(_) => return Err(invalid(format!("businessType must be one of {}", BUSINESS_TYPES.join(", ")))),
+            };
+            let current = page_number(&call.body)?;
+            if end.0 < begin.0 || end.0 - begin.0 > MAX_SPAN_MICROS {
+                return Err(Refusal(StatusCode::BAD_REQUEST, "40002", "Invalid query time range".into()));
+            }
+            let wallet = dialect::wallet_of(&s, owner.id, WalletType::Operating, currency).await?;
+            let records: Vec<Value> = match &wallet {
+                None => Vec::new(),
+                Some(w) => {
+                    let (after, through) = dialect::positions(&s, begin, end).await?;
+                    let rows = rows::posted(&s.store, w, after, through).await.map_err(|e| match e {
+                        coffer_app::service::AppError::Invalid { .. } => invalid(format!(
+                            "the window has more than {} records: ask for a shorter one",
+                            statements::MAX_TOTALED
+                        )),
+                        e => Refusal::from(Problem::from(e)),
+                    })?;
+                    rows.iter()
+                        .filter(|r| wanted.as_deref().is_none_or(|t| t == business_type(r)))
+                        .map(|r| record(r, currency, w.exponent))
+                        .collect()
+                }
+            };
+            let total = records.len();
+            let page: Vec<Value> = records.into_iter().skip((current - 1) * PAGE_SIZE).take(PAGE_SIZE).collect();
+            let data = json!({ "total": total, "size": PAGE_SIZE, "current": current, "records": page });
             call.finish(&s, data).await
         }
         .await,

@@ -35,6 +35,7 @@ pub mod keys;
 pub mod movements;
 pub mod owners;
 pub mod rates;
+pub mod rows;
 pub mod statements;
 pub mod wallets;
 

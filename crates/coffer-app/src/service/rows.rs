@@ -1,0 +1,108 @@
+//! A wallet's posted movements as the providers' transaction lists show them: one row per line
+//! of the wallet that changed its posted balance, oldest first, each with what is on the other
+//! side (an outside party, the platform's fees, another wallet of the same owner, ...), so that a
+//! dialect can name the row's type with a fixed table (`dialect-companions.md`, section 0).
+//! Holds placed or released and incoming credits created change no posted balance: no row.
+
+use std::collections::HashMap;
+
+use coffer_core::*;
+use coffer_store::Store;
+
+use super::statements::all_lines;
+use super::AppError;
+use crate::directory::Directory;
+
+/// What is on the other side of a row, seen from its wallet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Other {
+    System(SystemAccount),
+    /// Another wallet of the same owner.
+    Own(WalletType),
+    /// A wallet of another owner.
+    Wallet,
+    /// Several kinds of accounts (general postings).
+    Mixed,
+}
+
+#[derive(Debug, Clone)]
+pub struct Row {
+    pub seq: Seq,
+    /// The line's index in its entry.
+    pub index: usize,
+    pub kind: EntryKind,
+    pub created_at: Timestamp,
+    /// Signed change to posted.
+    pub amount: i64,
+    pub other: Other,
+    /// Reversals: the kind of the transaction reversed.
+    pub reverses: Option<EntryKind>,
+    /// The transaction's `description` metadata, if any.
+    pub description: Option<String>,
+    pub metadata: std::collections::BTreeMap<String, String>,
+}
+
+/// Entries read at once.
+const CHUNK: usize = 500;
+
+/// The rows of `wallet` in the journal positions `(after, through]`, oldest first (at most
+/// `statements::MAX_TOTALED` lines are read).
+pub async fn posted(dir: &Directory, wallet: &Account, after: Seq, through: Seq) -> Result<Vec<Row>, AppError> {
+    let mut seqs: Vec<Seq> =
+        all_lines(dir, wallet, after, through).await?.iter().filter(|l| l.line.posted != 0).map(|l| l.seq).collect();
+    seqs.reverse();
+    let mut kinds: HashMap<AccountId, Option<Account>> = HashMap::new();
+    let mut out = Vec::with_capacity(seqs.len());
+    for chunk in seqs.chunks(CHUNK) {
+        let entries = dir.entries_at(chunk.to_vec()).await?;
+        let reversed: Vec<Seq> = entries.iter().filter_map(|e| e.reverses).collect();
+        let reversed: HashMap<Seq, EntryKind> =
+            dir.entries_at(reversed).await?.into_iter().map(|e| (e.seq, e.kind)).collect();
+        for e in &entries {
+            for (index, l) in e.lines.iter().enumerate().filter(|(_, l)| l.account == wallet.id && l.posted != 0) {
+                out.push(Row {
+                    seq: e.seq,
+                    index,
+                    kind: e.kind,
+                    created_at: e.created_at,
+                    amount: l.posted,
+                    other: other(dir, &mut kinds, wallet, e, l.posted).await?,
+                    reverses: e.reverses.and_then(|r| reversed.get(&r).copied()),
+                    description: e.metadata.get("description").cloned(),
+                    metadata: e.metadata.clone(),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The other side of a line moving `amount`: the lines moving posted the other way.
+async fn other(
+    dir: &Directory,
+    known: &mut HashMap<AccountId, Option<Account>>,
+    wallet: &Account,
+    e: &Entry,
+    amount: i64,
+) -> Result<Other, AppError> {
+    let mut seen: Option<Other> = None;
+    for l in e.lines.iter().filter(|l| l.account != wallet.id && l.posted != 0 && (l.posted < 0) != (amount < 0)) {
+        if !known.contains_key(&l.account) {
+            known.insert(l.account, dir.account(l.account).await?);
+        }
+        let this = match known.get(&l.account).cloned().flatten() {
+            Some(a) => match a.kind {
+                AccountKind::System(s) => Other::System(s),
+                AccountKind::Wallet(t) if a.owner == wallet.owner => Other::Own(t),
+                AccountKind::Wallet(_) => Other::Wallet,
+            },
+            None => Other::Mixed,
+        };
+        seen = match seen {
+            None => Some(this),
+            Some(s) if s == this => Some(s),
+            Some(_) => Some(Other::Mixed),
+        };
+    }
+    Ok(seen.unwrap_or(Other::Mixed))
+}

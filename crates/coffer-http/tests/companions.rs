@@ -1,0 +1,164 @@
+//! The providers' balance-movement endpoints (`dialect-companions.md`) over one ledger with every
+//! kind of movement: snapshots of their answers and refusals, and the invariants that tie them
+//! to the balances (Onerway: a window's amounts sum to the OPERATING posted change).
+
+mod support;
+
+use coffer_core::*;
+use serde_json::{json, Value};
+use support::server::{settled, Server};
+
+async fn wallet(s: &Server, owner: OwnerId, t: WalletType, cur: &str) -> String {
+    let c = Command::OpenWallet {
+        owner,
+        wallet_type: t,
+        currency: cur.parse().unwrap(),
+        overdraft_limit: 0,
+        min_balance: 0,
+    };
+    match s.store.execute(c).await.unwrap().outcome {
+        Outcome::Account(a) => a.id.to_string(),
+        o => panic!("{o:?}"),
+    }
+}
+
+/// Merchant M (USD OPERATING and RESERVE, EUR OPERATING) and merchant X, with every kind of
+/// movement on M's USD OPERATING wallet; M's key.
+struct Ledger {
+    s: Server,
+    m_key: String,
+    /// M's USD OPERATING posted at the end, in cents.
+    posted: i64,
+    root: String,
+}
+
+async fn ledger() -> Ledger {
+    let s = Server::start().await;
+    let p = s.platform("P").await;
+    let pk = s.key(p, KeyScope::ReadWrite).await;
+    let (m, x) = (s.merchant(p, "M").await, s.merchant(p, "X").await);
+    let op = wallet(&s, m, WalletType::Operating, "USD").await;
+    let reserve = wallet(&s, m, WalletType::Reserve, "USD").await;
+    let eur = wallet(&s, m, WalletType::Operating, "EUR").await;
+    let xop = wallet(&s, x, WalletType::Operating, "USD").await;
+    let d = |t: &str| json!({ "description": t });
+    let mut n = 0;
+    let mut post = |path: &str, body: Value| {
+        n += 1;
+        let (s, pk, path, key) = (&s, &pk, path.to_string(), format!("k{n}"));
+        async move {
+            let (st, v) = s.post(&path, pk, Some(&key), body).await;
+            assert!(st.is_success(), "{path}: {v}");
+            v
+        }
+    };
+    post("/deposits", json!({"wallet": op, "amount": "2000.00", "metadata": d("Wire from ACME Ltd")})).await;
+    post("/transfers", json!({"from": op, "to": reserve, "amount": "200.00", "metadata": d("Rolling reserve 10%")}))
+        .await;
+    post("/fees", json!({"wallet": op, "amount": "12.50", "metadata": d("Monthly fee")})).await;
+    post("/transfers", json!({"from": reserve, "to": op, "amount": "50.00"})).await;
+    post("/transfers", json!({"from": op, "to": xop, "amount": "100.00"})).await;
+    let payout = post("/payouts", json!({"wallet": op, "amount": "300.00"})).await;
+    post("/reversals", json!({"transaction": payout["transaction"]["seq"]})).await;
+    let hold = post("/holds", json!({"wallet": op, "amount": "40.00"})).await;
+    let h = hold["hold"]["id"].as_str().unwrap().to_string();
+    post(&format!("/holds/{h}/capture"), json!({"destination": xop})).await;
+    let inc = post("/incoming", json!({"wallet": op, "amount": "25.00"})).await;
+    let i = inc["incoming"]["id"].as_str().unwrap_or_else(|| panic!("{inc}")).to_string();
+    post(&format!("/incoming/{i}/settle"), json!({})).await;
+    post("/fx/conversions", json!({"from": op, "to": eur, "amount": "10.00", "rate": "0.9"})).await;
+    post("/deposits", json!({"wallet": op, "amount": "1.00"})).await;
+    let (_, last) = s.get("/transactions?limit=1", &pk).await;
+    settled(&s, &pk, last["data"][0]["seq"].as_u64().unwrap()).await;
+    let (_, w) = s.get(&format!("/wallets/{op}"), &pk).await;
+    let posted = (w["posted"].as_str().unwrap().replace('.', "")).parse().unwrap();
+    let m_key = s.key(m, KeyScope::ReadOnly).await;
+    let root = s.base.trim_end_matches("/coffer/v1").to_string();
+    Ledger { s, m_key, posted, root }
+}
+
+fn cents(v: &Value) -> i64 {
+    let s = v.as_str().unwrap();
+    let (neg, s) = s.strip_prefix('-').map_or((false, s), |r| (true, r));
+    let c: i64 = s.replace('.', "").parse().unwrap();
+    if neg {
+        -c
+    } else {
+        c
+    }
+}
+
+// ---- Onerway: Transactions Query ----
+
+async fn onerway(l: &Ledger, key: Option<&str>, body: Value) -> (u16, Value) {
+    let mut rb = l.s.http.post(format!("{}/account/v1/transactions/query", l.root)).json(&body);
+    if let Some(k) = key {
+        rb = rb.header("apikey", k);
+    }
+    let r = rb.send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+fn window(id: &str, extra: Value) -> Value {
+    let now = chrono::Utc::now();
+    let mut b = json!({
+        "requestId": id,
+        "requestTime": now.timestamp_millis(),
+        "currency": "USD",
+        "beginTime": (now - chrono::Duration::minutes(5)).to_rfc3339(),
+        "endTime": (now + chrono::Duration::minutes(5)).to_rfc3339(),
+    });
+    for (k, v) in extra.as_object().unwrap() {
+        b[k] = v.clone();
+    }
+    b
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn onerway_transactions_query() {
+    let l = ledger().await;
+    let key = Some(l.m_key.as_str());
+    let (st, p1) = onerway(&l, key, window("T-1", json!({}))).await;
+    assert_eq!(st, 200, "{p1}");
+    let (_, p2) = onerway(&l, key, window("T-2", json!({"current": 2}))).await;
+    let records: Vec<Value> =
+        [&p1, &p2].iter().flat_map(|p| p["data"]["records"].as_array().unwrap().clone()).collect();
+    assert_eq!(p1["data"]["total"], 11);
+    // The invariant: the window's amounts sum to the OPERATING posted change (from 0).
+    assert_eq!(records.iter().map(|r| cents(&r["amount"])).sum::<i64>(), l.posted);
+    let redact = |v: &Value| {
+        let mut v = v.clone();
+        for r in v["data"]["records"].as_array_mut().into_iter().flatten() {
+            let t = r["balanceUpdDate"].as_str().unwrap();
+            assert!(t.len() == 20 && t.ends_with('Z'), "{t}");
+            r["balanceUpdDate"] = json!("[time]");
+        }
+        v
+    };
+    insta::assert_json_snapshot!("onerway_txns_page_1", redact(&p1));
+    insta::assert_json_snapshot!("onerway_txns_page_2", redact(&p2));
+    let (_, reserve) = onerway(&l, key, window("T-3", json!({"businessType": "DEPOSIT"}))).await;
+    insta::assert_json_snapshot!("onerway_txns_deposit_only", redact(&reserve));
+    let (_, past) = onerway(&l, key, window("T-4", json!({"current": 9}))).await;
+    assert_eq!((past["data"]["total"].as_u64(), past["data"]["records"].as_array().map(Vec::len)), (Some(11), Some(0)));
+    let (_, none) = onerway(&l, key, window("T-5", json!({"currency": "JPY"}))).await;
+    assert_eq!(none["data"]["total"], 0, "{none}");
+
+    let old = (chrono::Utc::now() - chrono::Duration::days(40)).to_rfc3339();
+    let cases = [
+        ("span_over_31_days", window("T-6", json!({"beginTime": old}))),
+        ("end_before_begin", window("T-7", json!({"endTime": "2020-01-01T00:00:00Z"}))),
+        ("unknown_business_type", window("T-8", json!({"businessType": "LOTTERY"}))),
+        ("begin_time_missing", window("T-9", json!({"beginTime": null}))),
+        ("begin_time_not_a_time", window("T-9", json!({"beginTime": "yesterday"}))),
+        ("current_zero", window("T-9", json!({"current": 0}))),
+        ("currency_unknown", window("T-9", json!({"currency": "XXX"}))),
+        ("duplicate_request_id", window("T-1", json!({}))),
+    ];
+    for (name, body) in cases {
+        let (status, body) = onerway(&l, key, body).await;
+        insta::assert_json_snapshot!(format!("onerway_txns_{name}"), json!({ "status": status, "body": body }));
+    }
+    let (status, body) = onerway(&l, None, window("T-10", json!({}))).await;
+    insta::assert_json_snapshot!("onerway_txns_no_apikey", json!({ "status": status, "body": body }));
+}
