@@ -11,6 +11,9 @@
 //!   the OPERATING wallet's id (else the first of those wallets'), `create_time` the earliest
 //!   wallet's, `last_trade_time` the latest trade (else `create_time`), `balance_status` the
 //!   OPERATING wallet's status, with FROZEN shown as `PENDING` (UQPay has no frozen status).
+//! - `GET /api/v1/balances/transactions` (List Balance Transactions, `dialect-companions.md`
+//!   section 2): the postings to the owner's OPERATING wallets, and each incoming credit as one
+//!   row (PENDING, then COMPLETED or CANCELLED), newest first, filtered on `create_time`.
 //! - Errors `{"type","code","message"}`; an expired token says `token expired`, which makes the
 //!   official SDK fetch a new token and retry.
 
@@ -38,6 +41,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/connect/token", post(token_endpoint))
         .route("/api/v1/balances", get(list))
+        .route("/api/v1/balances/transactions", get(transactions))
         .route("/api/v1/balances/{currency}", get(one))
 }
 
@@ -273,6 +277,177 @@ async fn list(
                 "total_items": all.len(),
                 "data": items,
             }))
+        }
+        .await,
+    )
+}
+
+#[derive(Deserialize)]
+struct TxnQuery {
+    page_size: Option<String>,
+    page_number: Option<String>,
+    start_time: Option<String>,
+    end_time: Option<String>,
+    currency: Option<String>,
+    transaction_type: Option<String>,
+    transaction_status: Option<String>,
+}
+
+const TRANSACTION_TYPES: [&str; 9] =
+    ["PAYIN", "DEPOSIT", "PAYOUT", "TRANSFER", "CONVERSION", "FEE", "REFUND", "ADJUSTMENT", "INVOICE"];
+const TRANSACTION_STATUSES: [&str; 3] = ["COMPLETED", "PENDING", "FAILED"];
+
+/// An enum filter, case-insensitive; `ALL` or empty: none.
+fn filter(v: Option<&str>, name: &str, allowed: &[&str]) -> Result<Option<String>, Refusal> {
+    let Some(v) = v.map(str::trim).filter(|v| !v.is_empty() && !v.eq_ignore_ascii_case("ALL")) else { return Ok(None) };
+    let up = v.to_ascii_uppercase();
+    if allowed.contains(&up.as_str()) {
+        Ok(Some(up))
+    } else {
+        Err(invalid("invalid_parameter", format!("{name} must be one of ALL, {}", allowed.join(", "))))
+    }
+}
+
+/// An ISO 8601 time with an offset; a `+` the client did not encode arrives as a space.
+fn time_param(v: Option<&str>, name: &str) -> Result<Option<Timestamp>, Refusal> {
+    let Some(v) = v.filter(|v| !v.is_empty()) else { return Ok(None) };
+    let fixed = match v.len().checked_sub(6).map(|i| v.split_at(i)) {
+        Some((head, tail)) if tail.starts_with(' ') && tail[1..].contains(':') => format!("{head}+{}", &tail[1..]),
+        _ => v.to_string(),
+    };
+    chrono::DateTime::parse_from_rfc3339(&fixed)
+        .map(|d| Some(Timestamp(d.timestamp_micros())))
+        .map_err(|_| invalid("invalid_parameter", format!("{name} must be an ISO 8601 time with an offset")))
+}
+
+/// A UUID derived from the platform and a name: the same row always has the same id.
+fn derived(platform: OwnerId, name: &str) -> uuid::Uuid {
+    uuid::Uuid::new_v5(&platform.0, name.as_bytes())
+}
+
+/// The one table from a movement to UQPay's `transaction_type` (`dialect-companions.md` section
+/// 0; general postings are `ADJUSTMENT`).
+fn transaction_type(r: &coffer_app::service::rows::Row) -> &'static str {
+    use coffer_app::service::rows::Other;
+    match r.kind {
+        EntryKind::Deposit | EntryKind::IncomingCreate | EntryKind::IncomingSettle => "DEPOSIT",
+        EntryKind::Payout => "PAYOUT",
+        EntryKind::Transfer => "TRANSFER",
+        EntryKind::Fee => "FEE",
+        EntryKind::FxConversion => "CONVERSION",
+        EntryKind::Reversal if r.reverses.is_some_and(|(_, k)| k == EntryKind::Payout) => "REFUND",
+        EntryKind::HoldCapture if r.amount < 0 => match r.other {
+            Other::System(SystemAccount::External) => "PAYOUT",
+            Other::System(SystemAccount::Fees) => "FEE",
+            _ => "TRANSFER",
+        },
+        EntryKind::HoldCapture => "TRANSFER",
+        _ => "ADJUSTMENT",
+    }
+}
+
+/// One row as UQPay shows it, with its create time (for the filter and the order).
+async fn txn_row(
+    s: &AppState,
+    owner: &Owner,
+    w: &Account,
+    r: &coffer_app::service::rows::Row,
+) -> Result<(Timestamp, Value), Refusal> {
+    use coffer_store::Store;
+    let (status, complete, reference) = match r.incoming {
+        Some(id) => {
+            let i = s.store.incoming(id).await?;
+            match i.map(|i| (i.status, i.closed_at)) {
+                Some((IncomingStatus::Settled, Some(t))) => ("COMPLETED", Some(t), id.0),
+                Some((IncomingStatus::Cancelled, Some(t))) => ("CANCELLED", Some(t), id.0),
+                _ => ("PENDING", None, id.0),
+            }
+        }
+        None => {
+            // A reversal refers to the transaction it reverses.
+            let of = r.reverses.map_or(r.seq, |(seq, _)| seq);
+            ("COMPLETED", Some(r.created_at), derived(owner.platform, &format!("transaction:{of}")))
+        }
+    };
+    let v = json!({
+        "transaction_id": derived(owner.platform, &format!("row:{}:{}", r.seq, r.index)),
+        "account_id": owner.id,
+        "account_name": owner.name,
+        "balance_id": w.id,
+        "transaction_type": transaction_type(r),
+        "currency": w.currency,
+        "amount": format_minor(r.amount.abs(), w.exponent),
+        "credit_debit_type": if r.amount > 0 { "C" } else { "D" },
+        "create_time": iso_seconds(r.created_at),
+        "complete_time": complete.map(iso_seconds),
+        "reference_id": reference,
+        "transaction_status": status,
+        "transaction_way": "API",
+    });
+    Ok((r.created_at, v))
+}
+
+async fn transactions(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    q: Result<Query<TxnQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    use coffer_app::service::rows;
+    answer(
+        async {
+            s.store.refresh().await?;
+            let (key, owner) = caller_cached(&s, &headers).await?;
+            dialect::rate_limit(&s, &key.id)?;
+            let Query(q) = q.map_err(|_| invalid("invalid_parameter", "malformed query string"))?;
+            let size = number(q.page_size.as_deref(), "page_size", 10, MAX_PAGE_SIZE)?;
+            let page = number(q.page_number.as_deref(), "page_number", 1, MAX_PAGE_NUMBER)?;
+            let (start, end) =
+                (time_param(q.start_time.as_deref(), "start_time")?, time_param(q.end_time.as_deref(), "end_time")?);
+            if let (Some(a), Some(b)) = (start, end) {
+                if a.0 > b.0 {
+                    return Err(invalid("invalid_parameter", "start_time must not be after end_time"));
+                }
+            }
+            let currency = match q.currency.as_deref().filter(|c| !c.is_empty()) {
+                Some(c) => Some(dialect::currency(&s, owner.platform, c).await?),
+                None => None,
+            };
+            let kind = filter(q.transaction_type.as_deref(), "transaction_type", &TRANSACTION_TYPES)?;
+            let status = filter(q.transaction_status.as_deref(), "transaction_status", &TRANSACTION_STATUSES)?;
+            let (after, through) =
+                dialect::positions(&s, start.unwrap_or(Timestamp(1)), end.unwrap_or(dialect::now())).await?;
+            let wallets: Vec<Account> = {
+                use coffer_store::Store;
+                let all = s.store.accounts_of(owner.id).await?;
+                all.into_iter()
+                    .filter(|a| a.kind == AccountKind::Wallet(WalletType::Operating))
+                    .filter(|a| currency.is_none_or(|c| a.currency == c))
+                    .collect()
+            };
+            let mut rows_out: Vec<(Timestamp, Value)> = Vec::new();
+            for w in &wallets {
+                let rows = rows::with_incoming(&s.store, w, after, through).await.map_err(|e| match e {
+                    coffer_app::service::AppError::Invalid { .. } => {
+                        invalid("invalid_parameter", "the window holds more than 100,000 rows: ask for a shorter one")
+                    }
+                    e => Refusal::from(Problem::from(e)),
+                })?;
+                // A settled credit is its creation's row, now COMPLETED: not a row of its own.
+                for r in rows.iter().filter(|r| r.kind != EntryKind::IncomingSettle) {
+                    let (t, v) = txn_row(&s, &owner, w, r).await?;
+                    let keep = kind.as_deref().is_none_or(|k| v["transaction_type"] == k)
+                        && status.as_deref().is_none_or(|st| v["transaction_status"] == st);
+                    if keep {
+                        rows_out.push((t, v));
+                    }
+                }
+            }
+            rows_out.sort_by(|(ta, a), (tb, b)| {
+                (tb.0, b["transaction_id"].as_str()).cmp(&(ta.0, a["transaction_id"].as_str()))
+            });
+            let total = rows_out.len();
+            let data: Vec<Value> = rows_out.into_iter().skip((page - 1) * size).take(size).map(|(_, v)| v).collect();
+            Ok(json!({ "total_pages": total.div_ceil(size), "total_items": total, "data": data }))
         }
         .await,
     )

@@ -27,6 +27,9 @@ async fn wallet(s: &Server, owner: OwnerId, t: WalletType, cur: &str) -> String 
 struct Ledger {
     s: Server,
     m_key: String,
+    /// M's key id and secret (UQPay's `x-client-id`, `x-api-key`).
+    m_id: String,
+    m_secret: String,
     /// M's USD OPERATING posted at the end, in cents.
     posted: i64,
     root: String,
@@ -68,13 +71,19 @@ async fn ledger() -> Ledger {
     post(&format!("/incoming/{i}/settle"), json!({})).await;
     post("/fx/conversions", json!({"from": op, "to": eur, "amount": "10.00", "rate": "0.9"})).await;
     post("/deposits", json!({"wallet": op, "amount": "1.00"})).await;
+    // Incoming credits that change no posted balance: one left pending, one cancelled.
+    post("/incoming", json!({"wallet": op, "amount": "5.00"})).await;
+    let inc = post("/incoming", json!({"wallet": op, "amount": "3.00"})).await;
+    let i = inc["incoming"]["id"].as_str().unwrap().to_string();
+    post(&format!("/incoming/{i}/cancel"), json!({})).await;
     let (_, last) = s.get("/transactions?limit=1", &pk).await;
     settled(&s, &pk, last["data"][0]["seq"].as_u64().unwrap()).await;
     let (_, w) = s.get(&format!("/wallets/{op}"), &pk).await;
     let posted = (w["posted"].as_str().unwrap().replace('.', "")).parse().unwrap();
     let m_key = s.key(m, KeyScope::ReadOnly).await;
     let root = s.base.trim_end_matches("/coffer/v1").to_string();
-    Ledger { s, m_key, posted, root }
+    let (m_id, m_secret) = m_key.split_once('.').map(|(a, b)| (a.to_string(), b.to_string())).unwrap();
+    Ledger { s, m_key, m_id, m_secret, posted, root }
 }
 
 fn cents(v: &Value) -> i64 {
@@ -161,4 +170,96 @@ async fn onerway_transactions_query() {
     }
     let (status, body) = onerway(&l, None, window("T-10", json!({}))).await;
     insta::assert_json_snapshot!("onerway_txns_no_apikey", json!({ "status": status, "body": body }));
+}
+
+// ---- UQPay: List Balance Transactions ----
+
+async fn uqpay(l: &Ledger, query: &str, token: Option<&str>) -> (u16, Value) {
+    let mut rb = l.s.http.get(format!("{}/api/v1/balances/transactions{query}", l.root));
+    if let Some(t) = token {
+        rb = rb.header("x-auth-token", format!("Bearer {t}"));
+    }
+    let r = rb.send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+fn rfc3339(v: &Value) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap().timestamp()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uqpay_balance_transactions() {
+    let l = ledger().await;
+    let t: Value =
+        l.s.http
+            .post(format!("{}/api/v1/connect/token", l.root))
+            .header("x-client-id", &l.m_id)
+            .header("x-api-key", &l.m_secret)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    let token = t["auth_token"].as_str().unwrap().to_string();
+    let tok = Some(token.as_str());
+    // No parameters at all, as the Python SDK sends them: page 1 of 10.
+    let (st, first) = uqpay(&l, "", tok).await;
+    assert_eq!(st, 200, "{first}");
+    assert_eq!((first["total_items"].as_u64(), first["total_pages"].as_u64()), (Some(14), Some(2)));
+    let (_, all) = uqpay(&l, "?page_size=100&currency=USD", tok).await;
+    let rows = all["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 13, "11 postings, a pending and a cancelled credit (the settled one is one row)");
+    // Newest first.
+    assert!(rows.windows(2).all(|w| rfc3339(&w[0]["create_time"]) >= rfc3339(&w[1]["create_time"])));
+    // The invariant: completed credits minus debits equal the OPERATING posted change.
+    let net: i64 = rows
+        .iter()
+        .filter(|r| r["transaction_status"] == "COMPLETED")
+        .map(|r| cents(&r["amount"]) * if r["credit_debit_type"] == "C" { 1 } else { -1 })
+        .sum();
+    assert_eq!(net, l.posted);
+    let redactions = |v: &Value| {
+        let mut v = v.clone();
+        for r in v["data"].as_array_mut().into_iter().flatten() {
+            for f in ["transaction_id", "account_id", "balance_id", "reference_id", "create_time", "complete_time"] {
+                if !r[f].is_null() {
+                    r[f] = json!(format!("[{f}]"));
+                }
+            }
+        }
+        v
+    };
+    insta::assert_json_snapshot!("uqpay_txns_all_usd", redactions(&all));
+    let (_, pending) = uqpay(&l, "?transaction_status=pending", tok).await;
+    assert_eq!(pending["total_items"], 1);
+    assert!(pending["data"][0]["complete_time"].is_null());
+    let (_, refunds) = uqpay(&l, "?transaction_type=Refund", tok).await;
+    assert_eq!(refunds["total_items"], 1, "the reversal of a payout");
+    let (_, eur) = uqpay(&l, "?currency=EUR", tok).await;
+    insta::assert_json_snapshot!("uqpay_txns_eur", redactions(&eur));
+    // An unencoded + (as the Go SDK sends it) is read as the offset it was.
+    let (st, open) = uqpay(&l, "?start_time=2020-01-01T00:00:00+08:00&page_size=100", tok).await;
+    assert_eq!((st, open["total_items"].as_u64()), (200, Some(14)), "{open}");
+    let (_, later) = uqpay(&l, "?start_time=2999-01-01T00:00:00%2B08:00", tok).await;
+    assert_eq!((later["total_items"].as_u64(), later["total_pages"].as_u64()), (Some(0), Some(0)));
+    // Rows keep their ids across calls.
+    let (_, again) = uqpay(&l, "?page_size=100&currency=USD", tok).await;
+    assert_eq!(again, all);
+
+    let cases = [
+        ("page_size_zero", "?page_size=0"),
+        ("page_size_over_100", "?page_size=101"),
+        ("unknown_type", "?transaction_type=LOTTERY"),
+        ("unknown_status", "?transaction_status=LOST"),
+        ("start_after_end", "?start_time=2026-02-01T00:00:00Z&end_time=2026-01-01T00:00:00Z"),
+        ("time_without_offset", "?start_time=2026-02-01T00:00:00"),
+        ("unknown_currency", "?currency=XXX"),
+    ];
+    for (name, q) in cases {
+        let (status, body) = uqpay(&l, q, tok).await;
+        insta::assert_json_snapshot!(format!("uqpay_txns_{name}"), json!({ "status": status, "body": body }));
+    }
+    let (status, body) = uqpay(&l, "", None).await;
+    insta::assert_json_snapshot!("uqpay_txns_no_token", json!({ "status": status, "body": body }));
 }

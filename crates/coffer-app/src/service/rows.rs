@@ -35,11 +35,13 @@ pub struct Row {
     /// Signed change to posted.
     pub amount: i64,
     pub other: Other,
-    /// Reversals: the kind of the transaction reversed.
-    pub reverses: Option<EntryKind>,
+    /// Reversals: the transaction reversed, and its kind.
+    pub reverses: Option<(Seq, EntryKind)>,
     /// The transaction's `description` metadata, if any.
     pub description: Option<String>,
     pub metadata: std::collections::BTreeMap<String, String>,
+    /// Rows of incoming credits ([`with_incoming`]): the credit, with `amount` its amount.
+    pub incoming: Option<IncomingId>,
 }
 
 /// Entries read at once.
@@ -48,8 +50,27 @@ const CHUNK: usize = 500;
 /// The rows of `wallet` in the journal positions `(after, through]`, oldest first (at most
 /// `statements::MAX_TOTALED` lines are read).
 pub async fn posted(dir: &Directory, wallet: &Account, after: Seq, through: Seq) -> Result<Vec<Row>, AppError> {
+    read(dir, wallet, after, through, false).await
+}
+
+/// [`posted`], and a row for each incoming credit made to the wallet (its creation: `amount`
+/// is the credit's, `incoming` names it).
+pub async fn with_incoming(dir: &Directory, wallet: &Account, after: Seq, through: Seq) -> Result<Vec<Row>, AppError> {
+    read(dir, wallet, after, through, true).await
+}
+
+async fn read(
+    dir: &Directory,
+    wallet: &Account,
+    after: Seq,
+    through: Seq,
+    incoming: bool,
+) -> Result<Vec<Row>, AppError> {
+    let wanted = |l: &coffer_store::HistoryItem| {
+        l.line.posted != 0 || (incoming && l.kind == EntryKind::IncomingCreate && l.line.incoming != 0)
+    };
     let mut seqs: Vec<Seq> =
-        all_lines(dir, wallet, after, through).await?.iter().filter(|l| l.line.posted != 0).map(|l| l.seq).collect();
+        all_lines(dir, wallet, after, through).await?.iter().filter(|l| wanted(l)).map(|l| l.seq).collect();
     seqs.reverse();
     let mut kinds: HashMap<AccountId, Option<Account>> = HashMap::new();
     let mut out = Vec::with_capacity(seqs.len());
@@ -59,15 +80,18 @@ pub async fn posted(dir: &Directory, wallet: &Account, after: Seq, through: Seq)
         let reversed: HashMap<Seq, EntryKind> =
             dir.entries_at(reversed).await?.into_iter().map(|e| (e.seq, e.kind)).collect();
         for e in &entries {
-            for (index, l) in e.lines.iter().enumerate().filter(|(_, l)| l.account == wallet.id && l.posted != 0) {
+            let credit = incoming && e.kind == EntryKind::IncomingCreate;
+            let mine = |l: &Line| l.account == wallet.id && (l.posted != 0 || (credit && l.incoming != 0));
+            for (index, l) in e.lines.iter().enumerate().filter(|(_, l)| mine(l)) {
                 out.push(Row {
                     seq: e.seq,
                     index,
                     kind: e.kind,
                     created_at: e.created_at,
-                    amount: l.posted,
+                    amount: if credit { l.incoming } else { l.posted },
+                    incoming: e.incoming.filter(|_| credit),
                     other: other(dir, &mut kinds, wallet, e, l.posted).await?,
-                    reverses: e.reverses.and_then(|r| reversed.get(&r).copied()),
+                    reverses: e.reverses.and_then(|r| reversed.get(&r).map(|k| (r, *k))),
                     description: e.metadata.get("description").cloned(),
                     metadata: e.metadata.clone(),
                 });
