@@ -10,6 +10,12 @@
 //!   (`REFUND_ACCOUNT`) wallets in creation order: `availableBalance` = available, `frozenAmount`
 //!   = held, `balance` = posted (= their sum), `accountNo` the wallet id (32 hex digits), `time`
 //!   the query time as `yyyy-MM-dd HH:mm:ss` in UTC.
+//! - `GET /v2/gc/accounts/query?currency=&accountType=&subMerchantId=` (Get Account Balance,
+//!   `dialect-companions.md` section 4): one wallet (default `FUND_ACCOUNT`) of the caller or a
+//!   sub-merchant as `{"code":1,"state":2,"message":"Successful","data":{...},"neoResponseId"}`,
+//!   amounts as JSON numbers and `time` in ISO 8601 (the same instant and zone as the sibling);
+//!   failures `{"code":2,"state":2,"message":<the reason below>,"data":null,"neoResponseId"}`
+//!   with the sibling's HTTP statuses (a type and currency with no wallet: RESOURCE_NOT_FOUND).
 //! - Chosen: success is `{"code":"1","msg":"Successful","success":true,"data":[...]}` (NeoX's
 //!   success code); every error is `{"code","msg","success":false,"data":[]}` with `code`/`msg`:
 //!   `2` INVALID_TOKEN (401: missing, wrong, expired or revoked credentials or token), `3`
@@ -23,9 +29,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use coffer_core::money::format_minor;
+use coffer_core::money::{format_minor, format_minor_trimmed};
 use coffer_core::*;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use crate::auth::{on_behalf_of, verify_key, AuthFailure};
@@ -40,6 +47,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v2/auth/oauth2/token", post(token_endpoint))
         .route("/v2/gc/accounts/balance/query", get(balance_query))
+        .route("/v2/gc/accounts/query", get(account_query))
 }
 
 /// A NeoX error: HTTP status, code, message.
@@ -249,4 +257,108 @@ async fn balance_query(
         }
         .await,
     )
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AccountQuery {
+    currency: Option<String>,
+    account_type: Option<String>,
+    sub_merchant_id: Option<String>,
+    /// Accepted and ignored: Coffer has one wallet per owner, type and currency.
+    #[allow(dead_code)]
+    account_business_type: Option<String>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct OneAccount {
+    account_no: String,
+    account_type: &'static str,
+    currency: CurrencyCode,
+    balance: Box<RawValue>,
+    available_balance: Box<RawValue>,
+    frozen_amount: Box<RawValue>,
+    time: String,
+}
+
+/// Get Account Balance's envelope, for answers and refusals alike.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope {
+    code: u8,
+    state: u8,
+    message: &'static str,
+    data: Option<OneAccount>,
+    neo_response_id: uuid::Uuid,
+}
+
+fn number(v: i64, exponent: u8) -> Result<Box<RawValue>, Refusal> {
+    RawValue::from_string(format_minor_trimmed(v, exponent)).map_err(|e| dialect::internal("neox number", e).into())
+}
+
+async fn account_query(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    q: Result<Query<AccountQuery>, QueryRejection>,
+) -> Response {
+    let found = one_account(&s, &headers, q).await;
+    let (status, envelope) = match found {
+        Ok(a) => (
+            StatusCode::OK,
+            Envelope { code: 1, state: 2, message: "Successful", data: Some(a), neo_response_id: uuid::Uuid::new_v4() },
+        ),
+        Err(Refusal(status, _, reason)) => {
+            (status, Envelope { code: 2, state: 2, message: reason, data: None, neo_response_id: uuid::Uuid::new_v4() })
+        }
+    };
+    (status, Json(envelope)).into_response()
+}
+
+async fn one_account(
+    s: &AppState,
+    headers: &HeaderMap,
+    q: Result<Query<AccountQuery>, QueryRejection>,
+) -> Result<OneAccount, Refusal> {
+    let bearer = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or(INVALID_TOKEN)?;
+    s.store.refresh().await?;
+    let (key, caller) = token::check_cached(s, bearer, AUDIENCE).await?;
+    dialect::rate_limit(s, &key.id)?;
+    let Query(q) = q.map_err(|_| VALIDATION_ERROR)?;
+    let given = |v: &Option<String>| v.as_deref().map(str::trim).filter(|v| !v.is_empty()).map(String::from);
+    let currency = given(&q.currency).ok_or(VALIDATION_ERROR)?;
+    let currency = dialect::currency(s, caller.platform, &currency).await?;
+    let t = match given(&q.account_type) {
+        Some(t) => account_type(&t).ok_or(VALIDATION_ERROR)?,
+        None => WalletType::Operating,
+    };
+    let owner = match given(&q.sub_merchant_id) {
+        None => caller,
+        Some(sub) => {
+            let target: OwnerId = sub.parse().map_err(|_| NOT_FOUND)?;
+            match on_behalf_of(&*s.store, target, caller.id).await? {
+                Some(Ok(o)) => o,
+                Some(Err(_)) => return Err(NOT_ACTIVATED),
+                None => return Err(NOT_FOUND),
+            }
+        }
+    };
+    let all = dialect::balances(s, owner.id).await?;
+    let c = all.iter().find(|c| c.currency == currency).ok_or(NOT_FOUND)?;
+    let a = c.wallet(t).ok_or(NOT_FOUND)?;
+    let time = chrono::DateTime::from_timestamp_micros(dialect::now().0).unwrap_or_default();
+    Ok(OneAccount {
+        account_no: a.id.0.simple().to_string(),
+        account_type: type_name(t).unwrap_or("FUND_ACCOUNT"),
+        currency,
+        balance: number(c.posted(t), c.exponent)?,
+        available_balance: number(c.available(t), c.exponent)?,
+        frozen_amount: number(c.held(t), c.exponent)?,
+        time: time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    })
 }

@@ -263,3 +263,70 @@ async fn uqpay_balance_transactions() {
     let (status, body) = uqpay(&l, "", None).await;
     insta::assert_json_snapshot!("uqpay_txns_no_token", json!({ "status": status, "body": body }));
 }
+
+// ---- NeoX: Get Account Balance ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn neox_get_account_balance() {
+    let l = ledger().await;
+    let t: Value =
+        l.s.http
+            .post(format!("{}/v2/auth/oauth2/token", l.root))
+            .json(&json!({"grant_type": "client_credentials", "client_id": l.m_id, "client_secret": l.m_secret}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    let token = t["data"]["access_token"].as_str().unwrap().to_string();
+    let get = |q: &str, auth: Option<String>| {
+        let mut rb = l.s.http.get(format!("{}/v2/gc/accounts/query{q}", l.root));
+        if let Some(a) = auth {
+            rb = rb.header("Authorization", a);
+        }
+        async move {
+            let r = rb.send().await.unwrap();
+            let status = r.status().as_u16();
+            let text = r.text().await.unwrap();
+            (status, text)
+        }
+    };
+    let bearer = Some(format!("Bearer {token}"));
+    let (st, text) = get("?currency=USD", bearer.clone()).await;
+    assert_eq!(st, 200, "{text}");
+    // Amounts are JSON numbers written exactly (no float on the way).
+    let exact = format!("{}.{:02}", l.posted / 100, l.posted % 100);
+    let expected = format!("\"balance\":{}", exact.trim_end_matches('0').trim_end_matches('.'));
+    assert!(text.contains(&expected), "{text} has {expected}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    let redact = |mut v: Value| {
+        for f in ["neoResponseId"] {
+            if v[f].is_string() {
+                v[f] = json!("[uuid]");
+            }
+        }
+        if v["data"].is_object() {
+            v["data"]["accountNo"] = json!("[account]");
+            v["data"]["time"] = json!("[time]");
+        }
+        v
+    };
+    assert!(v["data"]["time"].as_str().unwrap().ends_with('Z'));
+    insta::assert_json_snapshot!("neox_account_usd", redact(v));
+    let (_, eur) = get("?currency=EUR&accountType=FUND_ACCOUNT&accountBusinessType=ANY", bearer.clone()).await;
+    insta::assert_json_snapshot!("neox_account_eur", redact(serde_json::from_str(&eur).unwrap()));
+    let cases = [
+        ("no_currency", "", bearer.clone()),
+        ("unknown_account_type", "?currency=USD&accountType=GOLD", bearer.clone()),
+        ("no_such_wallet", "?currency=USD&accountType=VCC_ACCOUNT", bearer.clone()),
+        ("unknown_sub_merchant", "?currency=USD&subMerchantId=01a24534-06db-7470-a4ef-c7a72234eca3", bearer.clone()),
+        ("bad_token", "?currency=USD", Some("Bearer nope".to_string())),
+        ("no_token", "?currency=USD", None),
+    ];
+    for (name, q, auth) in cases {
+        let (status, text) = get(q, auth).await;
+        let body: Value = serde_json::from_str(&text).unwrap();
+        insta::assert_json_snapshot!(format!("neox_account_{name}"), json!({ "status": status, "body": redact(body) }));
+    }
+}
