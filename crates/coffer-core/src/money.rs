@@ -168,6 +168,11 @@ pub fn format_minor_wide(minor: i128, exponent: u8) -> Option<String> {
     Decimal::try_from_i128_with_scale(minor, exponent as u32).ok().map(|d| d.to_string())
 }
 
+/// [`format_minor_trimmed`] of a sum wider than i64; `None` past 96 bits.
+pub fn format_minor_wide_trimmed(minor: i128, exponent: u8) -> Option<String> {
+    Decimal::try_from_i128_with_scale(minor, exponent as u32).ok().map(|d| d.normalize().to_string())
+}
+
 /// Format minor units with trailing fractional zeros removed (`1230` at 2 is `"12.3"`,
 /// `10026540300` at 2 is `"100265403"`): the shape of a JSON number as PayerMax writes it.
 pub fn format_minor_trimmed(minor: i64, exponent: u8) -> String {

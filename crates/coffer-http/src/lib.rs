@@ -11,6 +11,7 @@ pub mod native;
 pub mod neox;
 pub mod onerway;
 pub mod payermax;
+mod payermax_day_end;
 pub mod rates;
 pub mod token;
 pub mod uqpay;

@@ -47,13 +47,22 @@ const WINDOW_MICROS: i64 = 2 * 60 * 1_000_000;
 /// Most entries in `accountType` or `accountCurrency`.
 const MAX_FILTER: usize = 64;
 
+pub const DAY_END_PATH: &str = "/aggregate-pay/api/gateway/dayEndBalanceQuery";
+
 pub fn routes() -> Router<AppState> {
-    Router::new().route(PATH, post(query))
+    Router::new().route(PATH, post(query)).route(DAY_END_PATH, post(day_end))
+}
+
+/// Which query a request is.
+#[derive(Debug, Clone, Copy)]
+enum Endpoint {
+    Current,
+    DayEnd,
 }
 
 /// A PayerMax business error (always HTTP 200).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Code {
+pub(crate) enum Code {
     SignVerifyFailed,
     ReqTimeOverTime,
     ParamsInvalid,
@@ -114,7 +123,8 @@ struct Request {
     request_time: Option<String>,
     merchant_no: Option<String>,
     sp_merchant_no: Option<String>,
-    data: Option<Filters>,
+    /// Each query's own fields (`Filters`, `crate::payermax_day_end::DayEnd`).
+    data: Option<serde_json::Value>,
 }
 
 #[derive(Deserialize, Default)]
@@ -170,12 +180,20 @@ fn account(c: &CurrencySummary, name: &str) -> Result<Option<i64>, MoneyError> {
     })
 }
 
-/// The answer's body and, once the key is known, the platform that signs it.
 async fn query(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let (platform, result) = answer(&s, &headers, &body).await;
+    respond(&s, &headers, &body, Endpoint::Current).await
+}
+
+async fn day_end(State(s): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    respond(&s, &headers, &body, Endpoint::DayEnd).await
+}
+
+/// The answer's body and, once the key is known, the platform that signs it.
+async fn respond(s: &AppState, headers: &HeaderMap, body: &Bytes, ep: Endpoint) -> Response {
+    let (platform, result) = answer(s, headers, body, ep).await;
     let busy = matches!(result, Err(Code::Unavailable));
     let text = match result {
-        Ok(v) => serde_json::to_vec(&v),
+        Ok(v) => Ok(v),
         Err(code) => {
             let (code, msg) = code.wire();
             serde_json::to_vec(&Failure { code, msg })
@@ -212,7 +230,12 @@ pub(crate) fn fault(status: StatusCode) -> Response {
     (status, Json(Failure { code, msg })).into_response()
 }
 
-async fn answer(s: &AppState, headers: &HeaderMap, body: &Bytes) -> (Option<OwnerId>, Result<Success, Code>) {
+async fn answer(
+    s: &AppState,
+    headers: &HeaderMap,
+    body: &Bytes,
+    ep: Endpoint,
+) -> (Option<OwnerId>, Result<Vec<u8>, Code>) {
     let Ok(req) = serde_json::from_slice::<Request>(body) else { return (None, Err(Code::ParamsInvalid)) };
     let Some(app_id) = req.app_id.as_deref().filter(|a| !a.is_empty()) else {
         return (None, Err(Code::ParamsInvalid));
@@ -221,7 +244,7 @@ async fn answer(s: &AppState, headers: &HeaderMap, body: &Bytes) -> (Option<Owne
         Ok(k) => k,
         Err(f) => return (None, Err(f.into())),
     };
-    (Some(key.platform), checked(s, headers, body, req, key, owner).await)
+    (Some(key.platform), checked(s, headers, body, req, key, owner, ep).await)
 }
 
 async fn checked(
@@ -231,7 +254,8 @@ async fn checked(
     req: Request,
     key: ApiKey,
     owner: Owner,
-) -> Result<Success, Code> {
+    ep: Endpoint,
+) -> Result<Vec<u8>, Code> {
     let public = key.public_key.as_deref().ok_or(Code::MerchantAppInvalid)?;
     let sign = headers.get("sign").and_then(|v| v.to_str().ok()).ok_or(Code::SignVerifyFailed)?;
     let verifier = s.secrets.verifier(public).ok_or(Code::SignVerifyFailed)?;
@@ -252,6 +276,22 @@ async fn checked(
     }
     let merchant = merchant(s, &owner, req.merchant_no.as_deref(), req.sp_merchant_no.as_deref()).await?;
     let data = req.data.ok_or(Code::ParamsInvalid)?;
+    let out = match ep {
+        Endpoint::Current => {
+            let data: Filters = serde_json::from_value(data).map_err(|_| Code::ParamsInvalid)?;
+            serde_json::to_vec(&current(s, &key, &merchant, data, now).await?)
+        }
+        Endpoint::DayEnd => {
+            let data = serde_json::from_value(data).map_err(|_| Code::ParamsInvalid)?;
+            dialect::rate_limit(s, &key.id)?;
+            serde_json::to_vec(&crate::payermax_day_end::answer(s, &merchant, data, now).await?)
+        }
+    };
+    out.map_err(|e| dialect::internal("payermax answer", e).into())
+}
+
+/// `currentBalanceQuery`'s answer.
+async fn current(s: &AppState, key: &ApiKey, merchant: &Owner, data: Filters, now: Timestamp) -> Result<Success, Code> {
     let types = data.account_type.unwrap_or_default();
     let currencies = data.account_currency.unwrap_or_default();
     if types.len() > MAX_FILTER || currencies.len() > MAX_FILTER {

@@ -5,6 +5,7 @@
 mod support;
 
 use coffer_core::*;
+use coffer_store::Store;
 use serde_json::{json, Value};
 use support::server::{settled, Server};
 
@@ -30,6 +31,7 @@ struct Ledger {
     /// M's key id and secret (UQPay's `x-client-id`, `x-api-key`).
     m_id: String,
     m_secret: String,
+    m_owner: OwnerId,
     /// M's USD OPERATING posted at the end, in cents.
     posted: i64,
     root: String,
@@ -83,7 +85,7 @@ async fn ledger() -> Ledger {
     let m_key = s.key(m, KeyScope::ReadOnly).await;
     let root = s.base.trim_end_matches("/coffer/v1").to_string();
     let (m_id, m_secret) = m_key.split_once('.').map(|(a, b)| (a.to_string(), b.to_string())).unwrap();
-    Ledger { s, m_key, m_id, m_secret, posted, root }
+    Ledger { s, m_key, m_id, m_secret, m_owner: m, posted, root }
 }
 
 fn cents(v: &Value) -> i64 {
@@ -329,4 +331,29 @@ async fn neox_get_account_balance() {
         let body: Value = serde_json::from_str(&text).unwrap();
         insta::assert_json_snapshot!(format!("neox_account_{name}"), json!({ "status": status, "body": redact(body) }));
     }
+}
+
+// ---- PayerMax: the day-end flows, over a window that holds the ledger ----
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn day_end_flows_add_up_to_the_balances() {
+    use coffer_app::service::statements::{flows, Basis};
+    let from = Timestamp(chrono::Utc::now().timestamp_micros() - 1);
+    let l = ledger().await;
+    let to = Timestamp(chrono::Utc::now().timestamp_micros() + 1_000_000);
+    let dir = coffer_app::Directory::new(l.s.store.clone());
+    let accounts = l.s.store.accounts_of(l.m_owner).await.unwrap();
+    let op = accounts
+        .iter()
+        .find(|a| a.kind == AccountKind::Wallet(WalletType::Operating) && a.currency.to_string() == "USD")
+        .unwrap();
+    // DISBURSEMENT follows available: credits in; debits and the hold placed out; the capture of
+    // the whole hold changes nothing (it leaves held and posted together).
+    let f = flows(&dir, op, Basis::Available, from, to).await.unwrap();
+    assert_eq!((f.opening, f.inflow, f.outflow, f.closing), (0, 237_600, 66_250, l.posted as i128));
+    let f = flows(&dir, op, Basis::Posted, from, to).await.unwrap();
+    assert_eq!((f.inflow, f.outflow, f.closing), (237_600, 66_250, l.posted as i128));
+    // An empty window before it all: the opening is the closing, no flows.
+    let f = flows(&dir, op, Basis::Available, Timestamp(from.0 - 10_000_000), from).await.unwrap();
+    assert_eq!((f.opening, f.inflow, f.outflow, f.closing), (0, 0, 0, 0));
 }

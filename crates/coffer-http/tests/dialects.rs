@@ -589,3 +589,63 @@ async fn onerway_request_ids_windows_and_refusals() {
     let (status, b) = onerway(&e, Some(&e.s_key.full()), onerway_body("R-3", "USD")).await;
     assert_eq!(status, 200, "{b}");
 }
+
+// ---- PayerMax: dayEndBalanceQuery ----
+
+async fn day_end(e: &Env, body: &Value) -> Value {
+    let bytes = serde_json::to_vec(body).unwrap();
+    let r = e
+        .http
+        .post(format!("{}/aggregate-pay/api/gateway/dayEndBalanceQuery", e.root))
+        .header("content-type", "application/json")
+        .header("sign", sign(&e.m_rsa, &bytes))
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers().contains_key("sign"), "answers are signed");
+    r.json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn payermax_day_end_windows_and_refusals() {
+    let e = env().await;
+    let days_ago = |n: i64| (chrono::Utc::now() - chrono::Duration::days(n)).format("%Y-%m-%d").to_string();
+    let req = |data: Value| payermax_body(&e, &now_rfc3339(), data);
+    // Yesterday: every wallet was opened today, so none existed at that day's end.
+    let v = day_end(&e, &req(json!({"inquiryDate": days_ago(1), "timezone": "utc"}))).await;
+    assert_eq!(v["code"], "APPLY_SUCCESS", "{v}");
+    assert_eq!(v["data"]["timezone"], "UTC");
+    assert_eq!(v["data"]["acctTime"], format!("{}T23:59:59.999Z", days_ago(1)));
+    assert_eq!(v["data"]["accountEndDayTimeTypes"], json!([]));
+    // CST is +08:00; AVAILABLE is DISBURSEMENT; a null spMerchantNo and any version pass.
+    let mut b = req(
+        json!({"inquiryDate": days_ago(2), "timezone": "CST", "accountType": ["AVAILABLE"], "accountCurrency": "USD"}),
+    );
+    b["spMerchantNo"] = Value::Null;
+    b["version"] = json!("1.2");
+    let v = day_end(&e, &b).await;
+    assert_eq!(v["code"], "APPLY_SUCCESS", "{v}");
+    assert!(v["data"]["acctTime"].as_str().unwrap().ends_with("T23:59:59.999+08:00"), "{v}");
+    let v = day_end(&e, &req(json!({"inquiryDate": days_ago(90), "timezone": "UTC"}))).await;
+    assert_eq!(v["code"], "APPLY_SUCCESS", "90 days back is allowed: {v}");
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).unwrap())
+        .format("%Y-%m-%d")
+        .to_string();
+    let cases = [
+        ("today", json!({"inquiryDate": today, "timezone": "CST"})),
+        ("91_days_back", json!({"inquiryDate": days_ago(91), "timezone": "UTC"})),
+        ("not_a_date", json!({"inquiryDate": "2026/04/22", "timezone": "UTC"})),
+        ("no_date", json!({"timezone": "UTC"})),
+        ("unknown_timezone", json!({"inquiryDate": days_ago(1), "timezone": "PST"})),
+        ("currency_array", json!({"inquiryDate": days_ago(1), "timezone": "UTC", "accountCurrency": ["USD"]})),
+        ("currency_unknown", json!({"inquiryDate": days_ago(1), "timezone": "UTC", "accountCurrency": "XXX"})),
+        ("type_freeze", json!({"inquiryDate": days_ago(1), "timezone": "UTC", "accountType": ["FREEZE"]})),
+    ];
+    for (name, data) in cases {
+        let v = day_end(&e, &req(data)).await;
+        insta::assert_json_snapshot!(format!("payermax_day_end_{name}"), v);
+    }
+}

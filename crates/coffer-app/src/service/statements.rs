@@ -385,3 +385,65 @@ pub async fn wallet_csv(dir: &Directory, actor: Actor<'_>, id: AccountId, period
     let bytes = w.into_inner().map_err(|e| csv_err(e.into_error().into()))?;
     Ok(String::from_utf8(bytes).expect("CSV of UTF-8 fields is UTF-8"))
 }
+
+/// Which balance of a wallet a day-end report follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Basis {
+    Posted,
+    /// Posted minus held.
+    Available,
+}
+
+impl Basis {
+    fn of(self, (posted, held, _): (i64, i64, i64)) -> i128 {
+        match self {
+            Basis::Posted => posted as i128,
+            Basis::Available => posted as i128 - held as i128,
+        }
+    }
+    fn change(self, l: &Line) -> i128 {
+        match self {
+            Basis::Posted => l.posted as i128,
+            Basis::Available => l.posted as i128 - l.held as i128,
+        }
+    }
+}
+
+/// A wallet's basis at both ends of `[from, to)` and its gross flows in between: every line
+/// adds its increase to `inflow` or its decrease to `outflow`, never netted, so that
+/// `closing == opening + inflow - outflow` exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flows {
+    pub opening: i128,
+    pub inflow: i128,
+    pub outflow: i128,
+    pub closing: i128,
+}
+
+/// [`Flows`] of `wallet`'s `basis` over `[from, to)` (positions as in statements).
+pub async fn flows(
+    dir: &Directory,
+    wallet: &Account,
+    basis: Basis,
+    from: Timestamp,
+    to: Timestamp,
+) -> Result<Flows, AppError> {
+    let (open, close) = ends(dir, &Period { from, to, tz: Tz::UTC }).await?;
+    let at = dir.balances_at(vec![wallet.id], open).await?[0];
+    let end = dir.balances_at(vec![wallet.id], close).await?[0];
+    let (mut inflow, mut outflow) = (0i128, 0i128);
+    for l in all_lines(dir, wallet, open, close).await? {
+        match basis.change(&l.line) {
+            d if d > 0 => inflow += d,
+            d => outflow -= d,
+        }
+    }
+    let f = Flows { opening: basis.of(at), inflow, outflow, closing: basis.of(end) };
+    // The journal's lines must account for the change between the two as-of reads.
+    if f.closing != f.opening + f.inflow - f.outflow {
+        return Err(
+            coffer_store::StoreError::Storage(format!("wallet {} flows do not add up: {f:?}", wallet.id.0)).into()
+        );
+    }
+    Ok(f)
+}
