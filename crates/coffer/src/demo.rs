@@ -241,9 +241,48 @@ async fn credentials(dir: &Directory, merchants: &[Value], file: &std::path::Pat
     Ok(())
 }
 
+/// The wallet of a demo merchant (as `build` lists them) of a type and currency.
+fn wallet_id(m: &Value, t: &str, cur: &str) -> Option<AccountId> {
+    let w = m["wallets"].as_array()?.iter().find(|w| w["type"] == t && w["currency"] == cur)?;
+    w["id"].as_str()?.parse().ok()
+}
+
+/// Movements that leave the seed balances as they are but give the movement lists (Onerway's
+/// and UQPay's transaction queries, statements) more than deposits: on the Onerway and UQPay
+/// merchants' USD OPERATING wallets, money put into the RESERVE wallet and taken back, and a
+/// payout reversed. Fixed keys: run once.
+async fn round_trips(dir: &Directory, merchants: &[Value]) -> anyhow::Result<()> {
+    let metadata = |d: &str| BTreeMap::from([("demo".into(), "true".into()), ("description".into(), d.into())]);
+    for m in merchants.iter().filter(|m| m["dialect"] == "onerway" || m["dialect"] == "uqpay") {
+        let (Some(op), Some(reserve)) = (wallet_id(m, "OPERATING", "USD"), wallet_id(m, "RESERVE", "USD")) else {
+            continue;
+        };
+        let key = |what: &str| format!("demo:{op}:{what}");
+        let to_reserve = movements::transfer(dir, OP, op, reserve, "50.00", None).await.map_err(refused)?;
+        service::commit(dir, OP, to_reserve, key("to-reserve"), metadata("Rolling reserve")).await.map_err(refused)?;
+        let back = movements::transfer(dir, OP, reserve, op, "50.00", None).await.map_err(refused)?;
+        service::commit(dir, OP, back, key("reserve-release"), metadata("Reserve released")).await.map_err(refused)?;
+        let payout = movements::one_wallet(
+            dir,
+            OP,
+            OneWallet::Payout,
+            WalletAmount { wallet: op, amount: "25.00", currency: None },
+        );
+        let paid = service::commit(dir, OP, payout.await.map_err(refused)?, key("payout"), metadata("Payout to bank"))
+            .await
+            .map_err(refused)?;
+        let reversal = movements::reversal(dir, OP, paid.view.transaction.seq).await.map_err(refused)?;
+        service::commit(dir, OP, reversal, key("payout-returned"), metadata("Payout returned by the bank"))
+            .await
+            .map_err(refused)?;
+    }
+    Ok(())
+}
+
 pub async fn run(dir: &Directory, credentials_file: Option<&std::path::Path>) -> anyhow::Result<Value> {
     let p = platform(dir, PLATFORM, BTreeMap::new()).await?;
     let mut merchants = build(dir, &p, merchants()).await?;
+    round_trips(dir, &merchants).await?;
     demo_rate(dir, OwnerId(p.id)).await?;
     let q = platform(dir, METERED_PLATFORM, BTreeMap::from([("USD".parse()?, 4)])).await?;
     merchants.extend(build(dir, &q, vec![metered()]).await?);

@@ -55,4 +55,8 @@ fn uqpay_python_sdk_lists_balance_transactions() {
         }
         assert!(["C", "D"].contains(&r["credit_debit_type"].as_str().unwrap()));
     }
+    // The demo's round trips: a deposit, money to the reserve and back, a payout refunded.
+    let types: std::collections::BTreeSet<&str> =
+        rows.iter().map(|r| r["transaction_type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["DEPOSIT", "PAYOUT", "REFUND", "TRANSFER"].into(), "{filtered}");
 }
