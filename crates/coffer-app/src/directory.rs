@@ -343,6 +343,9 @@ impl Store for Directory {
     async fn entries(&self, platform: OwnerId, page: Page) -> Result<Vec<Entry>, StoreError> {
         self.store.entries(platform, page).await
     }
+    async fn tagged(&self, platform: OwnerId, key: &str, value: &str, page: Page) -> Result<Vec<Entry>, StoreError> {
+        self.store.tagged(platform, key, value, page).await
+    }
     async fn seq_at(&self, t: Timestamp) -> Result<Seq, StoreError> {
         self.store.seq_at(t).await
     }

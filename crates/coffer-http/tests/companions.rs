@@ -5,7 +5,6 @@
 mod support;
 
 use coffer_core::*;
-use coffer_store::Store;
 use serde_json::{json, Value};
 use support::server::{settled, Server};
 

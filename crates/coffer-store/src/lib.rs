@@ -216,6 +216,9 @@ pub trait Store: Send + Sync {
     async fn history(&self, account: AccountId, page: Page) -> Result<Vec<HistoryItem>, StoreError>;
     /// A platform's journal entries, newest first.
     async fn entries(&self, platform: OwnerId, page: Page) -> Result<Vec<Entry>, StoreError>;
+    /// A platform's journal entries whose metadata has `key` = `value`, newest first, read
+    /// from an index written with each entry (never a scan of the journal).
+    async fn tagged(&self, platform: OwnerId, key: &str, value: &str, page: Page) -> Result<Vec<Entry>, StoreError>;
     /// The journal position below which every entry number is settled: an entry not shown at
     /// or below it never will be. Readers that walk the journal in order (the event feed) stop
     /// there. SQLite: the last durable entry (one writer commits in seq order); PostgreSQL: the

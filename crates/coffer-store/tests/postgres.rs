@@ -60,6 +60,7 @@ suite_tests!(
     check_settings,
     check_rates,
     check_entries_at,
+    check_tagged,
     check_bad_text_fails_alone,
     check_directory_version,
     check_alerts,
@@ -236,7 +237,7 @@ async fn a_version_2_database_migrates_in_place() {
     }
     c.batch_execute(
         "ALTER TABLE entries ALTER COLUMN account_nos SET NOT NULL; ALTER TABLE entries DROP COLUMN lines;
-         DROP TABLE coffer_projection; DROP TABLE alerts; DROP TABLE webhooks; UPDATE coffer_meta SET value = '2' WHERE key = 'schema_version'",
+         DROP TABLE coffer_projection; DROP TABLE alerts; DROP TABLE webhooks; DROP TABLE tags; UPDATE coffer_meta SET value = '2' WHERE key = 'schema_version'",
     )
     .await
     .unwrap();

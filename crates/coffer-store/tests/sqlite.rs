@@ -73,6 +73,7 @@ suite_tests!(
     check_settings,
     check_rates,
     check_entries_at,
+    check_tagged,
     check_bad_text_fails_alone,
     check_directory_version,
     check_alerts,
@@ -181,6 +182,14 @@ async fn an_older_schema_is_migrated_in_place() {
         source: coffer_core::SystemAccount::External,
     };
     s.execute(suite::mv(f.p, "d", deposit)).await.unwrap();
+    let fee = coffer_core::MoneyOp::Fee { account: f.op, amount: suite::usd(1) };
+    let tagged = coffer_core::Movement {
+        platform: f.p,
+        idempotency_key: "tagged".into(),
+        metadata: [("order".to_string(), "A-1".to_string())].into(),
+        op: fee,
+    };
+    s.execute(coffer_core::Command::Move(tagged)).await.unwrap();
     let k = coffer_core::Command::CreateApiKey {
         owner: f.m,
         id: "ck_old".into(),
@@ -194,7 +203,7 @@ async fn an_older_schema_is_migrated_in_place() {
     let c = rusqlite::Connection::open(b.path.join(DB_FILE)).unwrap();
     // Shut down cleanly, so every line is in the `lines` table as version 3 kept them.
     c.execute_batch(
-        "DROP TABLE webhooks; DROP TABLE alerts; DROP TABLE idem; ALTER TABLE entries DROP COLUMN lines;
+        "DROP TABLE tags; DROP TABLE webhooks; DROP TABLE alerts; DROP TABLE idem; ALTER TABLE entries DROP COLUMN lines;
          CREATE INDEX entries_idem ON entries (idem_hash);
          DELETE FROM meta WHERE key = 'checkpoint_seq';
          DROP TABLE rates; DROP TABLE nonces; ALTER TABLE api_keys DROP COLUMN public_key; PRAGMA user_version = 1;",
@@ -205,9 +214,9 @@ async fn an_older_schema_is_migrated_in_place() {
     let s = b.open().await;
     let c = rusqlite::Connection::open(b.path.join(DB_FILE)).unwrap();
     assert_eq!(schema::version(&c).unwrap(), schema::SCHEMA_VERSION);
-    assert_eq!(s.account(f.op).await.unwrap().unwrap().posted, 700, "balances kept");
+    assert_eq!(s.account(f.op).await.unwrap().unwrap().posted, 699, "balances kept");
     let page = coffer_store::Page { before: None, after: None, limit: 10 };
-    assert_eq!(s.history(f.op, page).await.unwrap().len(), 1, "history kept");
+    assert_eq!(s.history(f.op, page).await.unwrap().len(), 2, "history kept");
     let e = s.entry(s.history(f.op, page).await.unwrap()[0].seq).await.unwrap().expect("entries kept");
     assert_eq!(e.lines.len(), 2, "an entry from before v4 reads its lines from the lines table");
     let deposit = coffer_core::MoneyOp::Deposit {
@@ -220,6 +229,8 @@ async fn an_older_schema_is_migrated_in_place() {
     assert_eq!(key.public_key, None);
     let far = coffer_core::Timestamp(i64::MAX / 2);
     assert!(s.claim_nonce("x", "1", far).await.unwrap(), "the new tables work");
+    let found = s.tagged(f.p, "order", "A-1", page).await.unwrap();
+    assert_eq!(found.len(), 1, "the metadata index is built from the entries already there");
     assert!(SqliteStore::verify_dir(&b.path).unwrap().is_ok());
     s.shutdown().await;
 }

@@ -249,6 +249,31 @@ pub async fn platform_entries(
     entries(c, numbers, &seqs).await
 }
 
+/// A platform's entries whose metadata has the (key, value) `tag`, newest first (the `tags`
+/// index).
+pub async fn tagged_entries(
+    c: &impl GenericClient,
+    numbers: &Numbers,
+    platform: OwnerId,
+    (key, value): (&str, &str),
+    page: &crate::Page,
+) -> Res<Vec<Entry>> {
+    let (before, after, limit) = bounds(page);
+    let st = c
+        .prepare_cached(
+            "SELECT seq FROM tags WHERE platform_id = $1 AND key = $2 AND value = $3 AND seq < $4 AND seq > $5
+             ORDER BY seq DESC LIMIT $6",
+        )
+        .await?;
+    let seqs: Vec<i64> = c
+        .query(&st, &[&platform.0, &key, &value, &before, &after, &limit])
+        .await?
+        .iter()
+        .map(|r| get(r, 0))
+        .collect::<Res<_>>()?;
+    entries(c, numbers, &seqs).await
+}
+
 /// The settled position: the projector's, or past it as far as the entries after it are
 /// contiguous (each number there committed; a gap waits for the projector to decide it).
 pub async fn settled_seq(c: &impl GenericClient) -> Res<Seq> {

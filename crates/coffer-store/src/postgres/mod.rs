@@ -1087,6 +1087,18 @@ impl Store for PgStore {
         self.within(async { journal::platform_entries(&*self.shared().await?, &self.by_number, platform, &page).await })
             .await
     }
+    async fn tagged(
+        &self,
+        platform: OwnerId,
+        key: &str,
+        value: &str,
+        page: crate::Page,
+    ) -> Result<Vec<Entry>, StoreError> {
+        self.within(async {
+            journal::tagged_entries(&*self.shared().await?, &self.by_number, platform, (key, value), &page).await
+        })
+        .await
+    }
     async fn put_alert(&self, alert: coffer_core::alerts::Alert) -> Result<coffer_core::alerts::Alert, StoreError> {
         let (reply, rx) = oneshot::channel();
         self.side(Side::PutAlert { alert, reply }, rx).await

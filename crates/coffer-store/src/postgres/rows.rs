@@ -390,6 +390,12 @@ pub async fn persist(
                $7::bytea[], $8::text[], $9::uuid[], $10::uuid[], $11::bigint[], $12::text[])",
         )
         .await?;
+    let ins_tags = c
+        .prepare_cached(
+            "INSERT INTO tags (platform_id, key, value, seq)
+             SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bigint[])",
+        )
+        .await?;
     let (mut upd, mut new) = (Vec::new(), Vec::new());
     for id in &changes.accounts {
         let a = l.account(*id).expect("changed accounts are in the working set");
@@ -427,6 +433,15 @@ pub async fn persist(
         es.iter().map(|e| e.incoming.map(|i| i.0)).collect::<Vec<_>>(),
         es.iter().map(|e| e.reverses.map(|v| v as i64)).collect::<Vec<_>>(),
         es.iter().map(|e| e.fx.as_ref().map(|f| serde_json::to_string(f).expect("serializes"))).collect::<Vec<_>>(),
+    );
+    // The metadata index: one row per (entry, key).
+    let tagged: Vec<(&Entry, &String, &String)> =
+        es.iter().flat_map(|e| e.metadata.iter().map(move |(k, v)| (e, k, v))).collect();
+    let t_args = (
+        tagged.iter().map(|(e, _, _)| e.platform.0).collect::<Vec<_>>(),
+        tagged.iter().map(|(_, k, _)| k.as_str()).collect::<Vec<_>>(),
+        tagged.iter().map(|(_, _, v)| v.as_str()).collect::<Vec<_>>(),
+        tagged.iter().map(|(e, _, _)| e.seq as i64).collect::<Vec<_>>(),
     );
     let mut writes: Vec<Write<'_>> = Vec::new();
     if !changes.owners.is_empty() {
@@ -557,6 +572,11 @@ pub async fn persist(
         let (a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11) = &e_args;
         let st = &ins_entries;
         writes.push(Box::pin(async move { c.execute(st, &[a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11]).await }));
+    }
+    if !tagged.is_empty() {
+        let (t0, t1, t2, t3) = &t_args;
+        let st = &ins_tags;
+        writes.push(Box::pin(async move { c.execute(st, &[t0, t1, t2, t3]).await }));
     }
     pipeline(c, writes, commit).await?;
     Ok(())

@@ -206,6 +206,15 @@ CREATE INDEX alerts_platform ON alerts (platform_id, created_seq);
     r#"
 CREATE TABLE webhooks (id UUID PRIMARY KEY, platform_id UUID NOT NULL, body TEXT NOT NULL, version BIGINT NOT NULL);
 "#,
+    // An index of the entries' metadata (key and value), written with each entry: a search by
+    // metadata reads the index, never the journal.
+    r#"
+CREATE TABLE tags (platform_id UUID NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, seq BIGINT NOT NULL,
+    PRIMARY KEY (platform_id, key, value, seq));
+INSERT INTO tags (platform_id, key, value, seq)
+    SELECT e.platform_id, j.key, j.value, e.seq FROM entries e, jsonb_each_text(e.metadata::jsonb) j
+    WHERE e.metadata IS NOT NULL;
+"#,
 ];
 
 /// The schema version this build writes.

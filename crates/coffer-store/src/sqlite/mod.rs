@@ -1104,6 +1104,18 @@ impl Store for SqliteStore {
         page.before = Some(page.before.map_or(below, |b| b.min(below)));
         self.read(move |c| Ok(rows::platform_entries(c, platform, &page)?)).await
     }
+    async fn tagged(
+        &self,
+        platform: OwnerId,
+        key: &str,
+        value: &str,
+        mut page: crate::Page,
+    ) -> Result<Vec<Entry>, StoreError> {
+        let below = self.durable() + 1;
+        page.before = Some(page.before.map_or(below, |b| b.min(below)));
+        let (key, value) = (key.to_string(), value.to_string());
+        self.read(move |c| Ok(rows::tagged_entries(c, platform, &key, &value, &page)?)).await
+    }
     async fn settled_seq(&self) -> Result<Seq, StoreError> {
         Ok(self.durable())
     }

@@ -580,9 +580,38 @@ pub fn persist(c: &Connection, l: &Ledger, changes: &Changes, numbered: &[Vec<(i
                 e.fx.as_ref().map(|f| serde_json::to_string(f).expect("serializes")),
                 codec::encode(lines, Order::Little),
             ])?;
+            if !e.metadata.is_empty() {
+                let mut tag =
+                    c.prepare_cached("INSERT INTO tags (platform_id, key, value, seq) VALUES (?1, ?2, ?3, ?4)")?;
+                for (k, v) in &e.metadata {
+                    tag.execute(params![b(&e.platform.0), k, v, e.seq as i64])?;
+                }
+            }
         }
     }
     Ok(())
+}
+
+/// A platform's entries whose metadata has `key` = `value`, newest first (the `tags` index).
+pub fn tagged_entries(
+    c: &Connection,
+    platform: OwnerId,
+    key: &str,
+    value: &str,
+    page: &crate::Page,
+) -> rusqlite::Result<Vec<Entry>> {
+    let (before, after, limit) = bounds(page);
+    let cols = ENTRY_COLS.split(", ").map(|col| format!("e.{}", col.trim())).collect::<Vec<_>>().join(", ");
+    let heads: Vec<Head> = c
+        .prepare_cached(&format!(
+            "SELECT {cols} FROM tags t JOIN entries e ON e.seq = t.seq
+             WHERE t.platform_id = ?1 AND t.key = ?2 AND t.value = ?3 AND t.seq < ?4 AND t.seq > ?5
+             ORDER BY t.seq DESC LIMIT ?6"
+        ))?
+        .query_map(params![b(&platform.0), key, value, before, after, limit], head_row)?
+        .collect::<rusqlite::Result<_>>()?;
+    let mut who = Who::new();
+    heads.into_iter().map(|h| complete(c, h, &mut who)).collect()
 }
 
 /// The seq the derived rows cover up to.

@@ -181,6 +181,14 @@ CREATE INDEX alerts_platform ON alerts (platform_id, created_seq);
 -- version every change must name (compare-and-set).
 CREATE TABLE webhooks (id BLOB PRIMARY KEY, platform_id BLOB NOT NULL, body TEXT NOT NULL, version INTEGER NOT NULL) STRICT;
 "#,
+    r#"
+-- v7: an index of the entries' metadata (key and value), written with each entry: a search by
+-- metadata (an external reference, an order id) reads the index, never the journal.
+CREATE TABLE tags (platform_id BLOB NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, seq INTEGER NOT NULL,
+    PRIMARY KEY (platform_id, key, value, seq)) STRICT, WITHOUT ROWID;
+INSERT INTO tags (platform_id, key, value, seq)
+    SELECT e.platform_id, j.key, j.value, e.seq FROM entries e, json_each(e.metadata) j WHERE e.metadata IS NOT NULL;
+"#,
 ];
 
 /// The schema version this build writes.

@@ -545,6 +545,46 @@ pub async fn check_entries_at(b: &dyn Backend) {
     s.shutdown().await;
 }
 
+/// Entries found by metadata through the index: exactly those carrying the key and value, of
+/// the platform asked for, newest first, paged; still there after a restart.
+pub async fn check_tagged(b: &dyn Backend) {
+    let s = b.open().await;
+    let f = fixture(&*s).await;
+    let mut refs = Vec::new();
+    for i in 0..7u32 {
+        let op = MoneyOp::Deposit { account: f.op, amount: usd(100 + i as i64), source: SystemAccount::External };
+        let reference = if i % 3 == 0 { "INV-1" } else { "INV-2" };
+        let metadata = [("reference".to_string(), reference.to_string()), ("n".to_string(), i.to_string())].into();
+        let m = Movement { platform: f.p, idempotency_key: format!("t{i}"), metadata, op };
+        let seq = s.execute(Command::Move(m)).await.unwrap().entry().unwrap().seq;
+        if i % 3 == 0 {
+            refs.push(seq);
+        }
+    }
+    s.execute(mv(f.p, "untagged", MoneyOp::Deposit { account: f.op, amount: usd(1), source: SystemAccount::External }))
+        .await
+        .unwrap();
+    refs.reverse();
+    let all = Page { before: None, after: None, limit: 100 };
+    let seqs = |v: Vec<Entry>| v.iter().map(|e| e.seq).collect::<Vec<_>>();
+    assert_eq!(seqs(s.tagged(f.p, "reference", "INV-1", all).await.unwrap()), refs);
+    assert_eq!(seqs(s.tagged(f.p, "reference", "INV-1", Page { limit: 2, ..all }).await.unwrap()), refs[..2]);
+    assert_eq!(
+        seqs(s.tagged(f.p, "reference", "INV-1", Page { before: Some(refs[1]), ..all }).await.unwrap()),
+        refs[2..]
+    );
+    assert_eq!(s.tagged(f.p, "n", "4", all).await.unwrap().len(), 1);
+    assert!(s.tagged(f.p, "reference", "INV-3", all).await.unwrap().is_empty());
+    assert!(s.tagged(f.m, "reference", "INV-1", all).await.unwrap().is_empty(), "another platform's index");
+    let e = &s.tagged(f.p, "n", "4", all).await.unwrap()[0];
+    assert_eq!((e.metadata["n"].as_str(), e.lines.len()), ("4", 2), "whole entries");
+    s.shutdown().await;
+    drop(s);
+    let s = b.open().await;
+    assert_eq!(seqs(s.tagged(f.p, "reference", "INV-1", all).await.unwrap()), refs);
+    s.shutdown().await;
+}
+
 /// Text a store cannot hold (NUL, control characters, over-long) is refused on its own, before
 /// it joins a batch: commands racing it in the same instant all commit, and nothing it carried
 /// is stored or looked up.
