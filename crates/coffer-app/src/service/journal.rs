@@ -2,14 +2,14 @@
 //! platform's), and a wallet's history with running balances. Pages run newest first; a cursor
 //! is the seq the next page starts below, so pages never skip or repeat.
 
-use coffer_core::money::format_minor;
+use coffer_core::money::{format_minor, parse_minor};
 use coffer_core::*;
-use coffer_store::{Page, Store};
+use coffer_store::{Page, Store, StoreError};
 use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::{Actor, AppError};
+use super::{Actor, AppError, At};
 use crate::directory::Directory;
 use crate::render::{self, TransactionView};
 
@@ -77,19 +77,35 @@ pub struct TransactionsView {
     pub next_cursor: Option<String>,
 }
 
+/// What a transaction listing keeps.
+#[derive(Debug, Clone, Default)]
+pub struct Search<'a> {
+    pub kind: Option<EntryKind>,
+    /// Entries whose metadata has this key and value (found through the store's index).
+    pub tag: Option<(&'a str, &'a str)>,
+    /// Decimal bounds, both included, on the wallet's change (its absolute value); a wallet
+    /// listing only.
+    pub min_amount: Option<&'a str>,
+    pub max_amount: Option<&'a str>,
+}
+
 /// Entries of one wallet, or (a platform acting as itself) of the whole platform, newest
-/// first, optionally of one kind.
+/// first, optionally of one kind, with a metadata key and value, and within an amount range.
 pub async fn transactions(
     dir: &Directory,
     actor: Actor<'_>,
     wallet: Option<AccountId>,
-    kind: Option<EntryKind>,
+    search: Search<'_>,
     w: Window,
 ) -> Result<TransactionsView, AppError> {
     let (after, mut before) = seqs(dir, &w).await?;
-    let source = match (wallet, actor) {
-        (Some(id), _) => Ok(actor.wallet_ref(dir, id).await?.id),
-        (None, Actor::Key(c)) if c.is_platform() => Err(c.acting.platform),
+    let place = match wallet {
+        Some(id) => Some(actor.wallet_ref(dir, id).await?),
+        None => None,
+    };
+    let platform = match (&place, actor) {
+        (Some(p), _) => p.platform,
+        (None, Actor::Key(c)) if c.is_platform() => c.acting.platform,
         _ => {
             return Err(AppError::invalid(
                 "invalid_argument",
@@ -98,22 +114,43 @@ pub async fn transactions(
             .at("wallet"))
         }
     };
+    let amount = |v: Option<&str>, field: &'static str| -> Result<Option<i64>, AppError> {
+        match (v, &place) {
+            (None, _) => Ok(None),
+            (Some(v), Some(p)) => Ok(Some(parse_minor(v, p.exponent).at(field)?)),
+            (Some(_), None) => Err(AppError::invalid("invalid_argument", "amount bounds need wallet=<id>").at(field)),
+        }
+    };
+    let (min, max) = (amount(search.min_amount, "min_amount")?, amount(search.max_amount, "max_amount")?);
+    if let Some((k, v)) = search.tag {
+        // What metadata may hold is what may be searched for.
+        let m = std::collections::BTreeMap::from([(k.to_string(), v.to_string())]);
+        coffer_core::text::check_metadata(&m).map_err(StoreError::from).at("metadata_key")?;
+    }
+    let keep = |e: &Entry| {
+        let change: i64 = place.map_or(0, |p| e.lines.iter().filter(|l| l.account == p.id).map(|l| l.posted).sum());
+        search.kind.is_none_or(|k| e.kind == k)
+            && place.is_none_or(|p| e.lines.iter().any(|l| l.account == p.id))
+            && min.is_none_or(|m| change.unsigned_abs() >= m.unsigned_abs())
+            && max.is_none_or(|m| change.unsigned_abs() <= m.unsigned_abs())
+    };
     let limit = w.limit;
     let (mut out, mut last, mut exhausted) = (Vec::new(), None, false);
     for _ in 0..MAX_SCANNED_PAGES {
         let page = Page { before, after, limit };
-        let batch: Vec<Entry> = match source {
-            Ok(account) => {
-                let seqs = dir.history(account, page).await?.iter().map(|h| h.seq).collect();
+        let batch: Vec<Entry> = match (search.tag, &place) {
+            (Some((k, v)), _) => dir.tagged(platform, k, v, page).await?,
+            (None, Some(p)) => {
+                let seqs = dir.history(p.id, page).await?.iter().map(|h| h.seq).collect();
                 dir.entries_at(seqs).await?
             }
-            Err(platform) => dir.entries(platform, page).await?,
+            (None, None) => dir.entries(platform, page).await?,
         };
         let n = batch.len();
         for e in batch {
             last = Some(e.seq);
             before = Some(e.seq);
-            if kind.is_none_or(|k| e.kind == k) {
+            if keep(&e) {
                 out.push(e);
                 if out.len() == limit {
                     break;

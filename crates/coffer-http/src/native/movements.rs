@@ -247,7 +247,25 @@ pub(super) async fn list_transactions(
     let kind: Option<EntryKind> = q.kind.as_ref().map(|k| k.parse()).transpose().map_err(bad_name("kind"))?;
     let w = window(&q, limit)?;
     let wallet = q.wallet.as_deref().map(|w| path_id("account", w)).transpose()?;
-    Ok(Json(service::journal::transactions(&s.store, (&caller).into(), wallet, kind, w).await?))
+    let tag = match (q.metadata_key.as_deref(), q.metadata_value.as_deref(), q.reference.as_deref()) {
+        (None, None, None) => None,
+        (Some(k), Some(v), None) => Some((k, v)),
+        (None, None, Some(r)) => Some(("reference", r)),
+        _ => {
+            return Err(ApiError::invalid(
+                "invalid_argument",
+                "give metadata_key with metadata_value, or reference (not both)",
+            )
+            .param("metadata_key"))
+        }
+    };
+    let search = service::journal::Search {
+        kind,
+        tag,
+        min_amount: q.min_amount.as_deref(),
+        max_amount: q.max_amount.as_deref(),
+    };
+    Ok(Json(service::journal::transactions(&s.store, (&caller).into(), wallet, search, w).await?))
 }
 
 #[utoipa::path(get, path = "/transactions/{seq}", context_path = "/coffer/v1", tag = "movements",

@@ -128,6 +128,28 @@ pub struct ListQuery {
     pub wallet: Option<String>,
     /// Transactions only: of this kind.
     pub kind: Option<String>,
+    /// Transactions only: whose metadata has this key (with `metadata_value`), found through
+    /// an index.
+    pub metadata_key: Option<String>,
+    pub metadata_value: Option<String>,
+    /// Transactions only: an external reference, the metadata key `reference`.
+    pub reference: Option<String>,
+    /// Transactions of a wallet only: decimal bounds (included) on the wallet's change.
+    pub min_amount: Option<String>,
+    pub max_amount: Option<String>,
+}
+
+impl ListQuery {
+    /// Whether a transactions-only parameter is given.
+    pub fn searches(&self) -> bool {
+        self.wallet.is_some()
+            || self.kind.is_some()
+            || self.metadata_key.is_some()
+            || self.metadata_value.is_some()
+            || self.reference.is_some()
+            || self.min_amount.is_some()
+            || self.max_amount.is_some()
+    }
 }
 
 #[utoipa::path(get, path = "/wallets/{id}/history", context_path = "/coffer/v1", tag = "balances",
@@ -141,7 +163,7 @@ pub(super) async fn wallet_history(
     Q(q): Q<ListQuery>,
 ) -> Result<Json<HistoryView>, ApiError> {
     let id = path_id("account", &id)?;
-    if q.wallet.is_some() || q.kind.is_some() {
+    if q.searches() {
         return Err(ApiError::invalid("invalid_argument", "history takes limit, cursor, from and to"));
     }
     let w = window(&q, page_limit(q.limit)?)?;
