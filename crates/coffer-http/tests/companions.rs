@@ -356,3 +356,186 @@ async fn day_end_flows_add_up_to_the_balances() {
     let f = flows(&dir, op, Basis::Available, Timestamp(from.0 - 10_000_000), from).await.unwrap();
     assert_eq!((f.opening, f.inflow, f.outflow, f.closing), (0, 0, 0, 0));
 }
+
+// ---- Across the companions and the native statement, on a random ledger ----
+
+/// xorshift: the walk is the same for a seed.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
+
+fn instant() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn companions_and_statements_agree_on_a_random_ledger() {
+    use coffer_app::service::statements::{flows, Basis};
+    for seed in [7u64, 0xdead_beef, 42_4242] {
+        let s = Server::start().await;
+        let p = s.platform("P").await;
+        let pk = s.key(p, KeyScope::ReadWrite).await;
+        let m = s.merchant(p, "M").await;
+        let x = s.merchant(p, "X").await;
+        let op = wallet(&s, m, WalletType::Operating, "USD").await;
+        let reserve = wallet(&s, m, WalletType::Reserve, "USD").await;
+        let xop = wallet(&s, x, WalletType::Operating, "USD").await;
+        let mut rng = Rng(seed);
+        // Model of op: posted and held after each step, and the instant after it.
+        let (mut posted, mut held) = (0i64, 0i64);
+        let (mut holds, mut payouts) = (Vec::<(String, i64)>::new(), Vec::<(u64, i64)>::new());
+        // Pending credits: (id, amount, the transaction that made it); those settled since.
+        let (mut credits, mut settled_credits) = (Vec::<(String, i64, u64)>::new(), Vec::<u64>::new());
+        let mut marks = vec![(instant(), 0i64, 0i64)];
+        for i in 0..50 {
+            let x_ = 1 + rng.next(3000) as i64;
+            let amount = format!("{}.{:02}", x_ / 100, x_ % 100);
+            let avail = posted - held;
+            let (path, body) = match rng.next(9) {
+                0 | 1 => ("/deposits".to_string(), json!({"wallet": op, "amount": amount})),
+                2 if avail >= x_ => ("/transfers".to_string(), json!({"from": op, "to": reserve, "amount": amount})),
+                3 if avail >= x_ => ("/payouts".to_string(), json!({"wallet": op, "amount": amount})),
+                4 if avail >= x_ => ("/holds".to_string(), json!({"wallet": op, "amount": amount})),
+                5 if !holds.is_empty() => {
+                    let (h, _) = &holds[0];
+                    (format!("/holds/{h}/capture"), json!({"destination": xop}))
+                }
+                6 if !holds.is_empty() => (format!("/holds/{}/release", holds[0].0), json!({})),
+                7 => ("/incoming".to_string(), json!({"wallet": op, "amount": amount})),
+                8 if !credits.is_empty() => (format!("/incoming/{}/settle", credits[0].0), json!({})),
+                _ if !payouts.is_empty() => ("/reversals".to_string(), json!({"transaction": payouts[0].0})),
+                _ => ("/fees".to_string(), json!({"wallet": op, "amount": "0.01"})),
+            };
+            if path == "/fees" && avail < 1 {
+                continue;
+            }
+            let (st, v) = s.post(&path, &pk, Some(&format!("{seed}-{i}")), body).await;
+            assert!(st.is_success(), "{path}: {v}");
+            match path.as_str() {
+                "/deposits" => posted += x_,
+                "/transfers" => posted -= x_,
+                "/payouts" => {
+                    posted -= x_;
+                    payouts.push((v["transaction"]["seq"].as_u64().unwrap(), x_));
+                }
+                "/holds" => {
+                    held += x_;
+                    holds.push((v["hold"]["id"].as_str().unwrap().to_string(), x_));
+                }
+                "/incoming" => credits.push((
+                    v["incoming"]["id"].as_str().unwrap().to_string(),
+                    x_,
+                    v["transaction"]["seq"].as_u64().unwrap(),
+                )),
+                "/fees" => posted -= 1,
+                "/reversals" => posted += payouts.remove(0).1,
+                p if p.ends_with("/capture") => {
+                    let (_, h) = holds.remove(0);
+                    (posted, held) = (posted - h, held - h);
+                }
+                p if p.ends_with("/release") => held -= holds.remove(0).1,
+                p if p.ends_with("/settle") => {
+                    let (_, c, made) = credits.remove(0);
+                    posted += c;
+                    settled_credits.push(made);
+                }
+                p => panic!("{p}"),
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            marks.push((instant(), posted, held));
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        let (_, last) = s.get("/transactions?limit=1", &pk).await;
+        settled(&s, &pk, last["data"][0]["seq"].as_u64().unwrap()).await;
+        let mk = s.key(m, KeyScope::ReadOnly).await;
+        let root = s.base.trim_end_matches("/coffer/v1").to_string();
+        let dir = coffer_app::Directory::new(s.store.clone());
+        let op_account = s.store.account(op.parse().unwrap()).await.unwrap().unwrap();
+        for k in 0..8 {
+            let i = rng.next(marks.len() as u64 - 1) as usize;
+            let j = i + 1 + rng.next((marks.len() - i - 1) as u64) as usize;
+            let ((t0, p0, h0), (t1, p1, h1)) = (marks[i], marks[j]);
+            // Onerway: the window's amounts sum to the OPERATING posted change.
+            let mut sum = 0;
+            for page in 1.. {
+                let body = json!({"requestId": format!("{seed}-{k}-{page}"), "requestTime": instant().timestamp_millis(),
+                    "currency": "USD", "beginTime": t0.to_rfc3339(), "endTime": t1.to_rfc3339(), "current": page});
+                let r = s.http.post(format!("{root}/account/v1/transactions/query")).header("apikey", &mk).json(&body);
+                let v: Value = r.send().await.unwrap().json().await.unwrap();
+                let records = v["data"]["records"].as_array().unwrap_or_else(|| panic!("{v}")).clone();
+                sum += records.iter().map(|r| cents(&r["amount"])).sum::<i64>();
+                if records.len() < 10 {
+                    break;
+                }
+            }
+            assert_eq!(sum, p1 - p0, "seed {seed}: Onerway between marks {i} and {j}");
+            // PayerMax's day-end arithmetic over the same window: DISBURSEMENT follows available.
+            let (f0, f1) = (Timestamp(t0.timestamp_micros()), Timestamp(t1.timestamp_micros()));
+            let f = flows(&dir, &op_account, Basis::Available, f0, f1).await.unwrap();
+            assert_eq!((f.opening, f.closing), ((p0 - h0) as i128, (p1 - h1) as i128), "seed {seed}");
+            assert_eq!(f.closing, f.opening + f.inflow - f.outflow);
+            // UQPay's completed rows and the native statement's posted movements, line for line.
+            let q = format!(
+                "from={}&to={}&limit=1000",
+                t0.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                t1.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+            );
+            let (_, st) = s.get(&format!("/wallets/{op}/statement?{q}"), &mk).await;
+            let token: Value = s
+                .http
+                .post(format!("{root}/api/v1/connect/token"))
+                .header("x-client-id", mk.split_once('.').unwrap().0)
+                .header("x-api-key", mk.split_once('.').unwrap().1)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let url = format!(
+                "{root}/api/v1/balances/transactions?page_size=100&transaction_status=COMPLETED&start_time={}&end_time={}",
+                t0.to_rfc3339_opts(chrono::SecondsFormat::Micros, true).replace('+', "%2B"),
+                t1.to_rfc3339_opts(chrono::SecondsFormat::Micros, true).replace('+', "%2B")
+            );
+            let v: Value = s
+                .http
+                .get(url)
+                .header("x-auth-token", format!("Bearer {}", token["auth_token"].as_str().unwrap()))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let mut uqpay: Vec<i64> = v["data"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{v}"))
+                .iter()
+                .map(|r| cents(&r["amount"]) * if r["credit_debit_type"] == "C" { 1 } else { -1 })
+                .collect();
+            // The statement's lines: each posting but a credit's settlement, which UQPay shows
+            // on the row of the credit's creation (completed once settled).
+            let mut native: Vec<i64> = st["movements"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|m| match m["kind"].as_str().unwrap() {
+                    "INCOMING_SETTLE" => None,
+                    "INCOMING_CREATE" => {
+                        settled_credits.contains(&m["transaction"].as_u64().unwrap()).then(|| cents(&m["incoming"]))
+                    }
+                    _ => Some(cents(&m["posted"])).filter(|c| *c != 0),
+                })
+                .collect();
+            uqpay.sort();
+            native.sort();
+            assert_eq!(uqpay, native, "seed {seed}: UQPay rows and the statement between marks {i} and {j}");
+        }
+    }
+}

@@ -111,8 +111,8 @@ async fn other(
 ) -> Result<Other, AppError> {
     let mut seen: Option<Other> = None;
     for l in e.lines.iter().filter(|l| l.account != wallet.id && l.posted != 0 && (l.posted < 0) != (amount < 0)) {
-        if !known.contains_key(&l.account) {
-            known.insert(l.account, dir.account(l.account).await?);
+        if let std::collections::hash_map::Entry::Vacant(v) = known.entry(l.account) {
+            v.insert(dir.account(l.account).await?);
         }
         let this = match known.get(&l.account).cloned().flatten() {
             Some(a) => match a.kind {
