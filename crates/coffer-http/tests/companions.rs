@@ -154,6 +154,14 @@ async fn onerway_transactions_query() {
     let (_, none) = onerway(&l, key, window("T-5", json!({"currency": "JPY"}))).await;
     assert_eq!(none["data"]["total"], 0, "{none}");
 
+    // Exactly 31 days is a window; a second more is not.
+    let end = chrono::Utc::now() + chrono::Duration::minutes(1);
+    let span = |d: chrono::Duration| json!({"beginTime": (end - d).to_rfc3339(), "endTime": end.to_rfc3339()});
+    let (_, at_limit) = onerway(&l, key, window("T-31", span(chrono::Duration::days(31)))).await;
+    assert_eq!(at_limit["data"]["total"], 11, "{at_limit}");
+    let (st, over) =
+        onerway(&l, key, window("T-32", span(chrono::Duration::days(31) + chrono::Duration::seconds(1)))).await;
+    assert_eq!((st, over["code"].as_str()), (400, Some("40002")), "{over}");
     let old = (chrono::Utc::now() - chrono::Duration::days(40)).to_rfc3339();
     let cases = [
         ("span_over_31_days", window("T-6", json!({"beginTime": old}))),
