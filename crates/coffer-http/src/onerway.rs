@@ -209,6 +209,14 @@ impl Call {
         Ok(Call { owner, body, request_id, forget_at })
     }
 
+    /// The body's `currency`: required, one the platform knows.
+    async fn currency(&self, s: &AppState) -> Result<CurrencyCode, Refusal> {
+        match self.body.get("currency") {
+            Some(Value::String(c)) if !c.is_empty() => Ok(dialect::currency(s, self.owner.platform, c).await?),
+            _ => Err(invalid("currency is required")),
+        }
+    }
+
     async fn finish(self, s: &AppState, data: Value) -> Result<Value, Refusal> {
         claim(s, &self.owner, &self.request_id, self.forget_at).await?;
         Ok(data)
@@ -224,10 +232,7 @@ async fn balance_query(
         async {
             let call = Call::begin(&s, &headers, b).await?;
             let owner = &call.owner;
-            let currency = match call.body.get("currency") {
-                Some(Value::String(c)) if !c.is_empty() => dialect::currency(&s, owner.platform, c).await?,
-                _ => return Err(invalid("currency is required")),
-            };
+            let currency = call.currency(&s).await?;
             let all = dialect::balances(&s, owner.id).await?;
             let c = all
                 .iter()
@@ -375,10 +380,7 @@ async fn transactions_query(
         async {
             let call = Call::begin(&s, &headers, b).await?;
             let owner = &call.owner;
-            let currency = match call.body.get("currency") {
-                Some(Value::String(c)) if !c.is_empty() => dialect::currency(&s, owner.platform, c).await?,
-                _ => return Err(invalid("currency is required")),
-            };
+            let currency = call.currency(&s).await?;
             let (begin, end) = (time_field(&call.body, "beginTime")?, time_field(&call.body, "endTime")?);
             let wanted = match call.body.get("businessType") {
                 None | Some(Value::Null) => None,

@@ -202,21 +202,23 @@ pub async fn history(dir: &Directory, actor: Actor<'_>, wallet: AccountId, w: Wi
     let (after, before) = seqs(dir, &w).await?;
     let items = dir.history(a.id, Page { before, after, limit: w.limit }).await?;
     let next_cursor = (items.len() == w.limit).then(|| items.last().map(|i| cursor(i.seq))).flatten();
-    let f = |v: i64| format_minor(v, a.exponent);
-    let data = items
-        .iter()
-        .map(|i| HistoryItemView {
-            transaction: i.seq,
-            kind: i.kind.to_string(),
-            created_at: render::time(i.created_at),
-            posted: f(i.line.posted),
-            held: f(i.line.held),
-            incoming: f(i.line.incoming),
-            posted_after: f(i.line.posted_after),
-            held_after: f(i.line.held_after),
-            available_after: f(i.line.posted_after - i.line.held_after),
-            incoming_after: f(i.line.incoming_after),
-        })
-        .collect();
+    let data = items.iter().map(|i| item_view(i, a.exponent)).collect();
     Ok(HistoryView { wallet: a.id.0, data, next_cursor })
+}
+
+/// A wallet's journal line as the APIs show it, amounts in the wallet's exponent `x`.
+pub fn item_view(i: &coffer_store::HistoryItem, x: u8) -> HistoryItemView {
+    let f = |v: i64| format_minor(v, x);
+    HistoryItemView {
+        transaction: i.seq,
+        kind: i.kind.to_string(),
+        created_at: render::time(i.created_at),
+        posted: f(i.line.posted),
+        held: f(i.line.held),
+        incoming: f(i.line.incoming),
+        posted_after: f(i.line.posted_after),
+        held_after: f(i.line.held_after),
+        available_after: f(i.line.posted_after - i.line.held_after),
+        incoming_after: f(i.line.incoming_after),
+    }
 }

@@ -18,7 +18,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::journal::HistoryItemView;
+use super::journal::{item_view, HistoryItemView};
 use super::{Actor, AppError};
 use crate::directory::Directory;
 use crate::render;
@@ -185,26 +185,10 @@ pub async fn wallet(
         time_zone: q.period.tz.name().to_string(),
         opening: balances(open, at[0], a.exponent),
         closing: balances(close, at_close[0], a.exponent),
-        movements: items.iter().map(|i| item(i, a.exponent)).collect(),
+        movements: items.iter().map(|i| item_view(i, a.exponent)).collect(),
         next_cursor,
         totals,
     })
-}
-
-pub fn item(i: &HistoryItem, x: u8) -> HistoryItemView {
-    let f = |v: i64| format_minor(v, x);
-    HistoryItemView {
-        transaction: i.seq,
-        kind: i.kind.to_string(),
-        created_at: render::time(i.created_at),
-        posted: f(i.line.posted),
-        held: f(i.line.held),
-        incoming: f(i.line.incoming),
-        posted_after: f(i.line.posted_after),
-        held_after: f(i.line.held_after),
-        available_after: f(i.line.posted_after - i.line.held_after),
-        incoming_after: f(i.line.incoming_after),
-    }
 }
 
 /// Every line of the wallet in `(open, close]`, newest first, at most [`MAX_TOTALED`].
@@ -365,7 +349,7 @@ pub async fn wallet_csv(dir: &Directory, actor: Actor<'_>, id: AccountId, period
     };
     w.write_record(edge("opening", open, period.from, at)).map_err(csv_err)?;
     for l in &lines {
-        let v = item(l, a.exponent);
+        let v = item_view(l, a.exponent);
         w.write_record([
             "movement",
             &v.transaction.to_string(),
