@@ -138,6 +138,12 @@ fn tries(w: &World, method: &str, path: &str) -> Try {
         | ("post", "/fx/rates" | "/fx/rates/import") => Try::NoId,
         ("get", "/owners/{id}" | "/owners/{id}/children" | "/owners/{id}/wallets" | "/owners/{id}/balances")
         | ("get", "/owners/{id}/overview") => one("GET", path.replace("{id}", &b), None),
+        ("get", "/owners/{id}/statement") => {
+            one("GET", format!("{}?currency=USD&from=2026-01-01&to=2026-01-02", path.replace("{id}", &b)), None)
+        }
+        ("get", "/wallets/{id}/statement") => {
+            one("GET", format!("{}?from=2026-01-01&to=2026-01-02", path.replace("{id}", &bw)), None)
+        }
         ("post", "/owners/{id}/children") => post(path.replace("{id}", &b), json!({"name": "intruder"})),
         ("post", "/owners/{id}/status") => post(path.replace("{id}", &b), json!({"status": "SUSPENDED"})),
         ("post", "/wallets") => post(path.into(), json!({"owner": b, "type": "RESERVE", "currency": "USD"})),
@@ -157,7 +163,10 @@ fn tries(w: &World, method: &str, path: &str) -> Try {
                 {"account": bw, "amount": "-1", "currency": "USD"},
                 {"account": aw, "amount": "1", "currency": "USD"}]}),
         ),
-        ("get", "/transactions") => one("GET", format!("{path}?wallet={bw}"), None),
+        ("get", "/transactions") => Try::Requests(vec![
+            ("GET", format!("{path}?wallet={bw}"), None),
+            ("GET", format!("{path}?wallet={bw}&reference=x"), None),
+        ]),
         ("get", "/transactions/{seq}") => one("GET", path.replace("{seq}", &w.b_entry.to_string()), None),
         ("post", "/reversals") => Try::Requests(vec![
             ("POST", path.into(), Some(json!({"transaction": w.b_entry}))),
