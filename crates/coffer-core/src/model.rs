@@ -81,7 +81,11 @@ macro_rules! string_enum {
             fn from_str(s: &str) -> Result<Self, UnknownName> {
                 match s {
                     $($text => Ok($name::$variant),)+
-                    _ => Err(UnknownName { kind: stringify!($name), name: s.chars().take(40).collect() }),
+                    _ => Err(UnknownName {
+                        kind: stringify!($name),
+                        name: s.chars().take(40).collect(),
+                        expected: &[$($text),+],
+                    }),
                 }
             }
         }
@@ -90,10 +94,24 @@ macro_rules! string_enum {
 
 /// A name that is not one of an enumeration's values.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown {kind} {name:?}")]
+#[error("unknown {} {name:?}: expected one of {}", words(kind), expected.join(", "))]
 pub struct UnknownName {
+    /// The enumeration (`WalletType`), written in words in the message (`wallet type`).
     pub kind: &'static str,
     pub name: String,
+    pub expected: &'static [&'static str],
+}
+
+/// `WalletType` as `wallet type`.
+fn words(camel: &str) -> String {
+    let mut out = String::new();
+    for c in camel.chars() {
+        if c.is_ascii_uppercase() && !out.is_empty() {
+            out.push(' ');
+        }
+        out.push(c.to_ascii_lowercase());
+    }
+    out
 }
 
 string_enum!(OwnerKind { Platform = "PLATFORM", Merchant = "MERCHANT", SubMerchant = "SUB_MERCHANT" });

@@ -97,10 +97,15 @@ pub fn body_limit(path: &str) -> usize {
 }
 
 pub async fn edge(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
     let method = req.method().clone();
-    let uri = req.uri().clone();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "(no route)".to_string(), |m| m.as_str().to_string());
+    let id = crate::request_id_of(req.headers());
     let resp = handle(&s, req, next).await;
-    crate::request_id(&method, uri.path(), resp)
+    crate::finish(crate::Served { id, method, route, started }, resp)
 }
 
 async fn handle(s: &AppState, req: Request, next: Next) -> Response {

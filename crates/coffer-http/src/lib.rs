@@ -27,7 +27,6 @@ use axum::routing::get;
 use axum::Router;
 use coffer_store::Store;
 
-use crate::error::ApiError;
 use coffer_app::Directory;
 pub use coffer_app::{cpu, reach, render, secrets};
 
@@ -171,34 +170,61 @@ async fn openapi() -> axum::Json<utoipa::openapi::OpenApi> {
     axum::Json(openapi_document())
 }
 
+/// `{"status":"ready"}`, or 503 `{"status":"unavailable","reason":...}` with `Retry-After`
+/// (the store cannot commit: stopped, failed, its disk refusing writes, or on PostgreSQL the
+/// database not answering a round trip within the deadline).
 async fn ready(State(s): State<AppState>) -> Response {
     match s.store.ready().await {
-        Ok(()) => "ready".into_response(),
+        Ok(()) => axum::Json(serde_json::json!({ "status": "ready" })).into_response(),
         Err(why) => {
-            let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "api_error", "unavailable", why);
-            e.retry_after = Some(1);
-            e.into_response()
+            let body = axum::Json(serde_json::json!({ "status": "unavailable", "reason": why }));
+            (StatusCode::SERVICE_UNAVAILABLE, [(axum::http::header::RETRY_AFTER, "1")], body).into_response()
         }
     }
 }
 
-/// Every response carries a `Request-Id` header; errors are logged with it.
-pub(crate) fn request_id(method: &axum::http::Method, path: &str, mut resp: Response) -> Response {
-    let id = uuid::Uuid::now_v7().to_string();
-    if let Ok(v) = HeaderValue::from_str(&id) {
+/// The longest request id kept from a caller.
+const MAX_REQUEST_ID: usize = 128;
+
+/// The caller's `X-Request-Id` (or `Request-Id`) when it is 1 to 128 letters, digits and
+/// `-_.:`; otherwise a new one (UUID v7).
+pub(crate) fn request_id_of(headers: &axum::http::HeaderMap) -> String {
+    let given = ["x-request-id", REQUEST_ID].iter().find_map(|h| headers.get(*h)?.to_str().ok());
+    let ok = |v: &&str| {
+        !v.is_empty() && v.len() <= MAX_REQUEST_ID && v.chars().all(|c| c.is_ascii_alphanumeric() || "-_.:".contains(c))
+    };
+    given.filter(ok).map_or_else(|| uuid::Uuid::now_v7().to_string(), str::to_string)
+}
+
+/// What the access log says of a request.
+pub(crate) struct Served {
+    pub id: String,
+    pub method: axum::http::Method,
+    /// The route's template (`/coffer/v1/wallets/{id}`), never the ids in it.
+    pub route: String,
+    pub started: std::time::Instant,
+}
+
+/// Every response carries a `Request-Id` header (the caller's `X-Request-Id` when valid); each
+/// request is logged once at info (method, route, status, latency, request id; never a secret),
+/// failures at error.
+pub(crate) fn finish(r: Served, mut resp: Response) -> Response {
+    if let Ok(v) = HeaderValue::from_str(&r.id) {
         resp.headers_mut().insert(REQUEST_ID, v);
     }
-    let status = resp.status();
-    if status == StatusCode::SERVICE_UNAVAILABLE {
+    let status = resp.status().as_u16();
+    let latency_ms = r.started.elapsed().as_secs_f64() * 1000.0;
+    let (id, method, route) = (&r.id, &r.method, &r.route);
+    if status == 503 {
         // The cause is logged where it happened (once per interval); a store that is away
         // answers every request so, and one line per request would flood the log.
         if let Some(times) = coffer_store::logs::due("request answered 503") {
-            tracing::warn!(request_id = %id, %method, %path, times, "requests answered 503 unavailable");
+            tracing::warn!(request_id = %id, %method, %route, times, "requests answered 503 unavailable");
         }
-    } else if status.is_server_error() {
-        tracing::error!(request_id = %id, %method, %path, %status, "request failed");
+    } else if status >= 500 {
+        tracing::error!(request_id = %id, %method, %route, status, latency_ms, "request failed");
     } else {
-        tracing::debug!(request_id = %id, %method, %path, %status, "request");
+        tracing::info!(request_id = %id, %method, %route, status, latency_ms, "request");
     }
     resp
 }

@@ -179,6 +179,7 @@ impl Env {
         assert!(took < Duration::from_secs(4), "{what}: a read waited {took:?}");
         let (st, v, took) = self.get("/readyz").await;
         assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE, "{what}: /readyz: {v}");
+        assert!(v["status"] == "unavailable" && v["reason"].is_string(), "{what}: /readyz says why: {v}");
         assert!(took < Duration::from_secs(4), "{what}: /readyz waited {took:?}");
         let onerway = self
             .http

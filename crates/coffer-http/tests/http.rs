@@ -526,6 +526,22 @@ async fn openapi_document_and_reference_page_are_served() {
     for p in ["/healthz", "/readyz"] {
         assert_eq!(s.http.get(format!("{root}{p}")).send().await.unwrap().status(), StatusCode::OK, "{p}");
     }
+    let ready: Value = s.http.get(format!("{root}/readyz")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(ready, json!({"status": "ready"}));
+}
+
+#[tokio::test]
+async fn a_callers_request_id_is_kept_when_well_formed() {
+    let s = Server::start().await;
+    let p = s.platform("P").await;
+    let key = s.key(p, KeyScope::ReadOnly).await;
+    let (_, _, h) = s.call("GET", "/me", Some(&key), None, &[("X-Request-Id", "trace-42.a:b_c")]).await;
+    assert_eq!(h["request-id"], "trace-42.a:b_c");
+    for bad in ["has space", "semi;colon", &"x".repeat(129)] {
+        let (_, _, h) = s.call("GET", "/me", Some(&key), None, &[("X-Request-Id", bad)]).await;
+        let id = h["request-id"].to_str().unwrap();
+        assert!(id != bad && uuid::Uuid::parse_str(id).is_ok(), "{bad} replaced by a new id, got {id}");
+    }
 }
 
 #[tokio::test]

@@ -27,8 +27,17 @@ pub struct Cli {
     /// Optional TOML configuration file (flags and environment variables take precedence).
     #[arg(long, global = true, env = "COFFER_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
+    /// How log lines are written on stderr: `text` (default) or `json` (one object per line).
+    #[arg(long, global = true, env = "COFFER_LOG_FORMAT", value_name = "FORMAT", default_value = "text")]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Cmd,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand, Debug)]
@@ -63,34 +72,16 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e)
-            if matches!(
-                e.kind(),
-                clap::error::ErrorKind::DisplayHelp
-                    | clap::error::ErrorKind::DisplayVersion
-                    | clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
-            ) =>
-        {
-            e.exit()
-        }
-        Err(e) => {
-            // One line: the reason, without clap's usage trailer.
-            let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments");
-            eprintln!("coffer: {}", first.trim_start_matches("error: "));
-            return ExitCode::from(2);
-        }
-    };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("COFFER_LOG")
-                .unwrap_or_else(|_| "coffer=info,coffer_store=info".into()),
-        )
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    // clap's own message on a refusal: what is missing or unknown, the closest valid name, the
+    // usage; exit code 2.
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("COFFER_LOG")
+        .unwrap_or_else(|_| "coffer=info,coffer_http=info,coffer_app=info,coffer_store=info".into());
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+        LogFormat::Text => logs.with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).init(),
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -226,7 +217,8 @@ async fn serve(cfg: &config::Config, listen: std::net::SocketAddr) -> anyhow::Re
     let served = coffer_http::serve(listener, store.clone(), limits, shutdown).await;
     tracing::info!("stopping: in-flight requests finished; flushing queued commands");
     store.shutdown().await;
-    tracing::info!(stats = ?store.stats(), "stopped");
+    let st = store.stats();
+    tracing::info!(commits = st.commits, commands = st.commands, holds_expired = st.expired, "stopped");
     Ok(served?)
 }
 

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 fn coffer(data: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_coffer"))
@@ -31,6 +31,14 @@ fn refused(data: &Path, args: &[&str], needle: &str) {
     assert!(err.contains(needle), "{args:?}: {err}");
 }
 
+/// Arguments clap refuses: exit code 2 and clap's full message, containing `needle`.
+fn misused(data: &Path, args: &[&str], needle: &str) {
+    let out = coffer(data, args);
+    assert_eq!(out.status.code(), Some(2), "{args:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(needle), "{args:?}: {err}");
+}
+
 #[test]
 fn admin_commands_move_money_and_refuse_bad_input() {
     let dir = tempfile::tempdir().unwrap();
@@ -53,7 +61,19 @@ fn admin_commands_move_money_and_refuse_bad_input() {
     refused(&d, &["tx", "deposit", "--wallet", &w, "--amount", "1.5"], "more than 0 decimal places");
     refused(&d, &["tx", "deposit", "--wallet", &w, "--amount", "1500", "--key", "k1", "--meta", "a=b"], "already used");
     refused(&d, &["tx", "payout", "--wallet", &w, "--amount", "1501"], "insufficient funds");
-    refused(&d, &["wallet", "open", "--owner", "not-a-uuid", "--type", "OPERATING", "--currency", "USD"], "invalid");
+    misused(
+        &d,
+        &["wallet", "open", "--owner", "not-a-uuid", "--type", "OPERATING", "--currency", "USD"],
+        "invalid value 'not-a-uuid' for '--owner",
+    );
+    // clap's own messages: what is missing, by name; the closest command to a typo.
+    misused(&d, &["tx", "deposit", "--amount", "10"], "--wallet <WALLET>");
+    misused(&d, &["platfrom", "create", "--name", "X"], "similar subcommand exists: 'platform'");
+    refused(
+        &d,
+        &["wallet", "open", "--owner", m["id"].as_str().unwrap(), "--type", "CHECKING", "--currency", "USD"],
+        "expected one of OPERATING, ACQUIRING",
+    );
     refused(
         &d,
         &["wallet", "open", "--owner", m["id"].as_str().unwrap(), "--type", "PIGGY", "--currency", "USD"],
@@ -251,4 +271,79 @@ fn statements_on_the_command_line() {
     assert_eq!(o["wallets"][0]["posted_change"], "10.25");
     refused(&d, &["statement", "--wallet", &w, "--from", &today, "--to", "2001-01-01"], "--to");
     refused(&d, &["statement", "--wallet", &w, "--from", &today, "--to", &today, "--tz", "Nowhere"], "time zone");
+}
+
+/// One request over a fresh connection; the status line.
+fn http_get(addr: &str, path: &str, headers: &[(&str, &str)]) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let mut req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (h, v) in headers {
+        req.push_str(&format!("{h}: {v}\r\n"));
+    }
+    s.write_all(format!("{req}\r\n").as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out.lines().next().unwrap_or_default().to_string()
+}
+
+#[test]
+fn requests_are_logged_once_each_as_json_lines() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().join("data");
+    let p = ok_json(&d, &["platform", "create", "--name", "Acme"]);
+    let key = ok_json(&d, &["key", "create", "--owner", p["id"].as_str().unwrap()]);
+    let key = key["key"].as_str().unwrap().to_string();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_coffer"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json", "--data"])
+        .arg(&d)
+        .env_remove("COFFER_LOG")
+        .env_remove("COFFER_CONFIG")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut next = || -> Value {
+        let l = lines.next().expect("serve exited early").unwrap();
+        serde_json::from_str(&l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}"))
+    };
+    let addr = loop {
+        let v = next();
+        if let Some(a) = v["addr"].as_str() {
+            break a.to_string();
+        }
+    };
+    let auth = format!("Bearer {key}");
+    let ok = http_get(&addr, "/coffer/v1/me", &[("Authorization", &auth), ("X-Request-Id", "log-test-1")]);
+    assert!(ok.contains("200"), "{ok}");
+    let missing = format!("/coffer/v1/wallets/{}", uuid::Uuid::now_v7());
+    let nf = http_get(&addr, &missing, &[("Authorization", &auth), ("X-Request-Id", "log-test-2")]);
+    assert!(nf.contains("404"), "{nf}");
+    let mut seen = Vec::new();
+    while seen.len() < 2 {
+        let v = next();
+        if v["request_id"].as_str().is_some_and(|id| id.starts_with("log-test-")) {
+            assert!(!v.to_string().contains(key.split_once('.').unwrap().1), "no secret in the log: {v}");
+            assert!(v["latency_ms"].is_number(), "{v}");
+            seen.push((v["request_id"].clone(), v["method"].clone(), v["route"].clone(), v["status"].clone()));
+        }
+    }
+    assert_eq!(
+        seen,
+        vec![
+            (json!("log-test-1"), json!("GET"), json!("/coffer/v1/me"), json!(200)),
+            (json!("log-test-2"), json!("GET"), json!("/coffer/v1/wallets/{id}"), json!(404)),
+        ]
+    );
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let stopped = loop {
+        let v = next();
+        if v["message"] == "stopped" {
+            break v;
+        }
+    };
+    assert!(stopped["commits"].is_number() && stopped["commands"].is_number(), "a clean summary: {stopped}");
+    assert!(child.wait().unwrap().success());
 }
