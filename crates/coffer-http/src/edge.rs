@@ -41,7 +41,7 @@ impl Api {
         let under = |prefix: &str| path.starts_with(prefix);
         if under(native::PREFIX) {
             Api::Native
-        } else if under("/account/v1/balance/") {
+        } else if under("/account/v1/") {
             Api::Onerway
         } else if under("/api/") {
             Api::UqPay
@@ -53,6 +53,18 @@ impl Api {
             Api::PayerMax
         } else {
             Api::Native
+        }
+    }
+
+    /// The API's name in metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            Api::Native => "native",
+            Api::Onerway => "onerway",
+            Api::UqPay => "uqpay",
+            Api::EngageLab => "engagelab",
+            Api::NeoX => "neox",
+            Api::PayerMax => "payermax",
         }
     }
 
@@ -104,8 +116,9 @@ pub async fn edge(State(s): State<AppState>, req: Request, next: Next) -> Respon
         .get::<axum::extract::MatchedPath>()
         .map_or_else(|| "(no route)".to_string(), |m| m.as_str().to_string());
     let id = crate::request_id_of(req.headers());
+    let api = Api::of(req.uri().path()).name();
     let resp = handle(&s, req, next).await;
-    crate::finish(crate::Served { id, method, route, started }, resp)
+    crate::finish(crate::Served { id, method, route, started, api }, resp)
 }
 
 async fn handle(s: &AppState, req: Request, next: Next) -> Response {

@@ -7,6 +7,7 @@ pub mod dialect;
 pub mod edge;
 pub mod engagelab;
 pub mod error;
+pub mod metrics;
 pub mod native;
 pub mod neox;
 pub mod onerway;
@@ -109,6 +110,7 @@ impl AppState {
     pub fn over_limit(&self, key: &str) -> Option<u64> {
         use governor::clock::Clock;
         let not_until = self.limiter.check_key(&key.to_string()).err()?;
+        ::metrics::counter!("coffer_rate_limited_total").increment(1);
         let wait = not_until.wait_time_from(self.limiter.clock().now());
         Some(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
     }
@@ -141,9 +143,11 @@ pub fn router(store: Arc<dyn Store>, limits: Limits) -> Router {
 }
 
 fn router_with(state: AppState) -> Router {
+    metrics::handle();
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
+        .route("/metrics", get(metrics::render))
         .route("/openapi.json", get(openapi))
         .route("/docs", get(|| async { axum::response::Html(include_str!("docs.html")) }))
         .merge(native::routes())
@@ -203,6 +207,8 @@ pub(crate) struct Served {
     /// The route's template (`/coffer/v1/wallets/{id}`), never the ids in it.
     pub route: String,
     pub started: std::time::Instant,
+    /// Which API the path belongs to (native or a dialect).
+    pub api: &'static str,
 }
 
 /// Every response carries a `Request-Id` header (the caller's `X-Request-Id` when valid); each
@@ -213,7 +219,9 @@ pub(crate) fn finish(r: Served, mut resp: Response) -> Response {
         resp.headers_mut().insert(REQUEST_ID, v);
     }
     let status = resp.status().as_u16();
-    let latency_ms = r.started.elapsed().as_secs_f64() * 1000.0;
+    let seconds = r.started.elapsed().as_secs_f64();
+    metrics::request(r.api, r.method.as_str(), &r.route, status, seconds);
+    let latency_ms = seconds * 1000.0;
     let (id, method, route) = (&r.id, &r.method, &r.route);
     if status == 503 {
         // The cause is logged where it happened (once per interval); a store that is away

@@ -242,10 +242,16 @@ async fn deliver(
         let body = serde_json::to_string(e).map_err(|e| StoreError::Storage(e.to_string()))?;
         let attempt = post(&node.http, node.policy, &w.url, secrets, &e.id, &body).await;
         let ok = attempt.status.is_some_and(|s| (200..300).contains(&s));
+        metrics::counter!("coffer_webhook_attempts_total", "outcome" => if ok { "delivered" } else { "failed" })
+            .increment(1);
         log(w, attempt);
         if !ok {
             failed(w);
             return Ok(false);
+        }
+        if let Ok(t) = chrono::DateTime::parse_from_rfc3339(&e.created_at) {
+            let lag = (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_microseconds().unwrap_or(0);
+            metrics::histogram!("coffer_webhook_delivery_lag_seconds").record(lag as f64 / 1e6);
         }
         let index: u32 = e.id.rsplit_once('.').and_then(|(_, i)| i.parse().ok()).unwrap_or(0);
         w.cursor = Cursor { seq: e.transaction, index: index + 1 }.to_string();

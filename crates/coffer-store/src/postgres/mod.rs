@@ -784,6 +784,8 @@ impl Writer {
     /// another node) and answer their callers.
     async fn batch(&mut self, work: Vec<(Command, Option<Reply>)>, mut sides: Vec<Side>) {
         let mut attempt = 0;
+        let started = std::time::Instant::now();
+        metrics::histogram!("coffer_commit_batch_commands").record(work.len() as f64);
         let outcome = loop {
             match self.attempt(&work, &mut sides).await {
                 Err(Failure::Retry(why)) if attempt < MAX_RETRIES => {
@@ -798,6 +800,7 @@ impl Writer {
                 Ok(done) => break Ok(done),
             }
         };
+        metrics::histogram!("coffer_commit_seconds").record(started.elapsed().as_secs_f64());
         let expiring = work.iter().filter(|(_, r)| r.is_none()).count() as u64;
         match outcome {
             Ok(done) => {

@@ -646,6 +646,7 @@ impl Writer {
                     Err(_) => break,
                 }
             }
+            metrics::gauge!("coffer_writer_queue").set(rx.len() as f64);
             let mut acks = Vec::new();
             let mut sides = Vec::new();
             let mut cmds = Vec::with_capacity(jobs.len());
@@ -739,8 +740,11 @@ impl Writer {
             return;
         }
         self.prune_unsynced();
+        let applying = std::time::Instant::now();
         match self.apply(&work, &mut sides, t) {
             Ok(Applied { results, changes, numbered }) => {
+                metrics::histogram!("coffer_commit_batch_commands").record(work.len() as f64);
+                metrics::histogram!("coffer_commit_apply_seconds").record(applying.elapsed().as_secs_f64());
                 self.counters.commits.fetch_add(1, Ordering::Relaxed);
                 self.counters.commands.fetch_add(work.len() as u64, Ordering::Relaxed);
                 self.counters.expired.fetch_add(expiring, Ordering::Relaxed);
@@ -867,6 +871,8 @@ impl Writer {
 
     fn checkpoint_due(&self) -> bool {
         let t = self.tail.read();
+        // How far the derived state is behind the journal (entries held in memory).
+        metrics::gauge!("coffer_checkpoint_lag_entries").set(t.len() as f64);
         t.len() >= self.checkpoint_entries
             || (!t.is_empty() && self.checkpointed_at.elapsed() >= self.checkpoint_interval)
     }
@@ -892,6 +898,8 @@ impl Writer {
         match written {
             Ok(()) => {
                 self.tail.write().checkpointed(upto);
+                metrics::histogram!("coffer_checkpoint_seconds").record(started.elapsed().as_secs_f64());
+                metrics::histogram!("coffer_checkpoint_entries").record(entries as f64);
                 tracing::debug!(entries, upto, ms = started.elapsed().as_millis() as u64, "checkpoint");
                 true
             }

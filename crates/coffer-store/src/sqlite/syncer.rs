@@ -96,11 +96,14 @@ fn run(rx: mpsc::Receiver<Committed>, wal: File, to: Published) {
         if !to.delay.is_zero() {
             std::thread::sleep(to.delay);
         }
+        let syncing = std::time::Instant::now();
         let synced = if to.counters.failed.load(Ordering::Relaxed) {
             Err(StoreError::Storage("the store failed and must be restarted".into()))
         } else {
             wal.sync_data().map_err(|e| StoreError::Storage(format!("fdatasync of the WAL failed: {e}")))
         };
+        metrics::histogram!("coffer_wal_sync_seconds").record(syncing.elapsed().as_secs_f64());
+        metrics::histogram!("coffer_wal_sync_batches").record(batches.len() as f64);
         match synced {
             Ok(()) => batches.into_iter().for_each(|c| publish(c, &to)),
             Err(e) => {
