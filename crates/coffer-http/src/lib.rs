@@ -220,7 +220,7 @@ pub(crate) fn finish(r: Served, mut resp: Response) -> Response {
     }
     let status = resp.status().as_u16();
     let seconds = r.started.elapsed().as_secs_f64();
-    metrics::request(r.api, r.method.as_str(), &r.route, status, seconds);
+    metrics::request(r.api, &r.method, &r.route, status, seconds);
     let latency_ms = seconds * 1000.0;
     let (id, method, route) = (&r.id, &r.method, &r.route);
     if status == 503 {

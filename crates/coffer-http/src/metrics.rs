@@ -2,7 +2,11 @@
 //! installed by the first router a process builds. Every layer records through the `metrics`
 //! facade; what is recorded and where is listed in README ("Metrics").
 
+use std::collections::HashMap;
 use std::sync::OnceLock;
+
+use axum::http::Method;
+use parking_lot::RwLock;
 
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -42,11 +46,37 @@ pub async fn render() -> Response {
     }
 }
 
-/// One request: counted by API, method, route template and status, timed by API and route.
-pub fn request(api: &'static str, method: &str, route: &str, status: u16, seconds: f64) {
-    let labels = [("api", api.to_string()), ("method", method.to_string()), ("route", route.to_string())];
-    let mut counted = labels.to_vec();
-    counted.push(("status", status.to_string()));
-    metrics::counter!("coffer_http_requests_total", &counted).increment(1);
-    metrics::histogram!("coffer_http_request_duration_seconds", &labels).record(seconds);
+/// The counters and histograms of each (route, API, method, status) met so far: registered once,
+/// so a request only bumps them (no label allocation on the hot path). Routes are templates
+/// (a bounded set), so the map stays small.
+type Handles = HashMap<String, Vec<(&'static str, Method, u16, metrics::Counter, metrics::Histogram)>>;
+static HANDLES: OnceLock<RwLock<Handles>> = OnceLock::new();
+
+/// One request: counted by API, method, route template and status, timed by API, method and route.
+pub fn request(api: &'static str, method: &Method, route: &str, status: u16, seconds: f64) {
+    let handles = HANDLES.get_or_init(Default::default);
+    let found = |h: &Handles| {
+        h.get(route)?
+            .iter()
+            .find(|(a, m, s, _, _)| *a == api && m == method && *s == status)
+            .map(|(.., c, t)| (c.clone(), t.clone()))
+    };
+    // The read guard must be gone before the write below (a guard in a match scrutinee lives
+    // to the end of the match).
+    let known = found(&handles.read());
+    let (counter, timer) = match known {
+        Some(x) => x,
+        None => {
+            let labels = [("api", api.to_string()), ("method", method.to_string()), ("route", route.to_string())];
+            let mut counted = labels.to_vec();
+            counted.push(("status", status.to_string()));
+            let c = metrics::counter!("coffer_http_requests_total", &counted);
+            let t = metrics::histogram!("coffer_http_request_duration_seconds", &labels);
+            let mut w = handles.write();
+            w.entry(route.to_string()).or_default().push((api, method.clone(), status, c.clone(), t.clone()));
+            (c, t)
+        }
+    };
+    counter.increment(1);
+    timer.record(seconds);
 }
