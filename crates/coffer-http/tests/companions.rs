@@ -8,20 +8,6 @@ use coffer_core::*;
 use serde_json::{json, Value};
 use support::server::{settled, Server};
 
-async fn wallet(s: &Server, owner: OwnerId, t: WalletType, cur: &str) -> String {
-    let c = Command::OpenWallet {
-        owner,
-        wallet_type: t,
-        currency: cur.parse().unwrap(),
-        overdraft_limit: 0,
-        min_balance: 0,
-    };
-    match s.store.execute(c).await.unwrap().outcome {
-        Outcome::Account(a) => a.id.to_string(),
-        o => panic!("{o:?}"),
-    }
-}
-
 /// Merchant M (USD OPERATING and RESERVE, EUR OPERATING) and merchant X, with every kind of
 /// movement on M's USD OPERATING wallet; M's key.
 struct Ledger {
@@ -41,10 +27,10 @@ async fn ledger() -> Ledger {
     let p = s.platform("P").await;
     let pk = s.key(p, KeyScope::ReadWrite).await;
     let (m, x) = (s.merchant(p, "M").await, s.merchant(p, "X").await);
-    let op = wallet(&s, m, WalletType::Operating, "USD").await;
-    let reserve = wallet(&s, m, WalletType::Reserve, "USD").await;
-    let eur = wallet(&s, m, WalletType::Operating, "EUR").await;
-    let xop = wallet(&s, x, WalletType::Operating, "USD").await;
+    let op = s.wallet(m, WalletType::Operating, "USD").await;
+    let reserve = s.wallet(m, WalletType::Reserve, "USD").await;
+    let eur = s.wallet(m, WalletType::Operating, "EUR").await;
+    let xop = s.wallet(x, WalletType::Operating, "USD").await;
     let d = |t: &str| json!({ "description": t });
     let mut n = 0;
     let mut post = |path: &str, body: Value| {
@@ -391,9 +377,9 @@ async fn companions_and_statements_agree_on_a_random_ledger() {
         let pk = s.key(p, KeyScope::ReadWrite).await;
         let m = s.merchant(p, "M").await;
         let x = s.merchant(p, "X").await;
-        let op = wallet(&s, m, WalletType::Operating, "USD").await;
-        let reserve = wallet(&s, m, WalletType::Reserve, "USD").await;
-        let xop = wallet(&s, x, WalletType::Operating, "USD").await;
+        let op = s.wallet(m, WalletType::Operating, "USD").await;
+        let reserve = s.wallet(m, WalletType::Reserve, "USD").await;
+        let xop = s.wallet(x, WalletType::Operating, "USD").await;
         let mut rng = Rng(seed);
         // Model of op: posted and held after each step, and the instant after it.
         let (mut posted, mut held) = (0i64, 0i64);

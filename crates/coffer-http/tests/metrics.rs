@@ -46,14 +46,7 @@ async fn requests_and_commits_are_measured() {
     let p = s.platform("P").await;
     let key = s.key(p, KeyScope::ReadWrite).await;
     let m = s.merchant(p, "M").await;
-    let c = Command::OpenWallet {
-        owner: m,
-        wallet_type: WalletType::Operating,
-        currency: "USD".parse().unwrap(),
-        overdraft_limit: 0,
-        min_balance: 0,
-    };
-    let Outcome::Account(w) = s.store.execute(c).await.unwrap().outcome else { panic!() };
+    let w = s.wallet(m, WalletType::Operating, "USD").await;
     for _ in 0..7 {
         s.get("/me", &key).await;
     }
@@ -61,7 +54,7 @@ async fn requests_and_commits_are_measured() {
         s.get(&format!("/wallets/{}", uuid::Uuid::now_v7()), &key).await;
     }
     for i in 0..2 {
-        s.post("/deposits", &key, Some(&format!("d{i}")), json!({"wallet": w.id, "amount": "1"})).await;
+        s.post("/deposits", &key, Some(&format!("d{i}")), json!({"wallet": w, "amount": "1"})).await;
     }
     let root = s.base.trim_end_matches("/coffer/v1");
     let r = s.http.get(format!("{root}/metrics")).send().await.unwrap();

@@ -8,20 +8,6 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use support::server::{code, Server};
 
-async fn wallet(s: &Server, owner: OwnerId) -> String {
-    let c = Command::OpenWallet {
-        owner,
-        wallet_type: WalletType::Operating,
-        currency: "USD".parse().unwrap(),
-        overdraft_limit: 0,
-        min_balance: 0,
-    };
-    match s.store.execute(c).await.unwrap().outcome {
-        Outcome::Account(a) => a.id.to_string(),
-        o => panic!("{o:?}"),
-    }
-}
-
 fn seqs(v: &Value) -> Vec<u64> {
     v["data"].as_array().unwrap().iter().map(|t| t["seq"].as_u64().unwrap()).collect()
 }
@@ -32,7 +18,7 @@ async fn transactions_are_found_by_reference_metadata_kind_and_amount() {
     let p = s.platform("P").await;
     let pk = s.key(p, KeyScope::ReadWrite).await;
     let (m, n) = (s.merchant(p, "M").await, s.merchant(p, "N").await);
-    let (a, b) = (wallet(&s, m).await, wallet(&s, n).await);
+    let (a, b) = (s.wallet(m, WalletType::Operating, "USD").await, s.wallet(n, WalletType::Operating, "USD").await);
     let mk = s.key(m, KeyScope::ReadOnly).await;
     let mut inv7 = Vec::new();
     for i in 0..30u64 {

@@ -11,20 +11,6 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use support::server::{code, settled, Server};
 
-async fn wallet(s: &Server, owner: OwnerId, t: WalletType) -> String {
-    let c = Command::OpenWallet {
-        owner,
-        wallet_type: t,
-        currency: "USD".parse().unwrap(),
-        overdraft_limit: 0,
-        min_balance: 0,
-    };
-    match s.store.execute(c).await.unwrap().outcome {
-        Outcome::Account(a) => a.id.to_string(),
-        o => panic!("{o:?}"),
-    }
-}
-
 /// "12.34" in cents.
 fn cents(v: &Value) -> i64 {
     let s = v.as_str().unwrap_or_else(|| panic!("{v}"));
@@ -63,7 +49,7 @@ async fn a_statement_between_any_two_instants_matches_the_model() {
     let p = s.platform("P").await;
     let key = s.key(p, KeyScope::ReadWrite).await;
     let m = s.merchant(p, "M").await;
-    let (a, b) = (wallet(&s, m, WalletType::Operating).await, wallet(&s, m, WalletType::Reserve).await);
+    let (a, b) = (s.wallet(m, WalletType::Operating, "USD").await, s.wallet(m, WalletType::Reserve, "USD").await);
     let mut rng = Rng(0x5eed_1234_abcd);
     // Model of wallet a: (posted, held) after each step, the instant after it, and its lines.
     let (mut posted, mut held, mut holds) = (0i64, 0i64, Vec::<(String, i64)>::new());
@@ -169,7 +155,7 @@ async fn bad_periods_and_outsiders_are_refused() {
     let s = Server::start().await;
     let p = s.platform("P").await;
     let (m, n) = (s.merchant(p, "M").await, s.merchant(p, "N").await);
-    let w = wallet(&s, m, WalletType::Operating).await;
+    let w = s.wallet(m, WalletType::Operating, "USD").await;
     let nkey = s.key(n, KeyScope::ReadOnly).await;
     let mkey = s.key(m, KeyScope::ReadOnly).await;
     for (q, param) in [

@@ -62,20 +62,6 @@ fn verifies(header: &str, body: &str, secret: &str) -> bool {
     header.split(',').filter_map(|p| p.strip_prefix("v1=")).any(|v| v == want)
 }
 
-async fn wallet(s: &Server, owner: OwnerId, t: WalletType) -> String {
-    let c = Command::OpenWallet {
-        owner,
-        wallet_type: t,
-        currency: "USD".parse().unwrap(),
-        overdraft_limit: 0,
-        min_balance: 0,
-    };
-    match s.store.execute(c).await.unwrap().outcome {
-        Outcome::Account(a) => a.id.to_string(),
-        o => panic!("{o:?}"),
-    }
-}
-
 /// Wait until `done` holds of the inbox (15 s at most).
 async fn until(inbox: &Arc<Mutex<Inbox>>, what: &str, done: impl Fn(&Inbox) -> bool) {
     let since = Instant::now();
@@ -106,7 +92,7 @@ async fn every_event_arrives_signed_in_order_and_failures_are_retried() {
     let p = s.platform("P").await;
     let key = s.key(p, KeyScope::ReadWrite).await;
     let m = s.merchant(p, "M").await;
-    let (a, b) = (wallet(&s, m, WalletType::Operating).await, wallet(&s, m, WalletType::Reserve).await);
+    let (a, b) = (s.wallet(m, WalletType::Operating, "USD").await, s.wallet(m, WalletType::Reserve, "USD").await);
     let inbox = Arc::new(Mutex::new(Inbox { fail_next: 2, ..Default::default() }));
     let url = receiver(inbox.clone()).await;
     let (st, ep) = s.post("/webhook-endpoints", &key, None, json!({"url": url})).await;
@@ -212,7 +198,7 @@ async fn a_merchants_endpoint_gets_only_its_reach_and_bad_urls_are_refused() {
     let p = s.platform("P").await;
     let pkey = s.key(p, KeyScope::ReadWrite).await;
     let (ma, mb) = (s.merchant(p, "A").await, s.merchant(p, "B").await);
-    let (wa, wb) = (wallet(&s, ma, WalletType::Operating).await, wallet(&s, mb, WalletType::Operating).await);
+    let (wa, wb) = (s.wallet(ma, WalletType::Operating, "USD").await, s.wallet(mb, WalletType::Operating, "USD").await);
     let akey = s.key(ma, KeyScope::ReadWrite).await;
     let inbox = Arc::new(Mutex::new(Inbox::default()));
     let url = receiver(inbox.clone()).await;

@@ -44,6 +44,20 @@ impl Server {
     pub async fn merchant(&self, parent: OwnerId, name: &str) -> OwnerId {
         self.owner(Command::CreateMerchant { parent, name: name.into(), default_currency: None }).await
     }
+    /// A new wallet of `owner` (no limits); its id.
+    pub async fn wallet(&self, owner: OwnerId, t: WalletType, currency: &str) -> String {
+        let c = Command::OpenWallet {
+            owner,
+            wallet_type: t,
+            currency: currency.parse().unwrap(),
+            overdraft_limit: 0,
+            min_balance: 0,
+        };
+        match self.store.execute(c).await.unwrap().outcome {
+            Outcome::Account(a) => a.id.to_string(),
+            o => panic!("{o:?}"),
+        }
+    }
     /// A key for `owner`, created as the CLI does.
     pub async fn key(&self, owner: OwnerId, scope: KeyScope) -> String {
         let k = coffer_http::auth::generate_key().unwrap();
