@@ -162,6 +162,27 @@ struct BalanceQuery {
     currency: Option<String>,
 }
 
+/// The token of `Authorization: Bearer <token>`.
+fn bearer(headers: &HeaderMap) -> Result<&str, Refusal> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or(INVALID_TOKEN)
+}
+
+/// `subMerchantId`: the caller or one of its descendants, active (else NOT_FOUND, or
+/// SUB_MERCHANT_NOT_ACTIVATED when it or an owner above it is not active).
+async fn sub_merchant(s: &AppState, caller: &Owner, sub: &str) -> Result<Owner, Refusal> {
+    let target: OwnerId = sub.parse().map_err(|_| NOT_FOUND)?;
+    match on_behalf_of(&*s.store, target, caller.id).await? {
+        Some(Ok(o)) => Ok(o),
+        Some(Err(_)) => Err(NOT_ACTIVATED),
+        None => Err(NOT_FOUND),
+    }
+}
+
 fn account_type(name: &str) -> Option<WalletType> {
     match name {
         "FUND_ACCOUNT" => Some(WalletType::Operating),
@@ -187,12 +208,7 @@ async fn balance_query(
 ) -> Response {
     answer(
         async {
-            let bearer = headers
-                .get(axum::http::header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().strip_prefix("Bearer "))
-                .map(str::trim)
-                .ok_or(INVALID_TOKEN)?;
+            let bearer = bearer(&headers)?;
             // The token, the query, the sub-merchant and the currency are checked on the
             // directory cache, and the balances read in the same store call as the version that
             // proves those checks exact.
@@ -213,13 +229,8 @@ async fn balance_query(
                     Some(c) => Some(dialect::currency(st, caller.platform, c).await?),
                     None => None,
                 };
-                let target: OwnerId = sub.parse().map_err(|_| NOT_FOUND)?;
-                let owner = match on_behalf_of(&*st.store, target, caller.id).await? {
-                    Some(Ok(o)) => o,
-                    Some(Err(_)) => return Err(NOT_ACTIVATED),
-                    None => return Err(NOT_FOUND),
-                };
-                Ok((key, owner, wanted_type, wanted_currency))
+                let owner = sub_merchant(st, &caller, sub).await?;
+                Ok::<_, Refusal>((key, owner, wanted_type, wanted_currency))
             };
             type Found = (ApiKey, Owner, Option<WalletType>, Option<CurrencyCode>);
             let ((key, _, wanted_type, wanted_currency), all) =
@@ -320,12 +331,7 @@ async fn one_account(
     headers: &HeaderMap,
     q: Result<Query<AccountQuery>, QueryRejection>,
 ) -> Result<OneAccount, Refusal> {
-    let bearer = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().strip_prefix("Bearer "))
-        .map(str::trim)
-        .ok_or(INVALID_TOKEN)?;
+    let bearer = bearer(headers)?;
     s.store.refresh().await?;
     let (key, caller) = token::check_cached(s, bearer, AUDIENCE).await?;
     dialect::rate_limit(s, &key.id)?;
@@ -339,14 +345,7 @@ async fn one_account(
     };
     let owner = match given(&q.sub_merchant_id) {
         None => caller,
-        Some(sub) => {
-            let target: OwnerId = sub.parse().map_err(|_| NOT_FOUND)?;
-            match on_behalf_of(&*s.store, target, caller.id).await? {
-                Some(Ok(o)) => o,
-                Some(Err(_)) => return Err(NOT_ACTIVATED),
-                None => return Err(NOT_FOUND),
-            }
-        }
+        Some(sub) => sub_merchant(s, &caller, &sub).await?,
     };
     let all = dialect::balances(s, owner.id).await?;
     let c = all.iter().find(|c| c.currency == currency).ok_or(NOT_FOUND)?;

@@ -398,7 +398,7 @@ async fn transactions_query(
                 Some(w) => {
                     let (after, through) = dialect::positions(&s, begin, end).await?;
                     let rows = rows::posted(&s.store, w, after, through).await.map_err(|e| match e {
-                        coffer_app::service::AppError::Invalid { .. } => invalid(format!(
+                        coffer_app::service::AppError::Invalid { code: "period_too_large", .. } => invalid(format!(
                             "the window has more than {} records: ask for a shorter one",
                             statements::MAX_TOTALED
                         )),

@@ -427,7 +427,7 @@ async fn transactions(
             let mut rows_out: Vec<(Timestamp, Value)> = Vec::new();
             for w in &wallets {
                 let rows = rows::with_incoming(&s.store, w, after, through).await.map_err(|e| match e {
-                    coffer_app::service::AppError::Invalid { .. } => {
+                    coffer_app::service::AppError::Invalid { code: "period_too_large", .. } => {
                         invalid("invalid_parameter", "the window holds more than 100,000 rows: ask for a shorter one")
                     }
                     e => Refusal::from(Problem::from(e)),

@@ -7,6 +7,7 @@ mod support;
 use coffer_core::*;
 use serde_json::{json, Value};
 use support::server::{settled, Server};
+use support::Rng;
 
 /// Merchant M (USD OPERATING and RESERVE, EUR OPERATING) and merchant X, with every kind of
 /// movement on M's USD OPERATING wallet; M's key.
@@ -352,17 +353,6 @@ async fn day_end_flows_add_up_to_the_balances() {
 }
 
 // ---- Across the companions and the native statement, on a random ledger ----
-
-/// xorshift: the walk is the same for a seed.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
 
 fn instant() -> chrono::DateTime<chrono::Utc> {
     chrono::Utc::now()

@@ -10,6 +10,7 @@ use coffer_core::*;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use support::server::{code, settled, Server};
+use support::Rng;
 
 /// "12.34" in cents.
 fn cents(v: &Value) -> i64 {
@@ -26,17 +27,6 @@ fn cents(v: &Value) -> i64 {
 
 fn money(c: i64) -> String {
     format!("{}.{:02}", c / 100, c % 100)
-}
-
-/// xorshift: the walk is the same for a seed.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
 }
 
 fn now() -> String {

@@ -25,16 +25,8 @@ fn uqpay_python_sdk_lists_balance_transactions() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let file = dir.path().join("creds.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_coffer"))
-        .args(["demo", "--data", data.to_str().unwrap(), "--credentials", file.to_str().unwrap()])
-        .env("COFFER_LOG", "error")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let creds: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
-    let c = creds["merchants"].as_array().unwrap().iter().find(|c| c["dialect"] == "uqpay").unwrap().clone();
+    let (data, creds) = common::demo(dir.path());
+    let c = common::credentials(&creds, "uqpay");
     let server = common::serve(&["--data".as_ref(), data.as_os_str()]);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/uqpay_list_transactions.py");
     let out = Command::new("python3")

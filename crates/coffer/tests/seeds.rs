@@ -12,10 +12,6 @@ use std::process::Command;
 use base64::Engine;
 use serde_json::{json, Value};
 
-fn credentials(creds: &Value, dialect: &str) -> Value {
-    creds["merchants"].as_array().unwrap().iter().find(|c| c["dialect"] == dialect).unwrap().clone()
-}
-
 /// `actual` equals the seed's `expected` once the fields a ledger cannot share with a document
 /// (ids and times, given as paths) are copied over from the seed.
 fn assert_seed(mut actual: Value, expected: &str, volatile: &[&str]) {
@@ -31,21 +27,13 @@ fn assert_seed(mut actual: Value, expected: &str, volatile: &[&str]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_seed_example_is_reproduced_by_the_demo() {
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let file = dir.path().join("creds.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_coffer"))
-        .args(["demo", "--data", data.to_str().unwrap(), "--credentials", file.to_str().unwrap()])
-        .env("COFFER_LOG", "error")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let creds: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let (data, creds) = common::demo(dir.path());
     let server = common::serve(&["--data".as_ref(), data.as_os_str()]);
     let http = reqwest::Client::new();
     let root = &server.root;
 
     // Onerway: balance query.
-    let c = credentials(&creds, "onerway");
+    let c = common::credentials(&creds, "onerway");
     let now = chrono::Utc::now().timestamp_millis();
     let r = http
         .post(format!("{root}/account/v1/balance/query"))
@@ -87,7 +75,7 @@ async fn every_seed_example_is_reproduced_by_the_demo() {
     );
 
     // UQPay: token, then one balance.
-    let c = credentials(&creds, "uqpay");
+    let c = common::credentials(&creds, "uqpay");
     let t: Value = http
         .post(format!("{root}/api/v1/connect/token"))
         .header("x-client-id", c["key_id"].as_str().unwrap())
@@ -120,7 +108,7 @@ async fn every_seed_example_is_reproduced_by_the_demo() {
     );
 
     // NeoX: token, then the sub-merchant balance query (the merchant itself).
-    let c = credentials(&creds, "neox");
+    let c = common::credentials(&creds, "neox");
     let t: Value = http
         .post(format!("{root}/v2/auth/oauth2/token"))
         .json(&json!({ "grant_type": "client_credentials", "client_id": c["key_id"], "client_secret": c["secret"],
@@ -155,7 +143,7 @@ async fn every_seed_example_is_reproduced_by_the_demo() {
     );
 
     // PayerMax: a signed request; the response's signature checked with openssl.
-    let c = credentials(&creds, "payermax");
+    let c = common::credentials(&creds, "payermax");
     use rsa::pkcs8::DecodePrivateKey;
     use rsa::signature::{SignatureEncoding, Signer};
     let private = rsa::RsaPrivateKey::from_pkcs8_pem(c["private_key_pem"].as_str().unwrap()).unwrap();
@@ -200,7 +188,7 @@ async fn every_seed_example_is_reproduced_by_the_demo() {
     assert!(text.starts_with(r#"{"msg":"","code":"APPLY_SUCCESS","data":{"accountRealTimeTypes":["#), "{text}");
 
     // EngageLab: Basic dev_key:dev_secret.
-    let c = credentials(&creds, "engagelab");
+    let c = common::credentials(&creds, "engagelab");
     let r = http
         .get(format!("{root}/v1/balance"))
         .basic_auth(c["key_id"].as_str().unwrap(), c["secret"].as_str())
@@ -220,7 +208,7 @@ async fn every_seed_example_is_reproduced_by_the_demo() {
 /// Fetch the platform's public key from the native API and check `sign` over `body` with
 /// `openssl dgst -sha256 -verify`.
 async fn server_public_key_verifies(dir: &Path, creds: &Value, body: &[u8], sign: &str, root: &str) {
-    let c = credentials(creds, "payermax");
+    let c = common::credentials(creds, "payermax");
     let k: Value = reqwest::Client::new()
         .get(format!("{root}/coffer/v1/signing-key"))
         .bearer_auth(c["key"].as_str().unwrap())

@@ -41,3 +41,18 @@ pub async fn open(label: &str) -> (Arc<dyn Store>, Backing) {
     assert_eq!(store.backend(), wanted(), "the suite runs on the backend it was asked to");
     (store, backing)
 }
+
+/// xorshift64: random walks in tests that are the same for a seed.
+#[allow(dead_code)]
+pub struct Rng(pub u64);
+
+#[allow(dead_code)]
+impl Rng {
+    /// A number in `0..n`.
+    pub fn next(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}

@@ -38,3 +38,24 @@ pub fn serve(args: &[&std::ffi::OsStr]) -> Server {
     std::thread::spawn(move || for _ in err.lines() {});
     Server { child, root: format!("http://{addr}") }
 }
+
+/// `coffer demo --credentials` on a new data directory inside `dir`: the directory and the
+/// credentials file's content (`{"merchants": [...]}`).
+#[allow(dead_code)]
+pub fn demo(dir: &std::path::Path) -> (std::path::PathBuf, serde_json::Value) {
+    let data = dir.join("data");
+    let file = dir.join("creds.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_coffer"))
+        .args(["demo", "--data", data.to_str().unwrap(), "--credentials", file.to_str().unwrap()])
+        .env("COFFER_LOG", "error")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    (data, serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap())
+}
+
+/// The demo credential of one dialect's merchant.
+#[allow(dead_code)]
+pub fn credentials(creds: &serde_json::Value, dialect: &str) -> serde_json::Value {
+    creds["merchants"].as_array().unwrap().iter().find(|c| c["dialect"] == dialect).unwrap().clone()
+}
