@@ -374,8 +374,12 @@ impl Store for Directory {
         id: uuid::Uuid,
         body: String,
         expected: Option<u64>,
+        status: Option<StatusChange>,
     ) -> Result<u64, StoreError> {
-        self.store.save_webhook(platform, id, body, expected).await
+        self.store.save_webhook(platform, id, body, expected, status).await
+    }
+    async fn status_changes(&self, platform: OwnerId, from: Seq, to: Seq) -> Result<Vec<StatusChange>, StoreError> {
+        self.store.status_changes(platform, from, to).await
     }
     async fn balances_at(&self, accounts: Vec<AccountId>, seq: Seq) -> Result<Vec<(i64, i64, i64)>, StoreError> {
         self.store.balances_at(accounts, seq).await

@@ -63,20 +63,27 @@ impl Caller {
         }
         let mut seen = Vec::with_capacity(owners.len());
         for o in owners {
-            let reached = match o {
+            seen.push(match o {
                 None => false,
-                Some(o) => match memo.0.get(o) {
-                    Some(&r) => r,
-                    None => {
-                        let r = self.reaches(dir, *o).await?;
-                        memo.0.insert(*o, r);
-                        r
-                    }
-                },
-            };
-            seen.push(reached);
+                Some(o) => self.reaches_memo(dir, *o, memo).await?,
+            });
         }
         Ok(EntryReach(seen))
+    }
+
+    /// Whether the caller reaches `owner` (of `platform`), remembered in `memo`.
+    pub async fn reaches_memo(
+        &self,
+        dir: &Directory,
+        owner: OwnerId,
+        memo: &mut OwnerMemo,
+    ) -> Result<bool, StoreError> {
+        if let Some(&r) = memo.0.get(&owner) {
+            return Ok(r);
+        }
+        let r = self.reaches(dir, owner).await?;
+        memo.0.insert(owner, r);
+        Ok(r)
     }
 
     /// A platform acting as itself: it reaches every owner and account of its platform.

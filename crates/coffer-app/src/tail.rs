@@ -11,7 +11,8 @@
 //! moves the run to where it is; a reader behind it (catching up after an outage) reads the store
 //! directly and leaves the tail to those at the head. Past [`KEPT`] entries the oldest go.
 //!
-//! With the entries, the tail keeps the platform's balance alerts, read after each extension:
+//! With the entries, the tail keeps the platform's status changes in the same numbers (each holds
+//! a journal number of its own), and the platform's balance alerts, read after each extension:
 //! an alert missing from that read was made after every entry then in the tail had settled
 //! (`Store::put_alert`), so the list is exact for them.
 
@@ -20,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use coffer_core::alerts::Alert;
-use coffer_core::{Entry, OwnerId, Seq};
+use coffer_core::{Entry, OwnerId, Seq, StatusChange};
 use coffer_store::{Page, Store, StoreError};
 
 use crate::directory::Directory;
@@ -40,6 +41,7 @@ struct Run {
     first: Seq,
     next: Seq,
     entries: VecDeque<Arc<Tailed>>,
+    statuses: VecDeque<Arc<StatusChange>>,
     /// The platform's alerts, read after the last extension: exact for every entry before
     /// `next` (an alert missing from it was made after those entries settled).
     alerts: Arc<Vec<Alert>>,
@@ -59,6 +61,8 @@ pub struct Tailed {
 pub struct Settled {
     /// Every entry of the platform numbered `from..=through`, oldest first.
     pub entries: Vec<Arc<Tailed>>,
+    /// Every status change of the platform numbered `from..=through`, oldest first.
+    pub statuses: Vec<Arc<StatusChange>>,
     /// `to`, or less when the tail was extended less than [`GAP`] ago (ask again later).
     pub through: Seq,
     pub alerts: Arc<Vec<Alert>>,
@@ -100,16 +104,18 @@ impl Tail {
         }
         if from < run.first {
             drop(run);
-            let entries = read(dir, platform, from, to).await?;
-            return Ok(Settled { entries, through: to, alerts: Arc::new(dir.alerts(platform).await?) });
+            let (entries, statuses) = read(dir, platform, from, to).await?;
+            let alerts = Arc::new(dir.alerts(platform).await?);
+            return Ok(Settled { entries, statuses, through: to, alerts });
         }
         // A whole window past the run is a reader catching up: no reason to make it wait.
         let due = run.extended.is_none_or(|t| t.elapsed() >= GAP) || (to + 1).saturating_sub(run.next) >= WINDOW;
         if run.next <= to && due {
             while run.next <= to {
                 let last = to.min(run.next.saturating_add(WINDOW - 1));
-                let read = read(dir, platform, run.next, last).await?;
-                run.entries.extend(read);
+                let (entries, statuses) = read(dir, platform, run.next, last).await?;
+                run.entries.extend(entries);
+                run.statuses.extend(statuses);
                 run.next = last + 1;
             }
             run.alerts = Arc::new(dir.alerts(platform).await?);
@@ -119,17 +125,25 @@ impl Tail {
         let start = run.entries.partition_point(|e| e.entry.seq < from);
         let end = run.entries.partition_point(|e| e.entry.seq <= through);
         let entries = run.entries.range(start..end).cloned().collect();
+        let start = run.statuses.partition_point(|s| s.seq < from);
+        let end = run.statuses.partition_point(|s| s.seq <= through);
+        let statuses = run.statuses.range(start..end).cloned().collect();
         while run.entries.len() > self.kept {
             let gone = run.entries.pop_front().map_or(run.first, |e| e.entry.seq);
             run.first = gone + 1;
         }
-        Ok(Settled { entries, through, alerts: run.alerts.clone() })
+        let first = run.first;
+        while run.statuses.front().is_some_and(|s| s.seq < first) {
+            run.statuses.pop_front();
+        }
+        Ok(Settled { entries, statuses, through, alerts: run.alerts.clone() })
     }
 }
 
 /// The entries of `platform` numbered `from..=last` from the store, oldest first, in windows,
-/// with their lines' owners.
-async fn read(dir: &Directory, platform: OwnerId, from: Seq, last: Seq) -> Result<Vec<Arc<Tailed>>, StoreError> {
+/// with their lines' owners; and its status changes in those numbers.
+async fn read(dir: &Directory, platform: OwnerId, from: Seq, last: Seq) -> Result<Read, StoreError> {
+    let statuses = dir.status_changes(platform, from, last).await?.into_iter().map(Arc::new).collect();
     let mut out = Vec::new();
     let mut at = from;
     while at <= last {
@@ -146,5 +160,7 @@ async fn read(dir: &Directory, platform: OwnerId, from: Seq, last: Seq) -> Resul
         }
         at = end + 1;
     }
-    Ok(out)
+    Ok((out, statuses))
 }
+
+type Read = (Vec<Arc<Tailed>>, Vec<Arc<StatusChange>>);

@@ -7,6 +7,9 @@
 //! an incoming credit created, settled or cancelled; a transaction reversed), if any, then one
 //! `balance.changed` per line (per wallet), in line order, each followed by what it does to the
 //! wallet's balance alerts (`alerts`).
+//!
+//! A status change (`StatusChange`) holds a journal number of its own and gives one event, at
+//! index 0 there.
 
 use crate::alerts::Alert;
 use crate::model::*;
@@ -42,6 +45,15 @@ fn kind_event(kind: EntryKind) -> Option<EventType> {
         | EntryKind::Fee
         | EntryKind::FxConversion => return None,
     })
+}
+
+/// The one event a status change gives.
+pub fn of_status(s: &StatusChange) -> EventType {
+    match s.subject {
+        StatusSubject::Owner(_) => EventType::OwnerStatusChanged,
+        StatusSubject::Wallet(_) => EventType::WalletStatusChanged,
+        StatusSubject::WebhookEndpoint(_) => EventType::WebhookEndpointDisabled,
+    }
 }
 
 /// Every event of `e`, in order, without alerts.

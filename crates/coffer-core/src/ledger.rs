@@ -97,6 +97,8 @@ pub struct Changes {
     pub incomings: HashSet<IncomingId>,
     pub keys: HashSet<String>,
     pub entries: Vec<Entry>,
+    /// Status changes, in the order made; each holds a journal number of its own.
+    pub statuses: Vec<StatusChange>,
 }
 
 /// What a command reads (see [`Ledger::refs`]). Lists may repeat an item.
@@ -399,6 +401,13 @@ impl Ledger {
         self.incomings.retain(|_, i| i.status == IncomingStatus::Pending);
     }
 
+    /// The next journal number (an entry's, or a status change's).
+    pub fn take_seq(&mut self) -> Seq {
+        let seq = self.counters.next_seq.max(1);
+        self.counters.next_seq = seq + 1;
+        seq
+    }
+
     pub fn take_changes(&mut self) -> Changes {
         std::mem::take(&mut self.changes)
     }
@@ -528,12 +537,17 @@ impl Ledger {
                 if o.status == OwnerStatus::Deleted && *status != OwnerStatus::Deleted {
                     return Err(LedgerError::InvalidTransition { from: o.status.as_str(), to: status.as_str() });
                 }
-                if o.status != *status {
-                    o.status = *status;
-                    o.updated_at = now;
-                    self.changes.owners.insert(*owner);
+                if o.status == *status {
+                    return Ok(Outcome::Owner(o.clone()));
                 }
-                Ok(Outcome::Owner(o.clone()))
+                let from = o.status;
+                o.status = *status;
+                o.updated_at = now;
+                let (o, platform) = (o.clone(), o.platform);
+                self.changes.owners.insert(*owner);
+                let subject = StatusSubject::Owner(*owner);
+                self.status_changed(platform, *owner, subject, from.as_str(), status.as_str(), now);
+                Ok(Outcome::Owner(o))
             }
             Command::OpenWallet { owner, wallet_type, currency, overdraft_limit, min_balance } => {
                 let o = self.owners.get(owner).ok_or(LedgerError::OwnerNotFound(*owner))?;
@@ -574,12 +588,17 @@ impl Ledger {
                     });
                 }
                 let a = self.accounts.get_mut(account).expect("checked");
-                if a.status != *status {
-                    a.status = *status;
-                    self.changes.accounts.insert(*account);
-                    self.changes.account_settings.insert(*account);
+                if a.status == *status {
+                    return Ok(Outcome::Account(a.clone()));
                 }
-                Ok(Outcome::Account(a.clone()))
+                let from = a.status;
+                a.status = *status;
+                let a = a.clone();
+                self.changes.accounts.insert(*account);
+                self.changes.account_settings.insert(*account);
+                let subject = StatusSubject::Wallet(*account);
+                self.status_changed(a.platform, a.owner, subject, from.as_str(), status.as_str(), now);
+                Ok(Outcome::Account(a))
             }
             Command::SetWalletLimits { account, overdraft_limit, min_balance } => {
                 let a = self.wallet(*account)?;
@@ -1068,8 +1087,7 @@ impl Ledger {
         let checked = self.check(m.platform, &plan)?;
 
         // Everything is checked: from here on nothing can fail.
-        let seq = self.counters.next_seq.max(1);
-        self.counters.next_seq = seq + 1;
+        let seq = self.take_seq();
         self.counters.last_ts = now;
         let mut lines = Vec::with_capacity(checked.len());
         for c in checked {
@@ -1187,6 +1205,22 @@ impl Ledger {
         self.idempotency.insert(idem_key, IdemRecord { request_hash: hash, seq });
         self.changes.entries.push(entry.clone());
         Ok(Outcome::Entry { entry: Box::new(entry), hold: hold_out, incoming: inc_out })
+    }
+
+    /// Record a status change at a journal number of its own (made at `now`).
+    fn status_changed(
+        &mut self,
+        platform: OwnerId,
+        owner: OwnerId,
+        subject: StatusSubject,
+        from: &str,
+        to: &str,
+        now: Timestamp,
+    ) {
+        let seq = self.take_seq();
+        let (from, to) = (from.to_string(), to.to_string());
+        let change = StatusChange { seq, platform, owner, subject, from, to, reason: None, created_at: now };
+        self.changes.statuses.push(change);
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -159,6 +159,9 @@ string_enum!(
         TransactionReversed = "transaction.reversed",
         AlertTriggered = "alert.triggered",
         AlertCleared = "alert.cleared",
+        WalletStatusChanged = "wallet.status_changed",
+        OwnerStatusChanged = "owner.status_changed",
+        WebhookEndpointDisabled = "webhook_endpoint.disabled",
     }
 );
 string_enum!(
@@ -393,6 +396,60 @@ pub struct Entry {
     pub incoming: Option<IncomingId>,
     pub reverses: Option<Seq>,
     pub fx: Option<FxDetail>,
+}
+
+/// What changed status: an owner, a wallet, or a webhook endpoint (disabled after a long
+/// failure streak).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StatusSubject {
+    Owner(OwnerId),
+    Wallet(AccountId),
+    WebhookEndpoint(Uuid),
+}
+
+impl StatusSubject {
+    /// Its kind as stored: `owner`, `wallet`, `webhook_endpoint`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            StatusSubject::Owner(_) => "owner",
+            StatusSubject::Wallet(_) => "wallet",
+            StatusSubject::WebhookEndpoint(_) => "webhook_endpoint",
+        }
+    }
+
+    pub fn id(&self) -> Uuid {
+        match *self {
+            StatusSubject::Owner(o) => o.0,
+            StatusSubject::Wallet(a) => a.0,
+            StatusSubject::WebhookEndpoint(w) => w,
+        }
+    }
+
+    /// The subject from its stored kind and id.
+    pub fn from_parts(kind: &str, id: Uuid) -> Option<Self> {
+        Some(match kind {
+            "owner" => StatusSubject::Owner(OwnerId(id)),
+            "wallet" => StatusSubject::Wallet(AccountId(id)),
+            "webhook_endpoint" => StatusSubject::WebhookEndpoint(id),
+            _ => return None,
+        })
+    }
+}
+
+/// A change of status, recorded with the write that made it. It takes a journal number of its
+/// own (no entry has it), so that the event feed, which walks journal numbers, places it
+/// exactly between the entries committed before and after it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StatusChange {
+    pub seq: Seq,
+    pub platform: OwnerId,
+    /// The owner whose reach covers it: the owner itself, the wallet's or the endpoint's owner.
+    pub owner: OwnerId,
+    pub subject: StatusSubject,
+    pub from: String,
+    pub to: String,
+    pub reason: Option<String>,
+    pub created_at: Timestamp,
 }
 
 impl Entry {

@@ -639,3 +639,36 @@ fn accounts_of_another_platform_are_not_found() {
     w.deposit(w.op, usd(100));
     assert_eq!(code(w.mv(MoneyOp::Transfer { from: w.op, to: qa, amount: usd(1) })), "account_not_found");
 }
+
+#[test]
+fn a_status_change_takes_its_own_journal_number_between_the_entries_around_it() {
+    let mut w = World::new();
+    w.l.take_changes();
+    w.deposit(w.op, usd(500));
+    let (op, m) = (w.op, w.m);
+    w.run(Command::SetWalletStatus { account: op, status: WalletStatus::Frozen }).unwrap();
+    // The same status again changes nothing and records nothing.
+    w.run(Command::SetWalletStatus { account: op, status: WalletStatus::Frozen }).unwrap();
+    w.run(Command::SetWalletStatus { account: op, status: WalletStatus::Active }).unwrap();
+    w.run(Command::SetOwnerStatus { owner: w.s, status: OwnerStatus::Suspended }).unwrap();
+    w.deposit(w.res, usd(1));
+    let c = w.l.take_changes();
+    let entries: Vec<Seq> = c.entries.iter().map(|e| e.seq).collect();
+    let statuses: Vec<(Seq, &str, &str, OwnerId)> =
+        c.statuses.iter().map(|s| (s.seq, s.from.as_str(), s.to.as_str(), s.owner)).collect();
+    let first = entries[0];
+    assert_eq!(entries, vec![first, first + 4]);
+    assert_eq!(
+        statuses,
+        vec![
+            (first + 1, "ACTIVE", "FROZEN", m),
+            (first + 2, "FROZEN", "ACTIVE", m),
+            (first + 3, "ACTIVE", "SUSPENDED", w.s)
+        ]
+    );
+    assert_eq!(c.statuses[0].subject, StatusSubject::Wallet(op));
+    assert_eq!(c.statuses[2].subject, StatusSubject::Owner(w.s));
+    assert!(c.statuses.iter().all(|s| s.platform == w.p));
+    assert_eq!(events::of_status(&c.statuses[0]), EventType::WalletStatusChanged);
+    assert_eq!(events::of_status(&c.statuses[2]), EventType::OwnerStatusChanged);
+}

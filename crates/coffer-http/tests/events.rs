@@ -28,9 +28,14 @@ async fn wallet(s: &Server, owner: OwnerId, wallet_type: WalletType) -> AccountI
     }
 }
 
-/// Every event from `cursor` on, in pages of `limit`; and the cursor at the end.
+/// Every event from the start on, in pages of `limit`; and the cursor at the end.
 async fn drain(s: &Server, key: &str, query: &str, limit: usize) -> (Vec<Value>, String) {
-    let (mut all, mut cursor) = (Vec::new(), None::<String>);
+    drain_from(s, key, None, query, limit).await
+}
+
+/// Every event from `cursor` on, in pages of `limit`; and the cursor at the end.
+async fn drain_from(s: &Server, key: &str, cursor: Option<String>, query: &str, limit: usize) -> (Vec<Value>, String) {
+    let (mut all, mut cursor) = (Vec::new(), cursor);
     loop {
         let c = cursor.as_ref().map(|c| format!("&cursor={c}")).unwrap_or_default();
         let (st, v) = s.get(&format!("/events?limit={limit}{query}{c}"), key).await;
@@ -357,4 +362,96 @@ async fn the_stream_sends_events_live_and_resumes_after_the_last_id() {
     assert_eq!(again.next().await.2["id"], seen[2].2["id"]);
     let bad = Frames::open(&s, &key, Some("nope")).await;
     assert_eq!(bad.status(), StatusCode::BAD_REQUEST);
+}
+
+/// Status changes are events in their journal place: between the transactions committed before
+/// and after them, shown without waiting for a later transaction, each to whoever reaches its
+/// owner or wallet, and filtered by type like the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_changes_are_events_in_their_place() {
+    let s = Server::start().await;
+    let p = s.platform("P").await;
+    let (m, n) = (s.merchant(p, "M").await, s.merchant(p, "N").await);
+    let sub = s.merchant(m, "S").await;
+    let (pk, mk, nk) =
+        (s.key(p, KeyScope::ReadWrite).await, s.key(m, KeyScope::ReadWrite).await, s.key(n, KeyScope::ReadOnly).await);
+    let w = wallet(&s, m, WalletType::Operating).await;
+    let deposit = |idem: &'static str| {
+        let body = json!({"wallet": w.to_string(), "amount": "5.00"});
+        let (s, pk) = (&s, pk.clone());
+        async move {
+            let (st, v) = s.post("/deposits", &pk, Some(idem), body).await;
+            assert_eq!(st, StatusCode::CREATED, "{v}");
+            v["transaction"]["seq"].as_u64().unwrap()
+        }
+    };
+    let status = |path: String, to: &'static str, key: String| {
+        let s = &s;
+        async move {
+            let (st, v) = s.post(&path, &key, None, json!({"status": to})).await;
+            assert_eq!(st, StatusCode::CREATED, "{v}");
+        }
+    };
+    let first = deposit("d1").await;
+    status(format!("/wallets/{w}/status"), "FROZEN", mk.clone()).await;
+    status(format!("/wallets/{w}/status"), "FROZEN", mk.clone()).await; // no change: no event
+    status(format!("/wallets/{w}/status"), "ACTIVE", mk.clone()).await;
+    let second = deposit("d2").await;
+    status(format!("/owners/{sub}/status"), "SUSPENDED", mk.clone()).await;
+    // Nothing is committed after the last change: it shows all the same.
+    let since = Instant::now();
+    let events = loop {
+        let (events, _) = drain_from(&s, &mk, Some(format!("e{first}.0")), "", 2).await;
+        if events.iter().any(|e| e["type"] == "owner.status_changed") {
+            break events;
+        }
+        assert!(since.elapsed() < Duration::from_secs(5), "the owner's status change never showed");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let got: Vec<(u64, u64, &str)> =
+        events.iter().map(|e| (position(e).0, position(e).1, e["type"].as_str().unwrap())).collect();
+    let statuses: Vec<u64> = got.iter().filter(|g| g.2.ends_with("status_changed")).map(|g| g.0).collect();
+    assert_eq!(
+        got.iter().map(|g| g.2).collect::<Vec<_>>(),
+        [
+            "balance.changed",
+            "wallet.status_changed",
+            "wallet.status_changed",
+            "balance.changed",
+            "owner.status_changed"
+        ]
+    );
+    assert!(
+        first < statuses[0] && statuses[0] < statuses[1] && statuses[1] < second && second < statuses[2],
+        "{got:?}"
+    );
+    assert!(got.iter().filter(|g| g.2.ends_with("status_changed")).all(|g| g.1 == 0));
+    let frozen = &events[1];
+    assert_eq!(
+        frozen["status"],
+        json!({"subject": "wallet", "id": w.to_string(), "from": "ACTIVE", "to": "FROZEN", "reason": null})
+    );
+    assert_eq!(frozen["wallet"], json!(w.to_string()));
+    assert_eq!(frozen["transaction"], Value::Null);
+    assert_eq!(frozen["owners"], json!([m.to_string(), p.to_string()]));
+    let suspended = &events[4];
+    assert_eq!(suspended["status"]["subject"], "owner");
+    assert_eq!(suspended["status"]["to"], "SUSPENDED");
+    assert_eq!(suspended["owners"], json!([sub.to_string(), m.to_string(), p.to_string()]));
+    // The platform sees them too; a sibling merchant sees none; types filter.
+    let (all, _) = drain_from(&s, &pk, Some(format!("e{first}.0")), "", 100).await;
+    let changes =
+        |v: &[Value]| v.iter().filter(|e| e["status"].is_object()).map(|e| e["id"].clone()).collect::<Vec<_>>();
+    assert_eq!(changes(&all), changes(&events));
+    let (sibling, _) = drain(&s, &nk, "", 100).await;
+    assert!(sibling.is_empty(), "{sibling:?}");
+    let (only, _) = drain(&s, &mk, "&types=wallet.status_changed", 100).await;
+    assert_eq!(
+        only.iter().map(|e| e["id"].clone()).collect::<Vec<_>>(),
+        [events[1]["id"].clone(), events[2]["id"].clone()]
+    );
+    // A cursor just after a status change resumes behind it.
+    let after = format!("e{}.1", statuses[0]);
+    let (rest, _) = drain_from(&s, &mk, Some(after), "", 100).await;
+    assert_eq!(rest.first().map(|e| e["id"].clone()), Some(events[2]["id"].clone()));
 }

@@ -50,7 +50,7 @@ async fn receiver(inbox: Arc<Mutex<Inbox>>) -> String {
 
 /// A server that accepts http:// and local targets, as tests need.
 async fn server() -> Server {
-    let policy = coffer_app::webhooks::Policy { allow_http: true, allow_private_targets: true };
+    let policy = coffer_app::webhooks::Policy { allow_http: true, allow_private_targets: true, ..Default::default() };
     Server::with_limits(coffer_http::Limits { webhooks: policy, ..Default::default() }).await
 }
 
@@ -237,4 +237,48 @@ async fn a_merchants_endpoint_gets_only_its_reach_and_bad_urls_are_refused() {
     let (st, v) =
         strict.post("/webhook-endpoints", &k, None, json!({"url": "https://example.com/h", "types": ["nope"]})).await;
     assert_eq!((st, code(&v)), (StatusCode::BAD_REQUEST, "invalid_argument"), "{v}");
+}
+
+/// An endpoint that keeps failing past the policy's bound is disabled, and that is an event:
+/// another endpoint subscribed to it gets `webhook_endpoint.disabled`, and the feed shows it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_endpoint_is_disabled_with_an_event() {
+    let policy = coffer_app::webhooks::Policy {
+        allow_http: true,
+        allow_private_targets: true,
+        disable_after: Duration::from_secs(1),
+    };
+    let s = Server::with_limits(coffer_http::Limits { webhooks: policy, ..Default::default() }).await;
+    let p = s.platform("P").await;
+    let key = s.key(p, KeyScope::ReadWrite).await;
+    let m = s.merchant(p, "M").await;
+    let w = s.wallet(m, WalletType::Operating, "USD").await;
+    let failing = Arc::new(Mutex::new(Inbox { fail_next: usize::MAX, ..Default::default() }));
+    let watching = Arc::new(Mutex::new(Inbox::default()));
+    let (bad_url, good_url) = (receiver(failing.clone()).await, receiver(watching.clone()).await);
+    let (st, bad) = s.post("/webhook-endpoints", &key, None, json!({"url": bad_url})).await;
+    assert_eq!(st, StatusCode::CREATED, "{bad}");
+    let body = json!({"url": good_url, "types": ["webhook_endpoint.disabled"]});
+    let (st, good) = s.post("/webhook-endpoints", &key, None, body).await;
+    assert_eq!(st, StatusCode::CREATED, "{good}");
+    let (st, v) = s.post("/deposits", &key, Some("d"), json!({"wallet": w, "amount": "5"})).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    until(&watching, "the disabled event", |i| !i.got.is_empty()).await;
+    let bad_id = bad["id"].as_str().unwrap();
+    let (sig, body, _) = watching.lock().got[0].clone();
+    assert!(verifies(&sig, &body, good["secret"].as_str().unwrap()));
+    let e: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(e["type"], "webhook_endpoint.disabled");
+    assert_eq!((e["status"]["subject"].as_str(), e["status"]["id"].as_str()), (Some("webhook_endpoint"), Some(bad_id)));
+    assert_eq!((e["status"]["from"].as_str(), e["status"]["to"].as_str()), (Some("ENABLED"), Some("DISABLED")));
+    assert!(e["status"]["reason"].as_str().unwrap().starts_with("failing since"), "{e}");
+    assert!(failing.lock().got.len() >= 2, "tried, backed off, tried again");
+    let (_, now) = s.get(&format!("/webhook-endpoints/{bad_id}"), &key).await;
+    assert_eq!(now["status"], "DISABLED", "{now}");
+    // Once: the disabled endpoint is tried no more.
+    let tries = failing.lock().got.len();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(failing.lock().got.len(), tries);
+    let (_, feed) = s.get("/events?types=webhook_endpoint.disabled", &key).await;
+    assert_eq!(feed["data"].as_array().unwrap().len(), 1, "{feed}");
 }

@@ -245,14 +245,20 @@ pub trait Store: Send + Sync {
     async fn webhooks(&self, platform: Option<OwnerId>) -> Result<Vec<StoredWebhook>, StoreError>;
     /// Write a webhook document if its stored version is still `expected` (`None`: it must be
     /// new); the new version, or `StoreError::Conflict` when another write came first. Durable
-    /// before it returns.
+    /// before it returns. `status`, if given, is recorded in the same write (the store takes
+    /// a journal number for it and sets its time).
     async fn save_webhook(
         &self,
         platform: OwnerId,
         id: uuid::Uuid,
         body: String,
         expected: Option<u64>,
+        status: Option<StatusChange>,
     ) -> Result<u64, StoreError>;
+    /// The platform's status changes numbered `from..=to`, by number, as far as settled. Each
+    /// holds a journal number no entry has, taken in the write that made the change, so a
+    /// reader walking the journal up to the settled position meets it in its place.
+    async fn status_changes(&self, platform: OwnerId, from: Seq, to: Seq) -> Result<Vec<StatusChange>, StoreError>;
     /// The last `seq` whose entry was made at or before `t` (0 when none was).
     async fn seq_at(&self, t: Timestamp) -> Result<Seq, StoreError>;
     /// (posted, held, incoming) of each account just after entry `seq` (all zero for an account

@@ -4,7 +4,7 @@
 
 use coffer_core::alerts::Alert;
 use coffer_core::fx::RateQuote;
-use coffer_core::{AlertId, OwnerId, Timestamp};
+use coffer_core::{AlertId, OwnerId, StatusChange, Timestamp};
 use tokio::sync::oneshot;
 
 use crate::StoreError;
@@ -35,13 +35,15 @@ pub(crate) enum Side {
         reply: oneshot::Sender<Result<Alert, StoreError>>,
     },
     /// A webhook document written if its version is still `expected` (`None`: a new one);
-    /// `version` is the new version, or `None` when another write came first.
+    /// `version` is the new version, or `None` when another write came first. With it, when
+    /// written, a status change (the backend numbers it).
     SaveWebhook {
         platform: OwnerId,
         id: uuid::Uuid,
         body: String,
         expected: Option<u64>,
         version: Option<u64>,
+        status: Option<StatusChange>,
         reply: oneshot::Sender<Result<u64, StoreError>>,
     },
     /// An alert marked deleted (if it was not); `found` is the alert as stored after.

@@ -64,6 +64,7 @@ suite_tests!(
     check_bad_text_fails_alone,
     check_directory_version,
     check_alerts,
+    check_status_changes,
 );
 
 /// Only with the projector (without one, a refused command's unused number is never found dead).
@@ -237,7 +238,7 @@ async fn a_version_2_database_migrates_in_place() {
     }
     c.batch_execute(
         "ALTER TABLE entries ALTER COLUMN account_nos SET NOT NULL; ALTER TABLE entries DROP COLUMN lines;
-         DROP TABLE coffer_projection; DROP TABLE alerts; DROP TABLE webhooks; DROP TABLE tags; UPDATE coffer_meta SET value = '2' WHERE key = 'schema_version'",
+         DROP TABLE coffer_projection; DROP TABLE alerts; DROP TABLE webhooks; DROP TABLE tags; DROP TABLE status_changes; UPDATE coffer_meta SET value = '2' WHERE key = 'schema_version'",
     )
     .await
     .unwrap();

@@ -77,6 +77,7 @@ suite_tests!(
     check_bad_text_fails_alone,
     check_directory_version,
     check_alerts,
+    check_status_changes,
     check_settled_position,
 );
 
@@ -203,7 +204,7 @@ async fn an_older_schema_is_migrated_in_place() {
     let c = rusqlite::Connection::open(b.path.join(DB_FILE)).unwrap();
     // Shut down cleanly, so every line is in the `lines` table as version 3 kept them.
     c.execute_batch(
-        "DROP TABLE tags; DROP TABLE webhooks; DROP TABLE alerts; DROP TABLE idem; ALTER TABLE entries DROP COLUMN lines;
+        "DROP TABLE status_changes; DROP TABLE tags; DROP TABLE webhooks; DROP TABLE alerts; DROP TABLE idem; ALTER TABLE entries DROP COLUMN lines;
          CREATE INDEX entries_idem ON entries (idem_hash);
          DELETE FROM meta WHERE key = 'checkpoint_seq';
          DROP TABLE rates; DROP TABLE nonces; ALTER TABLE api_keys DROP COLUMN public_key; PRAGMA user_version = 1;",

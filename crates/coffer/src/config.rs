@@ -29,6 +29,7 @@
 //! [webhooks]
 //! allow_http = false                     # plain http:// endpoint URLs (else https only)
 //! allow_private_webhook_targets = false  # private, loopback and link-local targets (tests, development)
+//! disable_after_hours = 72               # an endpoint failing this long is disabled (an event says so)
 //! ```
 
 use std::collections::BTreeMap;
@@ -81,6 +82,7 @@ struct WebhooksFile {
     allow_http: bool,
     #[serde(default)]
     allow_private_webhook_targets: bool,
+    disable_after_hours: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -171,6 +173,11 @@ impl Config {
             webhooks: coffer_app::webhooks::Policy {
                 allow_http: f.webhooks.allow_http,
                 allow_private_targets: f.webhooks.allow_private_webhook_targets,
+                disable_after: match f.webhooks.disable_after_hours {
+                    Some(0) => bail!("config [webhooks] disable_after_hours must be at least 1"),
+                    Some(h) => Duration::from_secs(h.saturating_mul(3600)),
+                    None => coffer_app::webhooks::Policy::default().disable_after,
+                },
             },
         })
     }

@@ -7,6 +7,9 @@
 //! below it that is not in the journal never will be, so a reader that resumes from a cursor
 //! misses nothing and sees nothing twice (delivery to webhooks, when it exists, is at least
 //! once on top of this).
+//!
+//! A status change (of an owner, a wallet, a webhook endpoint) holds a journal number of its
+//! own, so it is read in its place like an entry: one event, at index 0 of its number.
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
@@ -46,6 +49,12 @@ pub struct Cursor {
 impl Cursor {
     pub const START: Cursor = Cursor { seq: 1, index: 0 };
 
+    /// Just after the event with this id (`<number>.<index>`).
+    pub fn after(id: &str) -> Result<Cursor, AppError> {
+        let c = Cursor::parse(&format!("e{id}"))?;
+        Ok(Cursor { seq: c.seq, index: c.index + 1 })
+    }
+
     pub fn parse(s: &str) -> Result<Cursor, AppError> {
         let bad = || AppError::invalid("invalid_cursor", "cursor is not one this API returned").at("cursor");
         let (seq, index) = s.strip_prefix('e').and_then(|r| r.split_once('.')).ok_or_else(bad)?;
@@ -70,15 +79,29 @@ pub struct CountersView {
     pub incoming: String,
 }
 
+/// What a `*.status_changed` or `webhook_endpoint.disabled` event reports.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StatusView {
+    /// owner, wallet or webhook_endpoint.
+    pub subject: String,
+    /// The owner's, wallet's or endpoint's id.
+    pub id: Uuid,
+    pub from: String,
+    pub to: String,
+    /// Why (set for an endpoint disabled after failing).
+    pub reason: Option<String>,
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EventView {
-    /// Stable: the same event always has the same id (`<transaction>.<index>`).
+    /// Stable: the same event always has the same id (`<journal number>.<index>`).
     pub id: String,
     #[serde(rename = "type")]
     pub kind: String,
-    /// The transaction (journal entry) the event comes from.
-    pub transaction: u64,
-    pub transaction_kind: String,
+    /// The transaction (journal entry) the event comes from; null for a status change, which
+    /// holds a journal number of its own (the id's first part).
+    pub transaction: Option<u64>,
+    pub transaction_kind: Option<String>,
     pub created_at: String,
     pub platform: Uuid,
     /// The wallet (`balance.changed`; and `hold.*`, `incoming.*`: the hold's or credit's),
@@ -96,6 +119,8 @@ pub struct EventView {
     /// balances around the crossing).
     pub alert: Option<Uuid>,
     pub metadata: BTreeMap<String, String>,
+    /// Status changes: what changed (`owners` starts with its owner).
+    pub status: Option<StatusView>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -175,7 +200,25 @@ async fn read(dir: &Directory, actor: Actor<'_>, platform: OwnerId, q: &FeedQuer
             alerts.entry(a.wallet).or_default().push(a.clone());
         }
         let of_wallet = |w: AccountId| alerts.get(&w).map_or(&[][..], Vec::as_slice);
-        for t in &settled_window.entries {
+        for item in items(&settled_window) {
+            let t = match item {
+                Item::Entry(t) => t,
+                Item::Status(s) => {
+                    if s.seq == at.seq && at.index > 0 {
+                        continue;
+                    }
+                    let wanted = q.types.as_ref().is_none_or(|t| t.contains(&events::of_status(s)));
+                    if wanted && actor.reaches_known(dir, s.platform, s.owner, &mut memo).await? {
+                        if data.len() == q.limit {
+                            let next_cursor = Cursor { seq: s.seq, index: 0 }.to_string();
+                            return Ok(EventsView { data, next_cursor, has_more: true });
+                        }
+                        data.push(status_view(dir, &mut owners, s).await?);
+                    }
+                    at = Cursor { seq: s.seq + 1, index: 0 };
+                    continue;
+                }
+            };
             let e = &t.entry;
             let reach = actor.entry_reach_known(dir, t, &mut memo).await?;
             if !reach.any() {
@@ -205,6 +248,59 @@ async fn read(dir: &Directory, actor: Actor<'_>, platform: OwnerId, q: &FeedQuer
         }
     }
     Ok(EventsView { data, next_cursor: at.to_string(), has_more: !held_back && at.seq <= settled })
+}
+
+/// What one journal number holds for the feed.
+enum Item<'a> {
+    Entry(&'a crate::tail::Tailed),
+    Status(&'a StatusChange),
+}
+
+/// The entries and status changes read, merged in journal order (no number holds both).
+fn items(s: &crate::tail::Settled) -> Vec<Item<'_>> {
+    let mut out = Vec::with_capacity(s.entries.len() + s.statuses.len());
+    let (mut e, mut c) = (s.entries.iter().peekable(), s.statuses.iter().peekable());
+    loop {
+        let item = match (e.peek(), c.peek()) {
+            (Some(t), Some(x)) if t.entry.seq < x.seq => Item::Entry(e.next().expect("peeked")),
+            (_, Some(_)) => Item::Status(c.next().expect("peeked")),
+            (Some(_), None) => Item::Entry(e.next().expect("peeked")),
+            (None, None) => return out,
+        };
+        out.push(item);
+    }
+}
+
+/// A status change as the caller sees it.
+async fn status_view(dir: &Directory, owners: &mut Owners, s: &StatusChange) -> Result<EventView, AppError> {
+    Ok(EventView {
+        id: format!("{}.0", s.seq),
+        kind: events::of_status(s).to_string(),
+        transaction: None,
+        transaction_kind: None,
+        created_at: render::time(s.created_at),
+        platform: s.platform.0,
+        wallet: match s.subject {
+            StatusSubject::Wallet(a) => Some(a.0),
+            _ => None,
+        },
+        currency: None,
+        owners: owners.chain(dir, s.owner).await?,
+        before: None,
+        after: None,
+        hold: None,
+        incoming: None,
+        reverses: None,
+        alert: None,
+        metadata: BTreeMap::new(),
+        status: Some(StatusView {
+            subject: s.subject.kind().to_string(),
+            id: s.subject.id(),
+            from: s.from.clone(),
+            to: s.to.clone(),
+            reason: s.reason.clone(),
+        }),
+    })
 }
 
 /// A caller sees a wallet's balance change if it reaches the wallet, and an entry's own event
@@ -249,8 +345,8 @@ async fn view(
     let mut v = EventView {
         id: format!("{}.{}", e.seq, ev.index),
         kind: ev.kind.to_string(),
-        transaction: e.seq,
-        transaction_kind: e.kind.to_string(),
+        transaction: Some(e.seq),
+        transaction_kind: Some(e.kind.to_string()),
         created_at: render::time(e.created_at),
         platform: e.platform.0,
         wallet: None,
@@ -263,6 +359,7 @@ async fn view(
         reverses: e.reverses,
         alert: ev.alert.map(|a| a.0),
         metadata: e.metadata.clone(),
+        status: None,
     };
     let own = (e.hold.is_some() || e.incoming.is_some()) && reach.0.first() == Some(&true);
     let about = ev.line.or(own.then_some(0));
@@ -299,5 +396,7 @@ mod tests {
         for bad in ["", "e", "e1", "s1.0", "e1.x", "ex.1", "e-1.0"] {
             assert!(Cursor::parse(bad).is_err(), "{bad}");
         }
+        assert_eq!(Cursor::after("42.3").unwrap(), Cursor { seq: 42, index: 4 });
+        assert!(Cursor::after("42").is_err());
     }
 }

@@ -205,6 +205,21 @@ impl Actor<'_> {
         }
     }
 
+    /// Whether the caller reaches `owner` of `platform` (a status change's), remembered in `memo`.
+    pub async fn reaches_known(
+        &self,
+        dir: &Directory,
+        platform: OwnerId,
+        owner: OwnerId,
+        memo: &mut crate::reach::OwnerMemo,
+    ) -> Result<bool, AppError> {
+        match self {
+            Actor::Key(c) if c.acting.platform != platform => Ok(false),
+            Actor::Key(c) => Ok(c.is_platform() || c.reaches_memo(dir, owner, memo).await?),
+            Actor::Operator => Ok(true),
+        }
+    }
+
     /// The entry and the lines the caller sees of it.
     pub async fn entry(&self, dir: &Directory, seq: Seq) -> Result<(Entry, EntryReach), AppError> {
         match self {

@@ -9,7 +9,7 @@
 //! rotate, redeliver) makes the step's next write fail, which ends it: before its next POST
 //! when the change was made on this node, within [`CHECKPOINT`] when on another. A failure ends the step
 //! and waits (exponential backoff from 1 s up to an hour); an endpoint failing for
-//! [`DISABLE_AFTER`] is disabled.
+//! `Policy::disable_after` is disabled, which is itself an event (`webhook_endpoint.disabled`).
 //!
 //! Every endpoint's reads go through the node's shared journal tail (`crate::tail`), so ten
 //! endpoints following one platform cost about one store read, not ten.
@@ -49,7 +49,7 @@ const IDLE: Duration = Duration::from_millis(50);
 const TIMEOUT: Duration = Duration::from_secs(10);
 /// Bytes of an answer kept in the log.
 const EXCERPT: usize = 256;
-/// A failure streak this long disables the endpoint.
+/// A failure streak this long disables the endpoint, unless configured (`Policy`).
 pub const DISABLE_AFTER: Duration = Duration::from_secs(3 * 24 * 3600);
 /// Longest wait between attempts.
 const MAX_BACKOFF_SECS: i64 = 3600;
@@ -218,6 +218,10 @@ async fn step(dir: &Directory, node: &Node, mut w: Webhook, version: u64) -> Res
             continue;
         }
         ok = deliver(node, &mut w, &secrets, &page, started).await?;
+        if w.status == Status::Disabled {
+            // The streak just disabled it: recorded with its event.
+            return super::save_disabled(dir, &w, version).await.map(drop);
+        }
         if !page.has_more {
             // Caught up: gather for a moment rather than read the feed after every event.
             tokio::time::sleep(IDLE.saturating_sub(read_at.elapsed())).await;
@@ -246,15 +250,14 @@ async fn deliver(
             .increment(1);
         log(w, attempt);
         if !ok {
-            failed(w);
+            failed(w, node.policy.disable_after);
             return Ok(false);
         }
         if let Ok(t) = chrono::DateTime::parse_from_rfc3339(&e.created_at) {
             let lag = (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_microseconds().unwrap_or(0);
             metrics::histogram!("coffer_webhook_delivery_lag_seconds").record(lag as f64 / 1e6);
         }
-        let index: u32 = e.id.rsplit_once('.').and_then(|(_, i)| i.parse().ok()).unwrap_or(0);
-        w.cursor = Cursor { seq: e.transaction, index: index + 1 }.to_string();
+        w.cursor = Cursor::after(&e.id).map_err(|e| StoreError::Storage(e.to_string()))?.to_string();
         (w.delivered, w.failures, w.failing_since, w.next_attempt_at) = (w.delivered + 1, 0, None, 0);
     }
     w.cursor = page.next_cursor.clone();
@@ -269,12 +272,12 @@ fn log(w: &mut Webhook, a: Attempt) {
 }
 
 /// Count a failure: wait longer before the next attempt; disable after a long streak.
-fn failed(w: &mut Webhook) {
+fn failed(w: &mut Webhook, disable_after: Duration) {
     let now = micros();
     w.failures += 1;
     let since = *w.failing_since.get_or_insert(now);
     w.next_attempt_at = now + backoff(w.failures).as_micros() as i64;
-    if now - since >= DISABLE_AFTER.as_micros() as i64 {
+    if now - since >= disable_after.as_micros() as i64 {
         w.status = Status::Disabled;
         w.disabled_reason = Some(format!("failing since {}", render::time(Timestamp(since))));
     }
@@ -346,7 +349,7 @@ mod tests {
     #[tokio::test]
     async fn names_resolving_to_private_addresses_are_refused_at_connection() {
         use reqwest::dns::Resolve;
-        let strict = Policy { allow_http: true, allow_private_targets: false };
+        let strict = Policy { allow_http: true, allow_private_targets: false, ..Policy::default() };
         let name = |s: &str| s.parse::<reqwest::dns::Name>().unwrap();
         let refused = Guarded(strict).resolve(name("localhost")).await.err().expect("localhost is refused");
         assert!(refused.to_string().contains("private"), "{refused}");

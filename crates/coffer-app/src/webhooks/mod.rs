@@ -37,20 +37,30 @@ pub const LOG_KEPT: usize = 50;
 /// Longest overlap of the old secret after a rotation.
 const MAX_OVERLAP_SECS: u64 = 7 * 24 * 3600;
 
-/// Which delivery targets a server accepts (`[webhooks]` in the configuration).
-#[derive(Debug, Clone, Copy, Default)]
+/// Which delivery targets a server accepts, and how long it tries a failing one
+/// (`[webhooks]` in the configuration).
+#[derive(Debug, Clone, Copy)]
 pub struct Policy {
     /// Plain `http://` URLs (else `https://` only).
     pub allow_http: bool,
     /// Private, loopback, link-local and other non-public addresses (tests, local development).
     pub allow_private_targets: bool,
+    /// A failure streak this long disables the endpoint (with a `webhook_endpoint.disabled`
+    /// event).
+    pub disable_after: std::time::Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy { allow_http: false, allow_private_targets: false, disable_after: deliver::DISABLE_AFTER }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum Status {
     Enabled,
-    /// By the owner, or after failing for `deliver::DISABLE_AFTER`.
+    /// By the owner, or after failing for `Policy::disable_after`.
     Disabled,
     Deleted,
 }
@@ -231,7 +241,24 @@ async fn stored(dir: &Directory, platform: OwnerId) -> Result<Vec<(Webhook, u64)
 /// Write `w` over `version` (`None`: new).
 pub async fn save(dir: &dyn Store, w: &Webhook, version: Option<u64>) -> Result<u64, StoreError> {
     let body = serde_json::to_string(w).map_err(|e| StoreError::Storage(e.to_string()))?;
-    dir.save_webhook(w.platform, w.id, body, version).await
+    dir.save_webhook(w.platform, w.id, body, version, None).await
+}
+
+/// Write `w`, disabled by delivery just now, over `version`, with the status change that makes
+/// it a `webhook_endpoint.disabled` event (in the same write).
+pub async fn save_disabled(dir: &dyn Store, w: &Webhook, version: u64) -> Result<u64, StoreError> {
+    let body = serde_json::to_string(w).map_err(|e| StoreError::Storage(e.to_string()))?;
+    let change = StatusChange {
+        seq: 0,
+        platform: w.platform,
+        owner: w.owner,
+        subject: StatusSubject::WebhookEndpoint(w.id),
+        from: "ENABLED".into(),
+        to: "DISABLED".into(),
+        reason: w.disabled_reason.clone(),
+        created_at: Timestamp(0),
+    };
+    dir.save_webhook(w.platform, w.id, body, Some(version), Some(change)).await
 }
 
 fn now() -> Timestamp {

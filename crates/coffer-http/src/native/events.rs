@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::response::sse::{Event, KeepAlive, Sse};
-use coffer_app::service::events::{self as feed, Cursor, EventView, EventsView, FeedQuery};
+use coffer_app::service::events::{self as feed, Cursor, EventsView, FeedQuery};
 use coffer_app::service::AppError;
 use futures_util::Stream;
 
@@ -68,12 +68,6 @@ const STREAM_WAIT: Duration = Duration::from_secs(20);
 /// Events one look reads at most.
 const STREAM_PAGE: usize = 100;
 
-/// The cursor just after `e`: an event's SSE id, so that a reconnection resumes behind it.
-fn after(e: &EventView) -> String {
-    let index: u32 = e.id.rsplit_once('.').and_then(|(_, i)| i.parse().ok()).unwrap_or(0);
-    Cursor { seq: e.transaction, index: index + 1 }.to_string()
-}
-
 #[utoipa::path(get, path = "/events/stream", context_path = "/coffer/v1", tag = "events",
     description = "The event feed as server-sent events (`text/event-stream`), endless: each event's `id` is the cursor just after it (reconnect with `Last-Event-ID` to resume), its `event` the type, its `data` the event as `GET /events` shows it. A comment line every 15 s keeps idle connections open.",
     params(StreamQuery),
@@ -107,7 +101,9 @@ pub(super) async fn stream(
                 };
                 cursor = Cursor::parse(&page.next_cursor).ok()?;
                 for e in &page.data {
-                    let sse = Event::default().id(after(e)).event(e.kind.as_str()).json_data(e).ok()?;
+                    // Its id is the cursor just after it, so that a reconnection resumes behind it.
+                    let id = Cursor::after(&e.id).ok()?.to_string();
+                    let sse = Event::default().id(id).event(e.kind.as_str()).json_data(e).ok()?;
                     queue.push_back(sse);
                 }
             }

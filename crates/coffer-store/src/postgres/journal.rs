@@ -274,12 +274,14 @@ pub async fn tagged_entries(
     entries(c, numbers, &seqs).await
 }
 
-/// The settled position: the projector's, or past it as far as the entries after it are
-/// contiguous (each number there committed; a gap waits for the projector to decide it).
+/// The settled position: the projector's, or past it as far as the numbers after it are
+/// contiguous (each committed, by an entry or a status change; a gap waits for the projector
+/// to decide it).
 pub async fn settled_seq(c: &impl GenericClient) -> Res<Seq> {
     let st = c
         .prepare_cached(
-            "SELECT projected_seq, ARRAY(SELECT seq FROM entries WHERE seq > projected_seq ORDER BY seq LIMIT $1)
+            "SELECT projected_seq, ARRAY(SELECT seq FROM entries WHERE seq > projected_seq
+                 UNION ALL SELECT seq FROM status_changes WHERE seq > projected_seq ORDER BY seq LIMIT $1)
              FROM coffer_projection",
         )
         .await?;

@@ -200,8 +200,12 @@ async fn apply_side(side: &mut Side, c: &impl GenericClient, now: Timestamp) -> 
             futures_util::future::try_join_all(writes).await?;
         }
         Side::PutAlert { alert, .. } => watch::put(c, alert, now).await?,
-        Side::SaveWebhook { platform, id, body, expected, version, .. } => {
-            *version = watch::save_webhook(c, *platform, *id, body, *expected).await?
+        Side::SaveWebhook { platform, id, body, expected, version, status, .. } => {
+            *version = watch::save_webhook(c, *platform, *id, body, *expected).await?;
+            if let Some(s) = status.as_mut().filter(|_| version.is_some()) {
+                s.created_at = now;
+                watch::put_status(c, s).await?;
+            }
         }
         Side::DeleteAlert { platform, id, found, .. } => *found = watch::delete(c, *platform, *id).await?,
     }
@@ -972,7 +976,10 @@ impl Writer {
             results.push(fresh.execute(cmd, &mut ctx));
             self.numbers.start = fresh.counters().next_account_number.max(self.numbers.start);
         }
-        let changes = fresh.take_changes();
+        let mut changes = fresh.take_changes();
+        for s in changes.statuses.iter_mut() {
+            watch::put_status(c, s).await?;
+        }
         // The working set holds only locked wallets and the ones created here. Without side
         // writes, COMMIT goes out with the writes (one round trip).
         rows::persist(c, &fresh, &changes, &locked, sides.is_empty()).await?;
@@ -1126,9 +1133,13 @@ impl Store for PgStore {
         id: uuid::Uuid,
         body: String,
         expected: Option<u64>,
+        status: Option<StatusChange>,
     ) -> Result<u64, StoreError> {
         let (reply, rx) = oneshot::channel();
-        self.side(Side::SaveWebhook { platform, id, body, expected, version: None, reply }, rx).await
+        self.side(Side::SaveWebhook { platform, id, body, expected, version: None, status, reply }, rx).await
+    }
+    async fn status_changes(&self, platform: OwnerId, from: Seq, to: Seq) -> Result<Vec<StatusChange>, StoreError> {
+        self.within(async { watch::statuses(&*self.shared().await?, platform, from, to).await }).await
     }
     async fn settled_seq(&self) -> Result<Seq, StoreError> {
         self.within(async { journal::settled_seq(&*self.shared().await?).await }).await

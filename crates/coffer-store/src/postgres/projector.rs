@@ -15,7 +15,8 @@
 //! shows entry `s` but not some `g < s`, the batch holding `g` took its id before that
 //! snapshot's `xmax`. Once a later snapshot's `xmin` (the oldest transaction still running) is
 //! at least that `xmax`, the batch has ended: every number below `s` it does not show is a
-//! rolled-back batch's. [`frontier`] is that rule over plain data.
+//! rolled-back batch's. [`frontier`] is that rule over plain data. A status change holds a
+//! number of its own (`status_changes`): shown, it counts like an entry (with no lines).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -122,6 +123,8 @@ impl Projector {
             .prepare_cached(
                 "SELECT pg_snapshot_xmin(s)::text::BIGINT, pg_snapshot_xmax(s)::text::BIGINT,
                    ARRAY(SELECT seq FROM entries WHERE seq > (SELECT projected_seq FROM coffer_projection)
+                         UNION ALL
+                         SELECT seq FROM status_changes WHERE seq > (SELECT projected_seq FROM coffer_projection)
                          ORDER BY seq LIMIT $1)
                  FROM pg_current_snapshot() AS s",
             )

@@ -215,6 +215,14 @@ INSERT INTO tags (platform_id, key, value, seq)
     SELECT e.platform_id, j.key, j.value, e.seq FROM entries e, jsonb_each_text(e.metadata::jsonb) j
     WHERE e.metadata IS NOT NULL;
 "#,
+    // Status changes (owners, wallets, webhook endpoints), each at an entry number of its own
+    // that no entry has, taken in the transaction that made the change.
+    r#"
+CREATE TABLE status_changes (seq BIGINT PRIMARY KEY, platform_id UUID NOT NULL, owner_id UUID NOT NULL,
+    subject_kind TEXT NOT NULL, subject_id UUID NOT NULL, from_status TEXT NOT NULL, to_status TEXT NOT NULL,
+    reason TEXT, created_at BIGINT NOT NULL);
+CREATE INDEX status_changes_platform ON status_changes (platform_id, seq);
+"#,
 ];
 
 /// The schema version this build writes.

@@ -1,4 +1,4 @@
-//! Balance alerts and webhook documents in the PostgreSQL store.
+//! Balance alerts, webhook documents and status changes in the PostgreSQL store.
 
 use coffer_core::alerts::Alert;
 use coffer_core::*;
@@ -119,4 +119,64 @@ pub async fn save_webhook(
         }
     };
     Ok((n == 1).then(|| expected.map_or(1, |v| v + 1)))
+}
+
+const STATUS_COLS: &str =
+    "seq, platform_id, owner_id, subject_kind, subject_id, from_status, to_status, reason, created_at";
+
+/// Record a status change at an entry number of its own (set in `s`).
+pub async fn put_status(c: &impl GenericClient, s: &mut StatusChange) -> Res<()> {
+    s.seq = position(c).await?;
+    let st = c
+        .prepare_cached(&format!(
+            "INSERT INTO status_changes ({STATUS_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        ))
+        .await?;
+    let subject = (s.subject.kind(), s.subject.id());
+    c.execute(
+        &st,
+        &[
+            &(s.seq as i64),
+            &s.platform.0,
+            &s.owner.0,
+            &subject.0,
+            &subject.1,
+            &s.from,
+            &s.to,
+            &s.reason,
+            &s.created_at.0,
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+fn status_row(r: &Row) -> Res<StatusChange> {
+    let kind: String = get(r, 3)?;
+    let subject = StatusSubject::from_parts(&kind, get(r, 4)?)
+        .ok_or_else(|| crate::StoreError::Storage(format!("unknown status subject {kind}")))?;
+    Ok(StatusChange {
+        seq: u64_at(r, 0)?,
+        platform: OwnerId(get(r, 1)?),
+        owner: OwnerId(get(r, 2)?),
+        subject,
+        from: get(r, 5)?,
+        to: get(r, 6)?,
+        reason: get(r, 7)?,
+        created_at: ts(r, 8)?,
+    })
+}
+
+/// The platform's status changes numbered `from..=to`, by number.
+pub async fn statuses(c: &impl GenericClient, platform: OwnerId, from: Seq, to: Seq) -> Res<Vec<StatusChange>> {
+    let st = c
+        .prepare_cached(&format!(
+            "SELECT {STATUS_COLS} FROM status_changes WHERE platform_id = $1 AND seq BETWEEN $2 AND $3 ORDER BY seq"
+        ))
+        .await?;
+    c.query(&st, &[&platform.0, &(from as i64), &(to.min(i64::MAX as u64) as i64)])
+        .await?
+        .iter()
+        .map(status_row)
+        .collect()
 }

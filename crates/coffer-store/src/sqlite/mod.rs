@@ -113,8 +113,9 @@ enum Job {
 }
 
 /// Run a side write inside the batch's transaction, keeping its answer in it.
-/// `last` is the last entry number when the batch commits (alerts take it as their position).
-fn apply_side(side: &mut Side, c: &Connection, now: Timestamp, last: Seq) -> Result<(), StoreError> {
+/// `last` is the last entry number when the batch commits (alerts take it as their position);
+/// a status change takes the ledger's next journal number.
+fn apply_side(side: &mut Side, c: &Connection, now: Timestamp, last: Seq, l: &mut Ledger) -> Result<(), StoreError> {
     match side {
         Side::Nonce { scope, nonce, expires_at, fresh, .. } => {
             let n = c
@@ -152,8 +153,12 @@ fn apply_side(side: &mut Side, c: &Connection, now: Timestamp, last: Seq) -> Res
             }
         }
         Side::PutAlert { alert, .. } => watch::put(c, alert, last, now)?,
-        Side::SaveWebhook { platform, id, body, expected, version, .. } => {
-            *version = watch::save_webhook(c, *platform, *id, body, *expected)?
+        Side::SaveWebhook { platform, id, body, expected, version, status, .. } => {
+            *version = watch::save_webhook(c, *platform, *id, body, *expected)?;
+            if let Some(s) = status.as_mut().filter(|_| version.is_some()) {
+                (s.seq, s.created_at) = (l.take_seq(), now);
+                watch::put_status(c, s)?;
+            }
         }
         Side::DeleteAlert { platform, id, found, .. } => *found = watch::delete(c, *platform, *id, last)?,
     }
@@ -301,8 +306,9 @@ impl SqliteStore {
         view.keys = ledger.api_keys().map(|k| (k.id.clone(), k.clone())).collect();
         let view = Arc::new(RwLock::new(view));
         let counters = Arc::new(Counters::default());
-        // Everything on disk at open is durable; the tail ends at the journal's last entry.
-        counters.durable_seq.store(tail.read().last_seq(), Ordering::Release);
+        // Everything on disk at open is durable: every number taken so far (by an entry or a
+        // status change).
+        counters.durable_seq.store(ledger.counters().next_seq.saturating_sub(1), Ordering::Release);
         let published = syncer::Published {
             view: view.clone(),
             tail: tail.clone(),
@@ -770,6 +776,7 @@ impl Writer {
                     tail: self.tail_of(&changes, numbered),
                     answers,
                     sides,
+                    through: self.ledger.counters().next_seq.saturating_sub(1),
                 };
                 self.syncer.send(committed);
                 self.ledger.evict_cold();
@@ -838,7 +845,7 @@ impl Writer {
         rows::persist(&self.conn, &self.ledger, &changes, &numbered)?;
         let last = self.ledger.counters().next_seq.saturating_sub(1);
         for x in sides.iter_mut() {
-            apply_side(x, &self.conn, t, last)?;
+            apply_side(x, &self.conn, t, last, &mut self.ledger)?;
         }
         if !sides.is_empty() && t.0 - self.nonces_pruned_at.0 > NONCE_PRUNE_EVERY_MICROS {
             self.conn.prepare_cached("DELETE FROM nonces WHERE expires_at < ?1")?.execute([t.0])?;
@@ -1146,15 +1153,21 @@ impl Store for SqliteStore {
     async fn webhooks(&self, platform: Option<OwnerId>) -> Result<Vec<crate::StoredWebhook>, StoreError> {
         self.read(move |c| watch::webhooks(c, platform)).await
     }
+    async fn status_changes(&self, platform: OwnerId, from: Seq, to: Seq) -> Result<Vec<StatusChange>, StoreError> {
+        // Nothing past the durable position: a number is shown only once it is on disk.
+        let to = to.min(self.durable());
+        self.read(move |c| watch::statuses(c, platform, from, to)).await
+    }
     async fn save_webhook(
         &self,
         platform: OwnerId,
         id: uuid::Uuid,
         body: String,
         expected: Option<u64>,
+        status: Option<StatusChange>,
     ) -> Result<u64, StoreError> {
         let (reply, rx) = oneshot::channel();
-        let side = Side::SaveWebhook { platform, id, body, expected, version: None, reply };
+        let side = Side::SaveWebhook { platform, id, body, expected, version: None, status, reply };
         crate::submit(&self.tx, Job::Side(side), rx, self.timeout).await
     }
     async fn seq_at(&self, t: Timestamp) -> Result<Seq, StoreError> {

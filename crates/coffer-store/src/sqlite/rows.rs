@@ -428,16 +428,17 @@ pub fn counters(c: &Connection) -> rusqlite::Result<Counters> {
         .optional()?
         .unwrap_or((0, None));
     let number: i64 = c.query_row("SELECT COALESCE(MAX(number), 0) FROM accounts", [], |r| r.get(0))?;
-    Ok(Counters {
-        next_seq: seq as u64 + 1,
-        next_account_number: number as u64 + 1,
-        last_ts: Timestamp(ts.unwrap_or(0)),
-    })
+    // Status changes hold journal numbers too.
+    let last = (seq as u64).max(super::watch::last_status(c)?);
+    Ok(Counters { next_seq: last + 1, next_account_number: number as u64 + 1, last_ts: Timestamp(ts.unwrap_or(0)) })
 }
 
 /// Write everything `changes` names but the derived state, as the working set now holds it;
 /// `numbered` is each entry's lines with account numbers ([`codec::numbered`]).
 pub fn persist(c: &Connection, l: &Ledger, changes: &Changes, numbered: &[Vec<(i64, Values)>]) -> rusqlite::Result<()> {
+    for s in &changes.statuses {
+        super::watch::put_status(c, s)?;
+    }
     if !changes.owners.is_empty() {
         let mut st = c.prepare_cached(&format!(
             "INSERT INTO owners ({OWNER_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)

@@ -189,6 +189,14 @@ CREATE TABLE tags (platform_id BLOB NOT NULL, key TEXT NOT NULL, value TEXT NOT 
 INSERT INTO tags (platform_id, key, value, seq)
     SELECT e.platform_id, j.key, j.value, e.seq FROM entries e, json_each(e.metadata) j WHERE e.metadata IS NOT NULL;
 "#,
+    r#"
+-- v8: status changes (owners, wallets, webhook endpoints), each at a journal number of its own
+-- that no entry has, written in the commit that made the change.
+CREATE TABLE status_changes (seq INTEGER PRIMARY KEY, platform_id BLOB NOT NULL, owner_id BLOB NOT NULL,
+    subject_kind TEXT NOT NULL, subject_id BLOB NOT NULL, from_status TEXT NOT NULL, to_status TEXT NOT NULL,
+    reason TEXT, created_at INTEGER NOT NULL) STRICT;
+CREATE INDEX status_changes_platform ON status_changes (platform_id, seq);
+"#,
 ];
 
 /// The schema version this build writes.

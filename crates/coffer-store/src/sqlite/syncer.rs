@@ -36,6 +36,8 @@ pub struct Committed {
     pub tail: Vec<Journaled>,
     pub answers: Vec<(Reply, Result<Receipt, StoreError>)>,
     pub sides: Vec<Side>,
+    /// The last journal number taken when the batch committed (by an entry or a status change).
+    pub through: Seq,
 }
 
 pub struct Syncer {
@@ -133,14 +135,14 @@ fn publish(c: Committed, to: &Published) {
             v.keys.insert(k.id.clone(), k);
         }
     }
-    if let Some(last) = c.tail.last().map(|j| j.entry.seq) {
+    if !c.tail.is_empty() {
         let mut t = to.tail.write();
         for j in c.tail {
             t.push(j);
         }
-        drop(t);
-        to.counters.durable_seq.store(last, Ordering::Release);
     }
+    // Numbers only grow; a batch without one leaves the position as it is.
+    to.counters.durable_seq.fetch_max(c.through, Ordering::Release);
     c.sides.into_iter().for_each(|x| x.deliver(None));
     for (reply, answer) in c.answers {
         let _ = reply.send(answer);

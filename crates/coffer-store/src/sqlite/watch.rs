@@ -1,4 +1,4 @@
-//! Balance alerts and webhook documents in the SQLite store.
+//! Balance alerts, webhook documents and status changes in the SQLite store.
 
 use coffer_core::alerts::Alert;
 use coffer_core::*;
@@ -117,4 +117,57 @@ pub fn save_webhook(
             .execute(params![id.as_bytes().as_slice(), platform.0.as_bytes().as_slice(), body, v as i64])?,
     };
     Ok((n == 1).then(|| expected.map_or(1, |v| v + 1)))
+}
+
+const STATUS_COLS: &str =
+    "seq, platform_id, owner_id, subject_kind, subject_id, from_status, to_status, reason, created_at";
+
+/// Record a status change (its number already taken).
+pub fn put_status(c: &Connection, s: &StatusChange) -> rusqlite::Result<()> {
+    c.prepare_cached(&format!(
+        "INSERT INTO status_changes ({STATUS_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+    ))?
+    .execute(params![
+        s.seq as i64,
+        s.platform.0.as_bytes().as_slice(),
+        s.owner.0.as_bytes().as_slice(),
+        s.subject.kind(),
+        s.subject.id().as_bytes().as_slice(),
+        s.from,
+        s.to,
+        s.reason,
+        s.created_at.0
+    ])?;
+    Ok(())
+}
+
+fn status_row(r: &Row<'_>) -> rusqlite::Result<StatusChange> {
+    let kind: String = r.get(3)?;
+    let subject = StatusSubject::from_parts(&kind, uuid(r, 4)?).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(3, rusqlite::types::Type::Text, format!("subject {kind}").into())
+    })?;
+    Ok(StatusChange {
+        seq: r.get::<_, i64>(0)? as u64,
+        platform: OwnerId(uuid(r, 1)?),
+        owner: OwnerId(uuid(r, 2)?),
+        subject,
+        from: r.get(5)?,
+        to: r.get(6)?,
+        reason: r.get(7)?,
+        created_at: Timestamp(r.get(8)?),
+    })
+}
+
+/// The platform's status changes numbered `from..=to`, by number.
+pub fn statuses(c: &Connection, platform: OwnerId, from: Seq, to: Seq) -> Result<Vec<StatusChange>, StoreError> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {STATUS_COLS} FROM status_changes WHERE platform_id = ?1 AND seq BETWEEN ?2 AND ?3 ORDER BY seq"
+    ))?;
+    let rows = st.query_map(params![platform.0.as_bytes().as_slice(), from as i64, to as i64], status_row)?;
+    Ok(rows.collect::<rusqlite::Result<_>>()?)
+}
+
+/// The highest number a status change holds (0 when none does).
+pub fn last_status(c: &Connection) -> rusqlite::Result<Seq> {
+    c.query_row("SELECT COALESCE(MAX(seq), 0) FROM status_changes", [], |r| r.get::<_, i64>(0)).map(|v| v as u64)
 }

@@ -771,3 +771,64 @@ pub async fn check_alerts(b: &dyn Backend) {
     assert_eq!(s.alerts(f.p).await.unwrap(), vec![gone, b2], "durable");
     s.shutdown().await;
 }
+
+/// Status changes: each at a journal number of its own between the entries around it, settled
+/// without a later entry, recorded with a webhook document when given (not when the document's
+/// write loses), durable, and never given a number again after a reopen.
+pub async fn check_status_changes(b: &dyn Backend) {
+    let s = b.open().await;
+    let f = fixture(&*s).await;
+    let dep = |k: &str| mv(f.p, k, MoneyOp::Deposit { account: f.op, amount: usd(5), source: SystemAccount::External });
+    let first = s.execute(dep("a")).await.unwrap().entry().unwrap().seq;
+    s.execute(Command::SetWalletStatus { account: f.op, status: WalletStatus::Frozen }).await.unwrap();
+    s.execute(Command::SetWalletStatus { account: f.op, status: WalletStatus::Active }).await.unwrap();
+    let settle = |at_least: Seq| {
+        let s = s.clone();
+        async move {
+            let since = std::time::Instant::now();
+            while s.settled_seq().await.unwrap() < at_least {
+                assert!(since.elapsed() < std::time::Duration::from_secs(5), "not settled up to {at_least}");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    };
+    let changes = s.status_changes(f.p, 1, u64::MAX - 1).await.unwrap();
+    let seen: Vec<(&str, &str)> = changes.iter().map(|c| (c.from.as_str(), c.to.as_str())).collect();
+    assert_eq!(seen, [("ACTIVE", "FROZEN"), ("FROZEN", "ACTIVE")]);
+    assert!(first < changes[0].seq && changes[0].seq < changes[1].seq, "{changes:?}");
+    assert!(changes.iter().all(|c| c.subject == StatusSubject::Wallet(f.op) && c.owner == f.m && c.created_at.0 > 0));
+    settle(changes[1].seq).await;
+    // A webhook document with a status change; a losing write records none.
+    let hook = uuid::Uuid::from_u128(77);
+    s.save_webhook(f.p, hook, "{}".into(), None, None).await.unwrap();
+    let change = StatusChange {
+        seq: 0,
+        platform: f.p,
+        owner: f.m,
+        subject: StatusSubject::WebhookEndpoint(hook),
+        from: "ENABLED".into(),
+        to: "DISABLED".into(),
+        reason: Some("failing".into()),
+        created_at: Timestamp(0),
+    };
+    assert!(s.save_webhook(f.p, hook, "{}".into(), Some(9), Some(change.clone())).await.is_err());
+    assert_eq!(s.save_webhook(f.p, hook, "{}".into(), Some(1), Some(change)).await.unwrap(), 2);
+    let later = s.execute(dep("b")).await.unwrap().entry().unwrap().seq;
+    let all = s.status_changes(f.p, 1, later).await.unwrap();
+    assert_eq!(all.len(), 3);
+    assert!(all[2].seq > changes[1].seq && all[2].seq < later, "{all:?}");
+    assert_eq!((all[2].reason.as_deref(), all[2].subject), (Some("failing"), StatusSubject::WebhookEndpoint(hook)));
+    assert_eq!(s.status_changes(f.p, all[1].seq + 1, later).await.unwrap(), all[2..].to_vec(), "by number");
+    assert!(s.status_changes(OwnerId(uuid::Uuid::from_u128(9)), 1, later).await.unwrap().is_empty(), "per platform");
+    s.execute(Command::SetOwnerStatus { owner: f.m, status: OwnerStatus::Suspended }).await.unwrap();
+    s.shutdown().await;
+    let s = b.open().await;
+    let kept = s.status_changes(f.p, 1, u64::MAX - 1).await.unwrap();
+    assert_eq!(kept[..3], all[..], "durable");
+    assert_eq!(kept[3].subject, StatusSubject::Owner(f.m));
+    s.execute(Command::SetOwnerStatus { owner: f.m, status: OwnerStatus::Active }).await.unwrap();
+    let after = s.execute(dep("c")).await.unwrap().entry().unwrap().seq;
+    let last = s.status_changes(f.p, 1, u64::MAX - 1).await.unwrap();
+    assert!(last[3].seq < last[4].seq && last[4].seq < after, "numbers never taken twice: {last:?} then {after}");
+    s.shutdown().await;
+}
