@@ -49,6 +49,12 @@ def map_body(context, body):
 def map_headers(context, headers):
     if headers and "Idempotency-Key" in headers and rng.random() < 0.8:
         headers["Idempotency-Key"] = f"fuzz-{rng.getrandbits(64):x}"
+    if headers and "Coffer-On-Behalf-Of" in headers and OWNERS:
+        # Mostly act as the key's own platform (no header), else as a real owner below it.
+        if rng.random() < 0.7:
+            del headers["Coffer-On-Behalf-Of"]
+        else:
+            headers["Coffer-On-Behalf-Of"] = rng.choice(OWNERS)
     return headers
 
 

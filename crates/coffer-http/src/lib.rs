@@ -150,6 +150,7 @@ fn router_with(state: AppState) -> Router {
         .route("/metrics", get(metrics::render))
         .route("/openapi.json", get(openapi))
         .route("/docs", get(|| async { axum::response::Html(include_str!("docs.html")) }))
+        .route("/docs/rapidoc-min.js", get(rapidoc))
         .merge(native::routes())
         .merge(engagelab::routes())
         .merge(uqpay::routes())
@@ -168,6 +169,15 @@ fn router_with(state: AppState) -> Router {
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
     use utoipa::OpenApi;
     native::ApiDoc::openapi()
+}
+
+/// The reference page's renderer (RapiDoc, `assets/README.md`), compiled into the binary.
+async fn rapidoc() -> Response {
+    let headers = [
+        (axum::http::header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+        (axum::http::header::CACHE_CONTROL, "public, max-age=86400"),
+    ];
+    (headers, include_str!("../assets/rapidoc-min.js")).into_response()
 }
 
 async fn openapi() -> axum::Json<utoipa::openapi::OpenApi> {

@@ -520,6 +520,28 @@ async fn openapi_document_and_reference_page_are_served() {
     }
     assert!(doc["components"]["schemas"]["ErrorView"].is_object());
     assert!(doc["components"]["schemas"]["MovementView"].is_object());
+    // Every operation has a summary and takes Coffer-On-Behalf-Of; movements an Idempotency-Key.
+    assert_eq!(doc["servers"][0]["url"], "/");
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            assert!(op["summary"].as_str().is_some_and(|s| !s.is_empty()), "{method} {path} has a summary");
+            let headers: Vec<&str> = op["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|p| p["in"] == "header")
+                .map(|p| p["name"].as_str().unwrap())
+                .collect();
+            assert!(headers.contains(&"Coffer-On-Behalf-Of"), "{method} {path}: {headers:?}");
+            if path == "/coffer/v1/deposits" {
+                assert!(headers.contains(&"Idempotency-Key"));
+            }
+        }
+    }
+    assert_eq!(doc["components"]["schemas"]["WalletAmount"]["example"]["amount"], "125.50");
+    let js = s.http.get(format!("{root}/docs/rapidoc-min.js")).send().await.unwrap();
+    assert_eq!(js.headers()["content-type"], "text/javascript; charset=utf-8");
+    assert!(js.text().await.unwrap().starts_with("/*! RapiDoc"), "the renderer is served from the binary");
     let page = s.http.get(format!("{root}/docs")).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
     assert!(page.text().await.unwrap().contains("/openapi.json"), "the page renders the document, no internet needed");

@@ -43,7 +43,7 @@ pub(crate) enum Side {
         body: String,
         expected: Option<u64>,
         version: Option<u64>,
-        status: Option<StatusChange>,
+        status: Option<Box<StatusChange>>,
         reply: oneshot::Sender<Result<u64, StoreError>>,
     },
     /// An alert marked deleted (if it was not); `found` is the alert as stored after.

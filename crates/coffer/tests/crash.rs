@@ -7,14 +7,15 @@
 //! nodes is killed while the other keeps writing and projecting. Cycles:
 //! `COFFER_CRASH_CYCLES` (default 20; CI runs 50).
 
+mod common;
+
 use std::collections::HashMap;
 use std::ffi::OsString;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use coffer_store::testdb::TestDatabase;
+use common::writer::{start, Writer};
 
 fn coffer() -> Command {
     Command::new(env!("CARGO_BIN_EXE_coffer"))
@@ -22,66 +23,6 @@ fn coffer() -> Command {
 
 fn cycles() -> u32 {
     std::env::var("COFFER_CRASH_CYCLES").ok().and_then(|v| v.parse().ok()).unwrap_or(20)
-}
-
-/// A running `coffer crash-writer` and the acknowledgements it printed.
-struct Writer {
-    child: Child,
-    acks: mpsc::Receiver<String>,
-    reader: std::thread::JoinHandle<()>,
-}
-
-fn start(ledger: &[OsString], writers: u32, run: &str) -> Writer {
-    let mut child = coffer()
-        .args(ledger)
-        .args(["crash-writer", "--writers", &writers.to_string(), "--run", run])
-        .env("COFFER_LOG", "error")
-        // Checkpoints within each run, so kills land before, during and after them.
-        .env("COFFER_CHECKPOINT_ENTRIES", "1500")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, acks) = mpsc::channel::<String>();
-    let reader = std::thread::spawn(move || {
-        let mut r = BufReader::new(stdout);
-        let mut line = String::new();
-        loop {
-            line.clear();
-            match r.read_line(&mut line) {
-                Ok(0) | Err(_) => break,
-                // A line cut by the kill has no newline: it was never a complete acknowledgement.
-                Ok(_) if line.ends_with('\n') => {
-                    let _ = tx.send(line.trim_end().to_string());
-                }
-                Ok(_) => break,
-            }
-        }
-    });
-    match acks.recv_timeout(Duration::from_secs(30)) {
-        Ok(l) if l == "READY" => {}
-        Ok(l) => panic!("unexpected line before READY: {l}"),
-        Err(e) => panic!("run {run}: the writer did not start: {e}"),
-    }
-    Writer { child, acks, reader }
-}
-
-impl Writer {
-    /// SIGKILL, then the writes it acknowledged: (idempotency key, seq).
-    fn kill(mut self) -> Vec<(String, i64)> {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-        self.reader.join().unwrap();
-        self.acks
-            .try_iter()
-            .map(|l| {
-                let mut p = l.split(' ');
-                assert_eq!(p.next(), Some("ACK"), "{l}");
-                (p.next().unwrap().to_string(), p.next().unwrap().parse().unwrap())
-            })
-            .collect()
-    }
 }
 
 /// Each cycle: start `nodes` writers, kill them at a random moment, verify, and check that

@@ -31,6 +31,7 @@ mod holds;
 mod keys;
 mod movements;
 mod owners;
+mod reference;
 mod statements;
 mod wallets;
 mod webhooks;
@@ -38,6 +39,7 @@ mod webhooks;
 use movements::{one_wallet, WalletAmount};
 pub(crate) use owners::parse_time;
 use owners::NewStatus;
+use reference::Reference;
 use wallets::{window, ListQuery};
 
 pub const PREFIX: &str = "/coffer/v1";
@@ -268,7 +270,7 @@ fn moved(m: Moved) -> Response {
         crate::rates::set_rate, crate::rates::import_rates, crate::rates::get_rate, crate::rates::overview,
     ),
     components(schemas(ErrorView, crate::error::ErrorBody)),
-    modifiers(&Security),
+    modifiers(&Security, &Reference),
     security(("bearer" = [])),
 )]
 pub struct ApiDoc;

@@ -4,6 +4,7 @@ use super::*;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"wallet": "0193a4b2-7c1e-7d2a-9f00-1c2b3d4e5f60", "amount": "125.50", "currency": "USD", "metadata": {"reference": "order-1001"}}))]
 pub struct WalletAmount {
     pub wallet: String,
     /// Decimal string in the wallet's currency.
@@ -78,6 +79,7 @@ pub(super) async fn fee(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"from": "0193a4b2-7c1e-7d2a-9f00-1c2b3d4e5f60", "to": "0193a4b2-7c1e-7d2a-9f00-1c2b3d4e5f61", "amount": "20.00", "metadata": {"reference": "settle-2026-12-05"}}))]
 pub struct NewTransfer {
     pub from: String,
     pub to: String,

@@ -1136,7 +1136,11 @@ impl Store for PgStore {
         status: Option<StatusChange>,
     ) -> Result<u64, StoreError> {
         let (reply, rx) = oneshot::channel();
-        self.side(Side::SaveWebhook { platform, id, body, expected, version: None, status, reply }, rx).await
+        self.side(
+            Side::SaveWebhook { platform, id, body, expected, version: None, status: status.map(Box::new), reply },
+            rx,
+        )
+        .await
     }
     async fn status_changes(&self, platform: OwnerId, from: Seq, to: Seq) -> Result<Vec<StatusChange>, StoreError> {
         self.within(async { watch::statuses(&*self.shared().await?, platform, from, to).await }).await

@@ -24,6 +24,7 @@
 //!   hold past its deadline.
 //! - **One process per directory**, enforced by an exclusive lock on `coffer.lock`.
 
+mod backup;
 mod rows;
 pub mod schema;
 mod syncer;
@@ -50,6 +51,8 @@ use crate::codec;
 use crate::side::Side;
 use crate::{Receipt, Stats, Store, StoreError};
 use tail::Tail;
+
+pub use backup::Backup;
 
 pub const DB_FILE: &str = "coffer.db";
 /// Small pages: a transfer dirties a few random B-tree pages, and every dirty page is written
@@ -1167,7 +1170,8 @@ impl Store for SqliteStore {
         status: Option<StatusChange>,
     ) -> Result<u64, StoreError> {
         let (reply, rx) = oneshot::channel();
-        let side = Side::SaveWebhook { platform, id, body, expected, version: None, status, reply };
+        let side =
+            Side::SaveWebhook { platform, id, body, expected, version: None, status: status.map(Box::new), reply };
         crate::submit(&self.tx, Job::Side(side), rx, self.timeout).await
     }
     async fn seq_at(&self, t: Timestamp) -> Result<Seq, StoreError> {

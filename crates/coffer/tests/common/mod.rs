@@ -1,4 +1,8 @@
-//! A `coffer serve` child process for end-to-end tests, killed when dropped.
+//! A `coffer serve` child process for end-to-end tests, killed when dropped; a writer process
+//! (`writer`); the demo ledger and its credentials. Each test file uses some of them.
+#![allow(dead_code)]
+
+pub mod writer;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
