@@ -33,6 +33,26 @@ pub struct Args {
     /// Keep the benchmark's data directory.
     #[arg(long)]
     keep: bool,
+    /// Print one JSON object with every figure at the end instead of text lines.
+    #[arg(long)]
+    json: bool,
+}
+
+/// What the benchmark reports: text lines as it goes, or every figure in one JSON object.
+struct Out {
+    json: bool,
+    figures: serde_json::Map<String, serde_json::Value>,
+}
+
+impl Out {
+    fn say(&self, text: String) {
+        if !self.json {
+            println!("{text}");
+        }
+    }
+    fn set(&mut self, key: &str, v: serde_json::Value) {
+        self.figures.insert(key.into(), v);
+    }
 }
 
 /// xorshift64*: load generation only, not security.
@@ -215,6 +235,7 @@ pub async fn run(args: Args, cfg: &Config) -> anyhow::Result<()> {
         bail!("--wallets must be at least 2");
     }
     let base_rss = resident_bytes();
+    let mut out = Out { json: args.json, figures: Default::default() };
     let dir = std::env::temp_dir().join(format!("coffer-bench-{}", std::process::id()));
     // On PostgreSQL: a schema of its own in the given database, dropped afterwards.
     let mut scratch = None;
@@ -222,66 +243,85 @@ pub async fn run(args: Args, cfg: &Config) -> anyhow::Result<()> {
         Some(url) => {
             let db = TestDatabase::create_in(url, "coffer_bench", "run").await?;
             let store = coffer_store::postgres::PgStore::open(&db.url(), cfg.pg_options()).await?;
-            println!(
+            out.say(format!(
                 "coffer bench: PostgreSQL store in schema {} of {}, {} wallets",
                 db.schema(),
                 cfg.location(),
                 args.wallets
-            );
+            ));
+            out.set("store", "postgres".into());
             scratch = Some(db);
             Arc::new(store)
         }
         None => {
             let store = SqliteStore::open(&dir, cfg.store_options())?;
-            println!(
+            out.say(format!(
                 "coffer bench: SQLite store in {} (journal-first, each batch fsynced before it is answered), {} wallets",
                 dir.display(),
                 args.wallets
-            );
+            ));
+            out.set("store", "sqlite".into());
             Arc::new(store)
         }
     };
     let t = Instant::now();
     let (p, wallets) = setup(&store, args.wallets).await?;
-    println!("setup: {} wallets opened and funded in {:.1}s", wallets.len(), t.elapsed().as_secs_f64());
-    println!("{:>8} {:>14} {:>10} {:>10} {:>16}", "writers", "transfers/s", "accepted", "refused", "commands/commit");
+    out.set("wallets", wallets.len().into());
+    out.say(format!("setup: {} wallets opened and funded in {:.1}s", wallets.len(), t.elapsed().as_secs_f64()));
+    out.say(format!(
+        "{:>8} {:>14} {:>10} {:>10} {:>16}",
+        "writers", "transfers/s", "accepted", "refused", "commands/commit"
+    ));
+    let mut runs = Vec::new();
     for (i, w) in args.writers.iter().enumerate() {
         let before = store.stats();
         let (ok, refused, secs) = transfers(&store, p, &wallets, *w, args.seconds, i).await?;
         let after = store.stats();
         let per_commit = (after.commands - before.commands) as f64 / (after.commits - before.commits).max(1) as f64;
-        println!("{:>8} {:>14.0} {:>10} {:>10} {:>16.1}", w, ok as f64 / secs, ok, refused, per_commit);
+        out.say(format!("{:>8} {:>14.0} {:>10} {:>10} {:>16.1}", w, ok as f64 / secs, ok, refused, per_commit));
+        runs.push(serde_json::json!({
+            "writers": w, "transfers_per_sec": (ok as f64 / secs).round(), "accepted": ok, "refused": refused,
+            "commands_per_commit": (per_commit * 10.0).round() / 10.0,
+        }));
     }
+    out.set("transfers", runs.into());
     let (n, secs) = reads(&store, &wallets, args.read_seconds).await?;
-    println!("balance reads: {:.0}/s in-process ({} reads in {:.1}s)", n as f64 / secs, n, secs);
+    out.say(format!("balance reads: {:.0}/s in-process ({} reads in {:.1}s)", n as f64 / secs, n, secs));
+    out.set("balance_reads_per_sec", (n as f64 / secs).round().into());
     if let (Some(base), Some(now)) = (base_rss, resident_bytes()) {
         let per = now.saturating_sub(base) as f64 / wallets.len() as f64;
-        println!(
+        out.say(format!(
             "resident memory: {} MiB over a base of {} MiB: {per:.0} bytes per wallet",
             (now - base.min(now)) >> 20,
             base >> 20
-        );
+        ));
+        out.set("bytes_per_wallet", per.round().into());
     }
     let report = store.verify().await?;
-    println!("verify: {} entries, {} problems", report.entries, report.problems.len());
+    out.say(format!("verify: {} entries, {} problems", report.entries, report.problems.len()));
+    out.set("verify", serde_json::json!({"entries": report.entries, "problems": report.problems.len()}));
     store.shutdown().await;
     drop(store);
     if cfg.database.is_none() {
         let t = Instant::now();
         let again = SqliteStore::open(&dir, cfg.store_options())?;
-        println!("reopen after a clean shutdown: {:.2}s", t.elapsed().as_secs_f64());
+        out.say(format!("reopen after a clean shutdown: {:.2}s", t.elapsed().as_secs_f64()));
+        out.set("reopen_secs", ((t.elapsed().as_secs_f64() * 100.0).round() / 100.0).into());
         again.shutdown().await;
     }
     match scratch {
         Some(db) if args.keep => {
-            println!("kept schema {}", db.schema());
+            out.say(format!("kept schema {}", db.schema()));
             std::mem::forget(db);
         }
         Some(db) => drop(db),
-        None if args.keep => println!("kept {}", dir.display()),
+        None if args.keep => out.say(format!("kept {}", dir.display())),
         None => {
             let _ = std::fs::remove_dir_all(&dir);
         }
+    }
+    if out.json {
+        println!("{}", serde_json::Value::Object(out.figures));
     }
     if !report.is_ok() {
         bail!("verify found differences after the benchmark: {:?}", report.problems);

@@ -48,8 +48,13 @@ enum Cmd {
         #[arg(long, env = "COFFER_LISTEN", value_name = "ADDR")]
         listen: Option<String>,
     },
-    /// Recompute every balance from the journal, compare, and list each difference.
-    Verify,
+    /// Recompute every balance from the journal, compare, and list each difference (exit 1 when
+    /// there is one). Works while `coffer serve` runs. Example: `coffer verify --json`.
+    Verify {
+        /// Print one JSON object (`entries`, `lines`, `accounts`, `ok`, `differences`).
+        #[arg(long)]
+        json: bool,
+    },
     /// Bring the ledger's schema up to this version (serve does it too) and exit.
     Migrate,
     /// Copy the embedded ledger to a new file while it serves (a consistent snapshot, checked
@@ -155,11 +160,20 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             serve(&cfg, listen).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Verify => {
+        Cmd::Verify { json } => {
             let report = match &cfg.database {
                 Some(url) => coffer_store::postgres::PgStore::verify_url(url).await?,
                 None => coffer_store::sqlite::SqliteStore::verify_dir(&cfg.data)?,
             };
+            let code = if report.is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE };
+            if json {
+                let v = serde_json::json!({
+                    "ledger": cfg.location(), "entries": report.entries, "lines": report.lines,
+                    "accounts": report.accounts, "ok": report.is_ok(), "differences": report.problems,
+                });
+                println!("{v}");
+                return Ok(code);
+            }
             println!(
                 "checked {} entries, {} lines, {} accounts in {}",
                 report.entries,

@@ -90,6 +90,22 @@ fn admin_commands_move_money_and_refuse_bad_input() {
 
     let out = coffer(&d, &["verify"]);
     assert!(out.status.success());
+    let v = ok_json(&d, &["verify", "--json"]);
+    assert_eq!((v["ok"].as_bool(), v["differences"].as_array().map(Vec::len)), (Some(true), Some(0)), "{v}");
+    assert!(v["entries"].as_u64().unwrap() >= 1 && v["lines"].as_u64().unwrap() >= 2, "{v}");
+}
+
+#[test]
+fn bench_reports_its_figures_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let args = ["bench", "--json", "--writers", "1,4", "--seconds", "1", "--wallets", "50", "--read-seconds", "1"];
+    let v = ok_json(&dir.path().join("unused"), &args);
+    assert_eq!(v["store"], "sqlite");
+    let runs = v["transfers"].as_array().unwrap();
+    assert_eq!(runs.iter().map(|r| r["writers"].as_u64().unwrap()).collect::<Vec<_>>(), [1, 4]);
+    assert!(runs.iter().all(|r| r["accepted"].as_u64().unwrap() > 0), "{v}");
+    assert!(v["balance_reads_per_sec"].as_f64().unwrap() > 0.0);
+    assert_eq!(v["verify"]["problems"], 0);
 }
 
 #[test]
