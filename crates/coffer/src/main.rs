@@ -5,7 +5,10 @@ mod bench;
 mod config;
 mod crash;
 mod demo;
+#[cfg(unix)]
+mod local;
 mod statement;
+mod task;
 mod watch;
 
 use std::path::PathBuf;
@@ -72,20 +75,11 @@ enum Cmd {
         #[arg(long, value_name = "FILE")]
         from: PathBuf,
     },
-    /// Create (idempotently) a demo platform whose wallets hold the seed documents' example balances.
-    Demo {
-        /// Also create a read-only API key for each demo merchant and write them to FILE as JSON
-        /// (new keys each run: secrets are shown only once).
-        #[arg(long, value_name = "FILE")]
-        credentials: Option<std::path::PathBuf>,
-    },
     /// Measure durable transfers/s and in-process balance reads/s.
     Bench(bench::Args),
-    /// A wallet's statement over a period (opening, movements, closing), or an owner's wallets
-    /// in one currency at both ends.
-    Statement(statement::StatementArgs),
+    /// Operator commands: sent to the `coffer serve` holding the data directory when one does.
     #[command(flatten)]
-    Admin(admin::AdminCmd),
+    Operator(task::Task),
     /// Test helper: write transactions from many writers until killed, printing each acknowledged one.
     #[command(hide = true)]
     CrashWriter(crash::Args),
@@ -148,8 +142,38 @@ fn restore(cfg: &config::Config, from: &std::path::Path) -> anyhow::Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
-fn one_line(e: &anyhow::Error) -> String {
+pub(crate) fn one_line(e: &anyhow::Error) -> String {
     e.chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": ").replace('\n', " ")
+}
+
+/// The command if it is an operator command (`task.rs`), else the command back.
+pub(crate) fn task_of(cmd: Cmd) -> Result<task::Task, Cmd> {
+    match cmd {
+        Cmd::Operator(t) => Ok(t),
+        other => Err(other),
+    }
+}
+
+/// Run an operator command: in the `coffer serve` holding the data directory when one does
+/// (`local.rs`), else here on the store.
+async fn operate(cfg: &config::Config, task: task::Task) -> anyhow::Result<ExitCode> {
+    #[cfg(unix)]
+    if cfg.database.is_none() {
+        if let Some(done) = local::send(&cfg.data).await? {
+            return print(done.map_err(|e| anyhow::anyhow!(e))?);
+        }
+    }
+    let store = cfg.open().await?;
+    let out = task.run(&coffer_app::Directory::new(store.clone())).await;
+    store.shutdown().await;
+    print(out?)
+}
+
+fn print(p: task::Printed) -> anyhow::Result<ExitCode> {
+    match p {
+        task::Printed::Json(v) => print_json(&v),
+        task::Printed::Text(t) => print_text(&t),
+    }
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -205,31 +229,11 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("schema version {version} in {}", cfg.location());
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Demo { credentials } => {
-            let store = cfg.open().await?;
-            let out = demo::run(&coffer_app::Directory::new(store.clone()), credentials.as_deref()).await;
-            store.shutdown().await;
-            print_json(&out?)
-        }
         Cmd::Bench(args) => {
             bench::run(args, &cfg).await?;
             Ok(ExitCode::SUCCESS)
         }
-        Cmd::Statement(args) => {
-            let store = cfg.open().await?;
-            let out = statement::run(&coffer_app::Directory::new(store.clone()), args).await;
-            store.shutdown().await;
-            match out? {
-                statement::Printed::Json(v) => print_json(&v),
-                statement::Printed::Text(t) => print_text(&t),
-            }
-        }
-        Cmd::Admin(cmd) => {
-            let store = cfg.open().await?;
-            let out = admin::run(&coffer_app::Directory::new(store.clone()), cmd).await;
-            store.shutdown().await;
-            print_json(&out?)
-        }
+        Cmd::Operator(task) => operate(&cfg, task).await,
         Cmd::CrashWriter(args) => {
             crash::run(args, &cfg).await?;
             Ok(ExitCode::SUCCESS)
@@ -274,13 +278,64 @@ async fn serve(cfg: &config::Config, listen: std::net::SocketAddr) -> anyhow::Re
         tracing::warn!(files, max_connections = room, "the open-file limit caps the connections");
         limits.http.max_connections = room;
     }
+    // One stop for both doors: the HTTP API and the local socket of operator commands.
+    let (stop, stopping) = tokio::sync::watch::channel(false);
+    let local = local_channel(cfg, &store, stopping.clone());
     tracing::info!(ledger = %cfg.location(), %addr, max_connections = limits.http.max_connections, "ledger open; listening");
-    let served = coffer_http::serve(listener, store.clone(), limits, shutdown).await;
+    let signalled = tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    });
+    let served = coffer_http::serve(listener, store.clone(), limits, stopped(stopping)).await;
+    // Stopped by a signal, or the server failed: either way the sender goes, and the local
+    // socket stops too.
+    signalled.abort();
+    #[cfg(unix)]
+    if let Some(l) = local {
+        l.close().await;
+    }
+    #[cfg(not(unix))]
+    let _ = local;
     tracing::info!("stopping: in-flight requests finished; flushing queued commands");
     store.shutdown().await;
     let st = store.stats();
     tracing::info!(commits = st.commits, commands = st.commands, holds_expired = st.expired, "stopped");
     Ok(served?)
+}
+
+/// Resolves when `stop` turns true or its sender is gone.
+pub(crate) async fn stopped(mut stop: tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
+}
+
+/// The local socket of operator commands, on an embedded store (`local.rs`); a warning and
+/// none when it cannot be made (the HTTP API serves regardless).
+#[cfg(unix)]
+fn local_channel(
+    cfg: &config::Config,
+    store: &std::sync::Arc<dyn Store>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> Option<local::Listening> {
+    if cfg.database.is_some() {
+        return None;
+    }
+    let dir = std::sync::Arc::new(coffer_app::Directory::new(store.clone()));
+    match local::listen(&cfg.data, dir, stop) {
+        Ok(l) => Some(l),
+        Err(e) => {
+            tracing::warn!(error = %one_line(&e), "operator commands cannot reach this server: stop it to run them");
+            None
+        }
+    }
+}
+
+#[cfg(not(unix))]
+fn local_channel(
+    _: &config::Config,
+    _: &std::sync::Arc<dyn Store>,
+    _: tokio::sync::watch::Receiver<bool>,
+) -> Option<()> {
+    None
 }
 
 /// A future that resolves on SIGINT or SIGTERM; the handlers are installed when this returns.

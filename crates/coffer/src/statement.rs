@@ -9,6 +9,7 @@ use coffer_core::*;
 use serde_json::Value;
 
 use crate::admin::refused;
+use crate::task::Printed;
 
 #[derive(Args, Debug)]
 pub struct StatementArgs {
@@ -40,12 +41,6 @@ pub struct StatementArgs {
     /// The whole period as CSV, oldest first (wallet).
     #[arg(long, conflicts_with_all = ["owner", "limit", "cursor", "totals"])]
     csv: bool,
-}
-
-/// What to print: JSON, or CSV text.
-pub enum Printed {
-    Json(Value),
-    Text(String),
 }
 
 fn json<T: serde::Serialize>(v: &T) -> Value {

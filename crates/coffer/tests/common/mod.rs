@@ -20,6 +20,18 @@ impl Drop for Server {
     }
 }
 
+impl Server {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Wait for the server to exit (after a signal) and check it exited with success.
+    pub fn wait_success(mut self) {
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "serve did not stop cleanly: {status}");
+    }
+}
+
 /// Start `coffer serve --listen 127.0.0.1:0` with `args` (where the ledger is) and wait until
 /// it announces its address.
 pub fn serve(args: &[&std::ffi::OsStr]) -> Server {
