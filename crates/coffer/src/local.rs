@@ -144,7 +144,7 @@ async fn answer(req: Request, dir: &Directory) -> Reply {
         Err(e) => return Reply::Error(e.to_string()),
     };
     let name = command_name(&matches);
-    let Ok(mut task) = crate::task_of(cli.command) else {
+    let Some(mut task) = crate::task_of(cli.command) else {
         return Reply::Error(format!("`coffer {name}` is not sent to the server: run it on its own"));
     };
     task.anchor(&req.cwd);

@@ -146,11 +146,11 @@ pub(crate) fn one_line(e: &anyhow::Error) -> String {
     e.chain().map(|c| c.to_string()).collect::<Vec<_>>().join(": ").replace('\n', " ")
 }
 
-/// The command if it is an operator command (`task.rs`), else the command back.
-pub(crate) fn task_of(cmd: Cmd) -> Result<task::Task, Cmd> {
+/// The command if it is an operator command (`task.rs`).
+pub(crate) fn task_of(cmd: Cmd) -> Option<task::Task> {
     match cmd {
-        Cmd::Operator(t) => Ok(t),
-        other => Err(other),
+        Cmd::Operator(t) => Some(t),
+        _ => None,
     }
 }
 
