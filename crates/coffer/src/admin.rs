@@ -176,6 +176,18 @@ pub struct MoveOpts {
     meta: Vec<String>,
 }
 
+impl MoveOpts {
+    /// The idempotency key (a fresh one if none was given) and the metadata.
+    pub fn into_parts(self) -> anyhow::Result<(String, BTreeMap<String, String>)> {
+        let mut metadata = BTreeMap::new();
+        for kv in self.meta {
+            let (k, v) = kv.split_once('=').ok_or_else(|| anyhow!("--meta {kv:?} is not KEY=VALUE"))?;
+            metadata.insert(k.to_string(), v.to_string());
+        }
+        Ok((self.key.unwrap_or_else(|| format!("cli-{}", uuid::Uuid::now_v7())), metadata))
+    }
+}
+
 #[derive(Subcommand, Debug)]
 pub enum TxCmd {
     /// Money arriving into a wallet from outside (or from opening balances).
@@ -368,6 +380,13 @@ pub struct BalanceArgs {
     owner: Option<OwnerId>,
 }
 
+impl BalanceArgs {
+    /// The wallet, or the owner, named.
+    pub fn target(&self) -> (Option<AccountId>, Option<OwnerId>) {
+        (self.wallet, self.owner)
+    }
+}
+
 fn json<T: serde::Serialize>(v: T) -> Value {
     serde_json::to_value(v).expect("views serialize")
 }
@@ -403,12 +422,7 @@ pub(crate) fn refused(e: AppError) -> anyhow::Error {
 
 /// Commit a planned movement under the command's idempotency key (a fresh one if absent).
 async fn commit(dir: &Directory, planned: Result<Planned, AppError>, opts: MoveOpts) -> anyhow::Result<Value> {
-    let mut metadata = BTreeMap::new();
-    for kv in opts.meta {
-        let (k, v) = kv.split_once('=').ok_or_else(|| anyhow!("--meta {kv:?} is not KEY=VALUE"))?;
-        metadata.insert(k.to_string(), v.to_string());
-    }
-    let key = opts.key.unwrap_or_else(|| format!("cli-{}", uuid::Uuid::now_v7()));
+    let (key, metadata) = opts.into_parts()?;
     let m = service::commit(dir, OP, planned.map_err(refused)?, key, metadata).await.map_err(refused)?;
     Ok(json(m.view))
 }

@@ -7,6 +7,7 @@ mod crash;
 mod demo;
 #[cfg(unix)]
 mod local;
+mod remote;
 mod statement;
 mod task;
 mod watch;
@@ -33,6 +34,14 @@ pub struct Cli {
     /// How log lines are written on stderr: `text` (default) or `json` (one object per line).
     #[arg(long, global = true, env = "COFFER_LOG_FORMAT", value_name = "FORMAT", default_value = "text")]
     log_format: LogFormat,
+    /// Send operator commands (not serve, verify, migrate, backup, restore, bench) to a Coffer
+    /// node through its API, with `--api-key` and that key's reach. Example:
+    /// `coffer --server https://coffer.internal --api-key "$KEY" wallet list --owner <id>`.
+    #[arg(long, global = true, env = "COFFER_SERVER", value_name = "URL", requires = "api_key")]
+    server: Option<String>,
+    /// The API key `--server` sends (`ck_....<secret>`).
+    #[arg(long, global = true, env = "COFFER_API_KEY", value_name = "KEY", hide_env_values = true)]
+    api_key: Option<String>,
     #[command(subcommand)]
     command: Cmd,
 }
@@ -177,6 +186,12 @@ fn print(p: task::Printed) -> anyhow::Result<ExitCode> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let (Some(server), Some(key)) = (&cli.server, &cli.api_key) {
+        let Cmd::Operator(task) = cli.command else {
+            anyhow::bail!("--server sends operator commands only: run this one where the ledger is");
+        };
+        return print(remote::run(server, key, task).await?);
+    }
     let cfg = config::Config::resolve(cli.data, cli.database, cli.config)?;
     match cli.command {
         Cmd::Serve { listen } => {

@@ -14,33 +14,33 @@ use crate::task::Printed;
 #[derive(Args, Debug)]
 pub struct StatementArgs {
     #[arg(long, conflicts_with = "owner", required_unless_present = "owner")]
-    wallet: Option<AccountId>,
+    pub(crate) wallet: Option<AccountId>,
     /// An owner's wallets in `--currency`.
     #[arg(long, requires = "currency")]
-    owner: Option<OwnerId>,
+    pub(crate) owner: Option<OwnerId>,
     #[arg(long)]
-    currency: Option<CurrencyCode>,
+    pub(crate) currency: Option<CurrencyCode>,
     /// A date (YYYY-MM-DD, from the start of that day in --tz) or an RFC 3339 time.
     #[arg(long)]
-    from: String,
+    pub(crate) from: String,
     /// A date (up to the end of that day in --tz) or an RFC 3339 time (excluded).
     #[arg(long)]
-    to: String,
+    pub(crate) to: String,
     /// An IANA time zone for dates. Default UTC.
     #[arg(long)]
-    tz: Option<String>,
+    pub(crate) tz: Option<String>,
     /// Movements per page (wallet, JSON): 1 to 1000.
     #[arg(long)]
-    limit: Option<usize>,
+    pub(crate) limit: Option<usize>,
     /// Start below this page cursor (`next_cursor` of the previous page).
     #[arg(long)]
-    cursor: Option<String>,
+    pub(crate) cursor: Option<String>,
     /// Totals by kind over the whole period (wallet, JSON).
     #[arg(long)]
-    totals: bool,
+    pub(crate) totals: bool,
     /// The whole period as CSV, oldest first (wallet).
     #[arg(long, conflicts_with_all = ["owner", "limit", "cursor", "totals"])]
-    csv: bool,
+    pub(crate) csv: bool,
 }
 
 fn json<T: serde::Serialize>(v: &T) -> Value {

@@ -41,15 +41,15 @@ pub enum AlertCmd {
 #[derive(Args, Debug)]
 pub struct EventsArgs {
     #[arg(long)]
-    platform: OwnerId,
+    pub(crate) platform: OwnerId,
     /// Resume from a previous answer's `next_cursor`; the journal's start by default.
     #[arg(long)]
-    cursor: Option<String>,
+    pub(crate) cursor: Option<String>,
     /// Comma-separated event types.
     #[arg(long)]
-    types: Option<String>,
+    pub(crate) types: Option<String>,
     #[arg(long, default_value_t = events::DEFAULT_EVENTS)]
-    limit: usize,
+    pub(crate) limit: usize,
 }
 
 const OP: Actor<'static> = Actor::Operator;

@@ -107,3 +107,86 @@ fn operator_commands_run_in_the_server_as_they_would_offline() {
     again.wait_success();
     assert!(!sock.exists(), "a clean stop removes the socket");
 }
+
+/// `coffer --server URL --api-key KEY ...` from a directory with no ledger.
+fn remote(root: &str, key: &str, args: &[&str]) -> Output {
+    let nowhere = tempfile::tempdir().unwrap();
+    Command::new(env!("CARGO_BIN_EXE_coffer"))
+        .current_dir(nowhere.path())
+        .args(["--server", root, "--api-key", key])
+        .args(args)
+        .env("COFFER_LOG", "error")
+        .env_remove("COFFER_CONFIG")
+        .env_remove("COFFER_DATA")
+        .output()
+        .unwrap()
+}
+
+fn remote_ok(root: &str, key: &str, args: &[&str]) -> Value {
+    let out = remote(root, key, args);
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn remote_refused(root: &str, key: &str, args: &[&str], needle: &str) {
+    let out = remote(root, key, args);
+    assert_eq!(out.status.code(), Some(1), "{args:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+    assert!(err.contains(needle), "{args:?}: {err}");
+}
+
+#[test]
+fn commands_reach_a_remote_node_through_the_api_with_a_key() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path().join("data");
+    let server = common::serve(&["--data".as_ref(), d.as_os_str()]);
+    let root = server.root.as_str();
+    let p = ok_json(&d, &["platform", "create", "--name", "Acme"]);
+    let p = p["id"].as_str().unwrap().to_string();
+    let pk = ok_json(&d, &["key", "create", "--owner", &p]);
+    let pk = pk["key"].as_str().unwrap().to_string();
+
+    let m = remote_ok(root, &pk, &["merchant", "create", "--parent", &p, "--name", "Shop"]);
+    let m = m["id"].as_str().unwrap().to_string();
+    let sib = remote_ok(root, &pk, &["merchant", "create", "--parent", &p, "--name", "Other"]);
+    let w = remote_ok(root, &pk, &["wallet", "open", "--owner", &m, "--type", "OPERATING", "--currency", "USD"]);
+    let w = w["id"].as_str().unwrap().to_string();
+    let dep = ["tx", "deposit", "--wallet", &w, "--amount", "100.00", "--key", "r-1", "--meta", "order=7"];
+    let first = remote_ok(root, &pk, &dep);
+    assert_eq!(remote_ok(root, &pk, &dep)["transaction"]["seq"], first["transaction"]["seq"], "replayed");
+    assert_eq!(first["transaction"]["metadata"]["order"], "7");
+    let h = remote_ok(root, &pk, &["hold", "create", "--wallet", &w, "--amount", "30", "--expires-in", "600"]);
+    let h = h["hold"]["id"].as_str().unwrap().to_string();
+    let r = remote_ok(root, &pk, &["wallet", "open", "--owner", &m, "--type", "RESERVE", "--currency", "USD"]);
+    remote_ok(root, &pk, &["hold", "capture", &h, "--amount", "20", "--to", r["id"].as_str().unwrap()]);
+    let bal = remote_ok(root, &pk, &["balance", "--wallet", &w]);
+    assert_eq!((bal["posted"].as_str(), bal["held"].as_str()), (Some("80.00"), Some("0.00")), "{bal}");
+    // The same figures as the operator sees through the socket.
+    assert_eq!(ok_json(&d, &["balance", "--wallet", &w])["posted"], "80.00");
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    let csv = remote(root, &pk, &["statement", "--wallet", &w, "--from", &today, "--to", &today, "--csv"]);
+    assert!(String::from_utf8(csv.stdout).unwrap().contains("100.00"));
+    let events = remote_ok(root, &pk, &["events", "--platform", &p, "--limit", "100"]);
+    assert!(!events["data"].as_array().unwrap().is_empty(), "{events}");
+    remote_ok(
+        root,
+        &pk,
+        &["fx", "set-rate", "--platform", &p, "--base", "USD", "--quote", "GBP", "--rate", "0.79", "--source", "desk"],
+    );
+    assert_eq!(
+        remote_ok(root, &pk, &["fx", "rate", "--platform", &p, "--base", "USD", "--quote", "GBP"])["rate"],
+        "0.79"
+    );
+
+    // Refusals carry the API's reason and exit 1; operator-only commands are refused.
+    remote_refused(root, &pk, &["wallet", "open", "--owner", &m, "--type", "CHECKING", "--currency", "USD"], "type");
+    remote_refused(root, &pk, &["platform", "list"], "operator");
+    remote_refused(root, "ck_nope.0000", &["owner", "show", &m], "API key");
+    // A merchant's key reaches its own subtree only.
+    let mk = remote_ok(root, &pk, &["key", "create", "--owner", &m, "--scope", "READ_ONLY"]);
+    let mk = mk["key"].as_str().unwrap();
+    assert_eq!(remote_ok(root, mk, &["owner", "show", &m])["id"], m.as_str());
+    remote_refused(root, mk, &["owner", "show", sib["id"].as_str().unwrap()], "not found");
+    remote_refused(root, mk, &["tx", "payout", "--wallet", &w, "--amount", "1"], "");
+}
