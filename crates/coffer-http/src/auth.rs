@@ -86,6 +86,7 @@ impl Creds {
             true => verify_key(&s.store, &self.id, &self.secret).await?,
             false => check_key(&s.store, &self.id, &self.secret).await?,
         };
+        crate::note_key(&key.id);
         let Some(id) = self.on_behalf_of else { return Ok(Caller { key, acting: owner }) };
         match on_behalf_of(&*s.store, id, owner.id).await? {
             Some(Ok(acting)) => Ok(Caller { key, acting }),

@@ -117,8 +117,13 @@ pub async fn edge(State(s): State<AppState>, req: Request, next: Next) -> Respon
         .map_or_else(|| "(no route)".to_string(), |m| m.as_str().to_string());
     let id = crate::request_id_of(req.headers());
     let api = Api::of(req.uri().path()).name();
-    let resp = handle(&s, req, next).await;
-    crate::finish(crate::Served { id, method, route, started, api }, resp)
+    let (resp, key_id) = crate::KEY_ID
+        .scope(std::cell::RefCell::new(None), async {
+            let resp = handle(&s, req, next).await;
+            (resp, crate::KEY_ID.with(|k| k.borrow_mut().take()))
+        })
+        .await;
+    crate::finish(crate::Served { id, method, route, started, api, key_id }, resp)
 }
 
 async fn handle(s: &AppState, req: Request, next: Next) -> Response {

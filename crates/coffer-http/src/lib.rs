@@ -109,6 +109,8 @@ impl AppState {
     /// `Some(seconds to wait)` when `key` is over its rate limit.
     pub fn over_limit(&self, key: &str) -> Option<u64> {
         use governor::clock::Clock;
+        // Every API checks a caller's key here once it is known: the access log names it.
+        note_key(key);
         let not_until = self.limiter.check_key(&key.to_string()).err()?;
         ::metrics::counter!("coffer_rate_limited_total").increment(1);
         let wait = not_until.wait_time_from(self.limiter.clock().now());
@@ -197,6 +199,16 @@ async fn ready(State(s): State<AppState>) -> Response {
     }
 }
 
+tokio::task_local! {
+    /// The id of the API key a request was made with, once authenticated (for the access log).
+    pub(crate) static KEY_ID: std::cell::RefCell<Option<String>>;
+}
+
+/// Name the request's API key (its id) in the access log line.
+pub(crate) fn note_key(id: &str) {
+    let _ = KEY_ID.try_with(|k| *k.borrow_mut() = Some(id.to_string()));
+}
+
 /// The longest request id kept from a caller.
 const MAX_REQUEST_ID: usize = 128;
 
@@ -219,10 +231,13 @@ pub(crate) struct Served {
     pub started: std::time::Instant,
     /// Which API the path belongs to (native or a dialect).
     pub api: &'static str,
+    /// The API key's id (never its secret), when the request was authenticated.
+    pub key_id: Option<String>,
 }
 
 /// Every response carries a `Request-Id` header (the caller's `X-Request-Id` when valid); each
-/// request is logged once at info (method, route, status, latency, request id; never a secret),
+/// request is logged once at info (method, route, status, latency, request id, the API key's id
+/// once authenticated; never a secret),
 /// failures at error.
 pub(crate) fn finish(r: Served, mut resp: Response) -> Response {
     if let Ok(v) = HeaderValue::from_str(&r.id) {
@@ -232,7 +247,7 @@ pub(crate) fn finish(r: Served, mut resp: Response) -> Response {
     let seconds = r.started.elapsed().as_secs_f64();
     metrics::request(r.api, &r.method, &r.route, status, seconds);
     let latency_ms = seconds * 1000.0;
-    let (id, method, route) = (&r.id, &r.method, &r.route);
+    let (id, method, route, key_id) = (&r.id, &r.method, &r.route, r.key_id.as_deref());
     if status == 503 {
         // The cause is logged where it happened (once per interval); a store that is away
         // answers every request so, and one line per request would flood the log.
@@ -240,9 +255,9 @@ pub(crate) fn finish(r: Served, mut resp: Response) -> Response {
             tracing::warn!(request_id = %id, %method, %route, times, "requests answered 503 unavailable");
         }
     } else if status >= 500 {
-        tracing::error!(request_id = %id, %method, %route, status, latency_ms, "request failed");
+        tracing::error!(request_id = %id, %method, %route, status, latency_ms, key_id, "request failed");
     } else {
-        tracing::info!(request_id = %id, %method, %route, status, latency_ms, "request");
+        tracing::info!(request_id = %id, %method, %route, status, latency_ms, key_id, "request");
     }
     resp
 }

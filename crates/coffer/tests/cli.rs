@@ -343,6 +343,7 @@ fn requests_are_logged_once_each_as_json_lines() {
         if v["request_id"].as_str().is_some_and(|id| id.starts_with("log-test-")) {
             assert!(!v.to_string().contains(key.split_once('.').unwrap().1), "no secret in the log: {v}");
             assert!(v["latency_ms"].is_number(), "{v}");
+            assert_eq!(v["key_id"].as_str(), key.split_once('.').map(|k| k.0), "the key's id: {v}");
             seen.push((v["request_id"].clone(), v["method"].clone(), v["route"].clone(), v["status"].clone()));
         }
     }
