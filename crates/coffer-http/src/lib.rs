@@ -206,7 +206,13 @@ tokio::task_local! {
 
 /// Name the request's API key (its id) in the access log line.
 pub(crate) fn note_key(id: &str) {
-    let _ = KEY_ID.try_with(|k| *k.borrow_mut() = Some(id.to_string()));
+    // Once per request (authentication and the rate limit both see the key).
+    let _ = KEY_ID.try_with(|k| {
+        let mut k = k.borrow_mut();
+        if k.is_none() {
+            *k = Some(id.to_string());
+        }
+    });
 }
 
 /// The longest request id kept from a caller.
