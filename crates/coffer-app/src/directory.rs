@@ -419,6 +419,9 @@ impl Store for Directory {
     async fn ready(&self) -> Result<(), String> {
         self.store.ready().await
     }
+    fn sample_gauges(&self) {
+        self.store.sample_gauges()
+    }
     async fn shutdown(&self) {
         self.store.shutdown().await
     }

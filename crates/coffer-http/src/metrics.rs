@@ -38,7 +38,8 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
-pub async fn render() -> Response {
+pub async fn render(axum::extract::State(s): axum::extract::State<crate::AppState>) -> Response {
+    coffer_store::Store::sample_gauges(&*s.store);
     match handle() {
         Some(h) => ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], h.render()).into_response(),
         None => (axum::http::StatusCode::NOT_FOUND, "metrics are recorded by another recorder in this process")

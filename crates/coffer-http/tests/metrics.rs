@@ -73,4 +73,18 @@ async fn requests_and_commits_are_measured() {
     // The store measured its commits (the deposits, the wallet, the owners and the key).
     let batches: f64 = samples(&text, "coffer_commit_batch_commands_count").iter().map(|(_, v)| v).sum();
     assert!(batches >= 2.0, "{text}");
+    let gauge = |name: &str| samples(&text, name).first().map(|(_, v)| *v);
+    if support::wanted() == "postgres" {
+        // The connection pool, read at the scrape: 16 + a connection per reader and writer.
+        let (max, size, idle) =
+            (gauge("coffer_pg_pool_max"), gauge("coffer_pg_pool_connections"), gauge("coffer_pg_pool_idle"));
+        assert!(max >= Some(18.0), "{text}");
+        assert!(size.unwrap() >= 1.0 && size <= max && idle <= size, "{size:?} {idle:?} of {max:?}");
+        assert_eq!(gauge("coffer_pg_pool_waiting"), Some(0.0));
+        let waits: f64 = samples(&text, "coffer_pg_pool_wait_seconds_count").iter().map(|(_, v)| v).sum();
+        assert!(waits >= 1.0, "{text}");
+    } else {
+        assert_eq!(gauge("coffer_pg_pool_connections"), None, "no pool on the embedded store");
+        assert!(gauge("coffer_checkpoint_lag_entries").is_some(), "{text}");
+    }
 }

@@ -295,6 +295,9 @@ pub trait Store: Send + Sync {
     /// failed, its disk refuses writes, or (PostgreSQL) the database does not answer within
     /// the deadline. Cheap enough for a load balancer's frequent probe.
     async fn ready(&self) -> Result<(), String>;
+    /// Set the gauges that are read rather than counted (PostgreSQL: the connection pool's
+    /// size, idle and waiting), just before `/metrics` renders them.
+    fn sample_gauges(&self) {}
     /// Stop accepting commands, finish the ones already queued, flush, and stop.
     async fn shutdown(&self);
 }

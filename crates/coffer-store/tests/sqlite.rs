@@ -322,6 +322,46 @@ async fn reads_merge_the_journal_tail_and_the_checkpoint() {
     s.shutdown().await;
 }
 
+/// Readiness includes the checkpoint: while checkpoints fail (here a trigger refuses the
+/// derived rows they write; commits, which write only the journal, go on) the tail grows; past
+/// four times `checkpoint_entries` the store is not ready, with the reason; once checkpoints
+/// succeed again it is ready, and every balance is right.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_checkpoint_that_falls_behind_makes_the_store_unready() {
+    let opts = Options {
+        checkpoint_entries: 2,
+        checkpoint_interval: std::time::Duration::from_secs(3600),
+        ..Options::default()
+    };
+    let b = Sqlite::with(opts);
+    let s = b.open().await;
+    let f = suite::fixture(&*s).await;
+    let deposit = coffer_core::MoneyOp::Deposit {
+        account: f.op,
+        amount: suite::usd(100),
+        source: coffer_core::SystemAccount::External,
+    };
+    assert_eq!(s.ready().await, Ok(()));
+    let other = rusqlite::Connection::open(b.path.join(DB_FILE)).unwrap();
+    other
+        .execute_batch("CREATE TRIGGER stall BEFORE INSERT ON lines BEGIN SELECT RAISE(ABORT, 'stalled'); END")
+        .unwrap();
+    for n in 0..12 {
+        s.execute(suite::mv(f.p, &format!("lag{n}"), deposit.clone())).await.unwrap();
+    }
+    let why = s.ready().await.unwrap_err();
+    assert!(why.contains("checkpoint is behind") && why.contains("bound 8"), "{why}");
+    other.execute_batch("DROP TRIGGER stall").unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while s.ready().await.is_err() {
+        assert!(std::time::Instant::now() < deadline, "still not ready: {:?}", s.ready().await);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(s.account(f.op).await.unwrap().unwrap().posted, 1200);
+    s.shutdown().await;
+    assert!(SqliteStore::verify_dir(&b.path).unwrap().is_ok());
+}
+
 /// A commit is answered, and shown to readers, only once its WAL is on disk: with a slow disk
 /// (the sync thread held back), a deposit in flight changes no balance, history, entry or hold
 /// that a reader sees, and the writer still refuses its idempotency key to a second request.

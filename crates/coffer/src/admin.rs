@@ -38,6 +38,8 @@ pub enum AdminCmd {
     #[command(subcommand)]
     Fx(FxCmd),
     /// Balances of a wallet, or of every wallet of an owner.
+    ///
+    /// Example: `coffer balance --owner <merchant-id>`
     Balance(BalanceArgs),
     /// API keys for the HTTP API: create (the key is shown once), revoke.
     #[command(subcommand)]
@@ -46,24 +48,37 @@ pub enum AdminCmd {
     #[command(subcommand)]
     Alert(crate::watch::AlertCmd),
     /// A page of a platform's event feed (balance changes, holds, alerts, ...), oldest first.
+    ///
+    /// Example: `coffer events --platform <platform-id> --types balance.changed --limit 50`
     Events(crate::watch::EventsArgs),
 }
 
 #[derive(Subcommand, Debug)]
 pub enum KeyCmd {
-    /// Create an API key for an owner.
+    /// Create an API key for an owner (the secret is shown once).
+    ///
+    /// Example: `coffer key create --owner <platform-id> --scope READ_ONLY`
     Create {
-        #[arg(long)]
+        /// The owner the key acts as: it reaches that owner and its subtree.
+        #[arg(long, value_name = "OWNER_ID")]
         owner: OwnerId,
         /// READ_ONLY or READ_WRITE.
         #[arg(long, default_value = "READ_WRITE")]
         scope: String,
     },
-    /// Revoke an API key by its id.
-    Revoke { id: String },
+    /// Revoke an API key by its id (at once, on every node).
+    ///
+    /// Example: `coffer key revoke ck_2f0c...`
+    Revoke {
+        /// The key's id (`ck_...`, the part before the dot).
+        id: String,
+    },
     /// Register the RSA public key (PEM or base64 DER, >= 2048 bits) an API key signs PayerMax
     /// requests with.
+    ///
+    /// Example: `coffer key set-public-key ck_2f0c... --file merchant-public.pem`
     SetPublicKey {
+        /// The key's id (`ck_...`).
         id: String,
         /// File holding the public key.
         #[arg(long)]
@@ -71,16 +86,22 @@ pub enum KeyCmd {
     },
     /// Print a platform's response-signing public key (PayerMax `sign` header), creating the key
     /// pair if the platform has none yet.
+    ///
+    /// Example: `coffer key platform-public-key --platform <platform-id>`
     PlatformPublicKey {
-        #[arg(long)]
+        /// The platform whose key it is.
+        #[arg(long, value_name = "PLATFORM_ID")]
         platform: OwnerId,
     },
 }
 
 #[derive(Subcommand, Debug)]
 pub enum PlatformCmd {
-    /// Create a platform.
+    /// Create a platform (a tenant: its own owners, wallets, keys and rates).
+    ///
+    /// Example: `coffer platform create --name Acme --currency USD --exponent USD=4`
     Create {
+        /// Display name.
         #[arg(long)]
         name: String,
         /// Default currency (ISO 4217).
@@ -91,15 +112,21 @@ pub enum PlatformCmd {
         exponents: Vec<String>,
     },
     /// List platforms.
+    ///
+    /// Example: `coffer platform list`
     List,
 }
 
 #[derive(Subcommand, Debug)]
 pub enum MerchantCmd {
     /// Create a merchant under a platform, or a sub-merchant under a merchant.
+    ///
+    /// Example: `coffer merchant create --parent <platform-id> --name Shop --currency EUR`
     Create {
-        #[arg(long)]
+        /// The platform (or merchant) it belongs to.
+        #[arg(long, value_name = "OWNER_ID")]
         parent: OwnerId,
+        /// Display name.
         #[arg(long)]
         name: String,
         /// Default currency (defaults to the parent's).
@@ -110,16 +137,27 @@ pub enum MerchantCmd {
 
 #[derive(Subcommand, Debug)]
 pub enum OwnerCmd {
+    /// An owner: kind, name, parent, status, default currency.
+    ///
+    /// Example: `coffer owner show <owner-id>`
     Show {
+        /// The owner's id.
         id: OwnerId,
     },
     /// Direct children of an owner.
+    ///
+    /// Example: `coffer owner children <platform-id>`
     Children {
+        /// The owner's id.
         id: OwnerId,
     },
     /// Set status: ACTIVE, SUSPENDED or DELETED (final).
+    ///
+    /// Example: `coffer owner status <merchant-id> SUSPENDED`
     Status {
+        /// The owner's id.
         id: OwnerId,
+        /// ACTIVE, SUSPENDED or DELETED.
         status: String,
     },
 }
@@ -127,12 +165,16 @@ pub enum OwnerCmd {
 #[derive(Subcommand, Debug)]
 pub enum WalletCmd {
     /// Open a wallet of one type and currency for an owner.
+    ///
+    /// Example: `coffer wallet open --owner <merchant-id> --type OPERATING --currency USD`
     Open {
-        #[arg(long)]
+        /// The owner (platform, merchant or sub-merchant).
+        #[arg(long, value_name = "OWNER_ID")]
         owner: OwnerId,
         /// OPERATING, ACQUIRING, SETTLEMENT, RESERVE, PREPAID, GIFT, CARD or REFUND.
         #[arg(long = "type")]
         wallet_type: String,
+        /// ISO 4217 code (or one configured in `[currencies]`).
         #[arg(long)]
         currency: String,
         /// Amount payouts must leave in place (decimal).
@@ -142,24 +184,40 @@ pub enum WalletCmd {
         #[arg(long, default_value = "0")]
         overdraft: String,
     },
+    /// A wallet with its balances.
+    ///
+    /// Example: `coffer wallet show <wallet-id>`
     Show {
+        /// The wallet's id.
         id: AccountId,
     },
     /// An owner's wallets.
+    ///
+    /// Example: `coffer wallet list --owner <merchant-id>`
     List {
-        #[arg(long)]
+        /// The owner whose wallets to list.
+        #[arg(long, value_name = "OWNER_ID")]
         owner: OwnerId,
     },
     /// Set status: ACTIVE, PENDING, PROCESSING, FROZEN or CLOSED (needs a zero balance; final).
+    ///
+    /// Example: `coffer wallet status <wallet-id> FROZEN`
     Status {
+        /// The wallet's id.
         id: AccountId,
+        /// ACTIVE, PENDING, PROCESSING, FROZEN or CLOSED.
         status: String,
     },
     /// Change min_balance and/or overdraft limit (decimals).
+    ///
+    /// Example: `coffer wallet limits <wallet-id> --min-balance 100.00 --overdraft 0`
     Limits {
+        /// The wallet's id.
         id: AccountId,
+        /// New amount payouts must leave in place (decimal).
         #[arg(long)]
         min_balance: Option<String>,
+        /// New limit below zero for available (decimal).
         #[arg(long)]
         overdraft: Option<String>,
     },
@@ -191,9 +249,13 @@ impl MoveOpts {
 #[derive(Subcommand, Debug)]
 pub enum TxCmd {
     /// Money arriving into a wallet from outside (or from opening balances).
+    ///
+    /// Example: `coffer tx deposit --wallet <wallet-id> --amount 250.00 --key order-1 --meta order=1`
     Deposit {
-        #[arg(long)]
+        /// The wallet credited.
+        #[arg(long, value_name = "WALLET_ID")]
         wallet: AccountId,
+        /// Decimal in the wallet's currency (at most its exponent's decimal places).
         #[arg(long)]
         amount: String,
         /// EXTERNAL (default) or OPENING.
@@ -203,60 +265,89 @@ pub enum TxCmd {
         opts: MoveOpts,
     },
     /// Money leaving a wallet to the outside (leaves min_balance in place).
+    ///
+    /// Example: `coffer tx payout --wallet <wallet-id> --amount 100.00`
     Payout {
-        #[arg(long)]
+        /// The wallet debited.
+        #[arg(long, value_name = "WALLET_ID")]
         wallet: AccountId,
+        /// Decimal in the wallet's currency.
         #[arg(long)]
         amount: String,
         #[command(flatten)]
         opts: MoveOpts,
     },
-    /// Between two wallets of one platform.
+    /// Between two wallets of one platform, in one currency.
+    ///
+    /// Example: `coffer tx transfer --from <wallet-id> --to <wallet-id> --amount 25.00`
     Transfer {
-        #[arg(long)]
+        /// The wallet debited.
+        #[arg(long, value_name = "WALLET_ID")]
         from: AccountId,
-        #[arg(long)]
+        /// The wallet credited (same currency).
+        #[arg(long, value_name = "WALLET_ID")]
         to: AccountId,
+        /// Decimal in the wallets' currency.
         #[arg(long)]
         amount: String,
         #[command(flatten)]
         opts: MoveOpts,
     },
     /// A fee into the platform's fee account.
+    ///
+    /// Example: `coffer tx fee --wallet <wallet-id> --amount 1.50`
     Fee {
-        #[arg(long)]
+        /// The wallet charged.
+        #[arg(long, value_name = "WALLET_ID")]
         wallet: AccountId,
+        /// Decimal in the wallet's currency.
         #[arg(long)]
         amount: String,
         #[command(flatten)]
         opts: MoveOpts,
     },
     /// Post the exact opposite of an earlier transaction.
+    ///
+    /// Example: `coffer tx reverse 42 --key undo-42`
     Reverse {
+        /// The transaction's sequence number.
         seq: Seq,
         #[command(flatten)]
         opts: MoveOpts,
     },
     /// A general transaction: postings ACCOUNT:AMOUNT (negative debits), summing to zero per
     /// currency. ACCOUNT is a wallet id or SYSTEM_<KIND>:<CUR> (EXTERNAL, FEES, FX_CLEARING, OPENING).
+    ///
+    /// Example: `coffer tx post --platform <platform-id> --posting <wallet-id>:-5.00 --posting SYSTEM_FEES:USD:5.00`
     Post {
-        #[arg(long)]
+        /// The platform whose accounts the postings name.
+        #[arg(long, value_name = "PLATFORM_ID")]
         platform: OwnerId,
+        /// One posting, ACCOUNT:AMOUNT (repeatable; negative amounts are debits).
         #[arg(long = "posting", value_name = "ACCOUNT:AMOUNT", required = true, allow_hyphen_values = true)]
         postings: Vec<String>,
         #[command(flatten)]
         opts: MoveOpts,
     },
     /// Show a transaction by sequence number.
-    Show { seq: Seq },
+    ///
+    /// Example: `coffer tx show 42`
+    Show {
+        /// The transaction's sequence number.
+        seq: Seq,
+    },
 }
 
 #[derive(Subcommand, Debug)]
 pub enum HoldCmd {
     /// Reserve part of a wallet's available funds.
+    ///
+    /// Example: `coffer hold create --wallet <wallet-id> --amount 40.00 --expires-in 3600`
     Create {
-        #[arg(long)]
+        /// The wallet whose funds are held.
+        #[arg(long, value_name = "WALLET_ID")]
         wallet: AccountId,
+        /// Decimal in the wallet's currency.
         #[arg(long)]
         amount: String,
         /// Deadline, RFC 3339; or use --expires-in.
@@ -269,46 +360,75 @@ pub enum HoldCmd {
         opts: MoveOpts,
     },
     /// Capture all (or --amount of) a hold into a destination account; the rest is released.
+    ///
+    /// Example: `coffer hold capture <hold-id> --to <wallet-id> --amount 30.00`
     Capture {
+        /// The hold's id.
         hold: HoldId,
-        #[arg(long)]
+        /// Where the captured money goes: a wallet id or SYSTEM_<KIND>:<CUR>.
+        #[arg(long, value_name = "ACCOUNT")]
         to: String,
+        /// Decimal, at most the held amount (default all of it).
         #[arg(long)]
         amount: Option<String>,
         #[command(flatten)]
         opts: MoveOpts,
     },
+    /// Release a hold: its amount is available again.
+    ///
+    /// Example: `coffer hold release <hold-id>`
     Release {
+        /// The hold's id.
         hold: HoldId,
         #[command(flatten)]
         opts: MoveOpts,
     },
+    /// A hold: amount, state, deadline.
+    ///
+    /// Example: `coffer hold show <hold-id>`
     Show {
+        /// The hold's id.
         hold: HoldId,
     },
     /// Open holds of a wallet.
+    ///
+    /// Example: `coffer hold list --wallet <wallet-id>`
     List {
-        #[arg(long)]
+        /// The wallet whose holds to list.
+        #[arg(long, value_name = "WALLET_ID")]
         wallet: AccountId,
     },
 }
 
 #[derive(Subcommand, Debug)]
 pub enum IncomingCmd {
+    /// Announce money on its way into a wallet (counted as incoming, not yet available).
+    ///
+    /// Example: `coffer incoming create --wallet <wallet-id> --amount 500.00`
     Create {
-        #[arg(long)]
+        /// The wallet the money is coming to.
+        #[arg(long, value_name = "WALLET_ID")]
         wallet: AccountId,
+        /// Decimal in the wallet's currency.
         #[arg(long)]
         amount: String,
         #[command(flatten)]
         opts: MoveOpts,
     },
+    /// The money arrived: post it to the wallet.
+    ///
+    /// Example: `coffer incoming settle <incoming-id>`
     Settle {
+        /// The incoming credit's id.
         id: IncomingId,
         #[command(flatten)]
         opts: MoveOpts,
     },
+    /// The money will not arrive: drop the incoming credit.
+    ///
+    /// Example: `coffer incoming cancel <incoming-id>`
     Cancel {
+        /// The incoming credit's id.
         id: IncomingId,
         #[command(flatten)]
         opts: MoveOpts,
@@ -318,26 +438,38 @@ pub enum IncomingCmd {
 #[derive(Subcommand, Debug)]
 pub enum FxCmd {
     /// Convert --amount (in the source wallet's currency) at --rate (target units per source unit).
+    ///
+    /// Example: `coffer fx convert --from <usd-wallet> --to <eur-wallet> --amount 100.00 --rate 0.9213`
     Convert {
-        #[arg(long)]
+        /// The wallet debited (source currency).
+        #[arg(long, value_name = "WALLET_ID")]
         from: AccountId,
-        #[arg(long)]
+        /// The wallet credited (target currency, same owner).
+        #[arg(long, value_name = "WALLET_ID")]
         to: AccountId,
+        /// Decimal in the source currency.
         #[arg(long)]
         amount: String,
+        /// Target units per source unit (decimal).
         #[arg(long)]
         rate: String,
         #[command(flatten)]
         opts: MoveOpts,
     },
     /// Record a platform's exchange rate (units of --quote per unit of --base); never overwrites.
+    ///
+    /// Example: `coffer fx set-rate --platform <platform-id> --base USD --quote EUR --rate 0.9213 --source desk`
     SetRate {
-        #[arg(long)]
+        /// The platform the rate is for.
+        #[arg(long, value_name = "PLATFORM_ID")]
         platform: OwnerId,
+        /// The currency one unit of which is priced.
         #[arg(long)]
         base: String,
+        /// The currency the price is in.
         #[arg(long)]
         quote: String,
+        /// Units of --quote per unit of --base (decimal, > 0).
         #[arg(long)]
         rate: String,
         /// Where the rate comes from, e.g. ECB.
@@ -348,22 +480,33 @@ pub enum FxCmd {
         effective_at: Option<String>,
     },
     /// Import a CSV file in the ECB reference-rate format (rates per --pivot) in one commit.
+    ///
+    /// Example: `coffer fx import --platform <platform-id> --file eurofxref-hist.csv`
     Import {
-        #[arg(long)]
+        /// The platform the rates are for.
+        #[arg(long, value_name = "PLATFORM_ID")]
         platform: OwnerId,
+        /// The CSV file (a header row `Date,USD,JPY,...`, a row per day).
         #[arg(long)]
         file: std::path::PathBuf,
+        /// Provenance recorded with every rate.
         #[arg(long, default_value = "ECB")]
         source: String,
+        /// The currency the file's rates are per unit of.
         #[arg(long, default_value = "EUR")]
         pivot: String,
     },
     /// The stored rate of a pair at an instant (default now), with its provenance.
+    ///
+    /// Example: `coffer fx rate --platform <platform-id> --base USD --quote JPY --at 2026-11-30T00:00:00Z`
     Rate {
-        #[arg(long)]
+        /// The platform whose rates to read.
+        #[arg(long, value_name = "PLATFORM_ID")]
         platform: OwnerId,
+        /// The currency one unit of which is priced.
         #[arg(long)]
         base: String,
+        /// The currency the price is in.
         #[arg(long)]
         quote: String,
         /// RFC 3339; default now.
@@ -372,11 +515,14 @@ pub enum FxCmd {
     },
 }
 
+/// Which balances `coffer balance` prints.
 #[derive(Args, Debug)]
 pub struct BalanceArgs {
-    #[arg(long, conflicts_with = "owner", required_unless_present = "owner")]
+    /// One wallet.
+    #[arg(long, value_name = "WALLET_ID", conflicts_with = "owner", required_unless_present = "owner")]
     wallet: Option<AccountId>,
-    #[arg(long)]
+    /// Every wallet of this owner.
+    #[arg(long, value_name = "OWNER_ID")]
     owner: Option<OwnerId>,
 }
 

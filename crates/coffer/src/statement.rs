@@ -13,11 +13,13 @@ use crate::task::Printed;
 
 #[derive(Args, Debug)]
 pub struct StatementArgs {
-    #[arg(long, conflicts_with = "owner", required_unless_present = "owner")]
+    /// One wallet's statement.
+    #[arg(long, value_name = "WALLET_ID", conflicts_with = "owner", required_unless_present = "owner")]
     pub(crate) wallet: Option<AccountId>,
     /// An owner's wallets in `--currency`.
-    #[arg(long, requires = "currency")]
+    #[arg(long, value_name = "OWNER_ID", requires = "currency")]
     pub(crate) owner: Option<OwnerId>,
+    /// The currency of the owner's wallets (with --owner).
     #[arg(long)]
     pub(crate) currency: Option<CurrencyCode>,
     /// A date (YYYY-MM-DD, from the start of that day in --tz) or an RFC 3339 time.

@@ -25,6 +25,8 @@ pub enum Task {
     },
     /// A wallet's statement over a period (opening, movements, closing), or an owner's wallets
     /// in one currency at both ends.
+    ///
+    /// Example: `coffer statement --wallet <wallet-id> --from 2026-11-01 --to 2026-11-30 --tz Europe/Paris --csv`
     Statement(StatementArgs),
     #[command(flatten)]
     Admin(AdminCmd),

@@ -11,8 +11,11 @@ use serde_json::Value;
 #[derive(Subcommand, Debug)]
 pub enum AlertCmd {
     /// Watch a wallet's balance: an event when it crosses the threshold, once per crossing.
+    ///
+    /// Example: `coffer alert create --wallet <wallet-id> --field available --direction below --threshold 100.00`
     Create {
-        #[arg(long)]
+        /// The wallet watched.
+        #[arg(long, value_name = "WALLET_ID")]
         wallet: AccountId,
         /// available or posted.
         #[arg(long, default_value = "available")]
@@ -25,14 +28,21 @@ pub enum AlertCmd {
         threshold: String,
     },
     /// A wallet's alerts.
+    ///
+    /// Example: `coffer alert list --wallet <wallet-id>`
     List {
-        #[arg(long)]
+        /// The wallet whose alerts to list.
+        #[arg(long, value_name = "WALLET_ID")]
         wallet: AccountId,
     },
     /// Stop an alert.
+    ///
+    /// Example: `coffer alert delete --platform <platform-id> <alert-id>`
     Delete {
-        #[arg(long)]
+        /// The platform the alert belongs to.
+        #[arg(long, value_name = "PLATFORM_ID")]
         platform: OwnerId,
+        /// The alert's id.
         id: AlertId,
     },
 }
@@ -40,7 +50,8 @@ pub enum AlertCmd {
 /// `coffer events`: a page of a platform's event feed.
 #[derive(Args, Debug)]
 pub struct EventsArgs {
-    #[arg(long)]
+    /// The platform whose feed to read.
+    #[arg(long, value_name = "PLATFORM_ID")]
     pub(crate) platform: OwnerId,
     /// Resume from a previous answer's `next_cursor`; the journal's start by default.
     #[arg(long)]
@@ -48,6 +59,7 @@ pub struct EventsArgs {
     /// Comma-separated event types.
     #[arg(long)]
     pub(crate) types: Option<String>,
+    /// Most events in the page.
     #[arg(long, default_value_t = events::DEFAULT_EVENTS)]
     pub(crate) limit: usize,
 }

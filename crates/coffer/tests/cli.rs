@@ -16,6 +16,17 @@ fn coffer(data: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// A `coffer serve` killed when dropped: a failing test leaves no server behind (holding the
+/// test harness's output open).
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn ok_json(data: &Path, args: &[&str]) -> Value {
     let out = coffer(data, args);
     assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
@@ -67,8 +78,19 @@ fn admin_commands_move_money_and_refuse_bad_input() {
         "invalid value 'not-a-uuid' for '--owner",
     );
     // clap's own messages: what is missing, by name; the closest command to a typo.
-    misused(&d, &["tx", "deposit", "--amount", "10"], "--wallet <WALLET>");
+    misused(&d, &["tx", "deposit", "--amount", "10"], "--wallet <WALLET_ID>");
     misused(&d, &["platfrom", "create", "--name", "X"], "similar subcommand exists: 'platform'");
+    // A key given for a remote node, but no node: refused, not ignored. Exported, it is fine.
+    misused(&d, &["--api-key", "ck_x.y", "balance", "--wallet", &w], "add --server URL");
+    let out = Command::new(env!("CARGO_BIN_EXE_coffer"))
+        .args(["balance", "--wallet", &w, "--data"])
+        .arg(&d)
+        .env("COFFER_LOG", "error")
+        .env("COFFER_API_KEY", "ck_x.y")
+        .env_remove("COFFER_SERVER")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     refused(
         &d,
         &["wallet", "open", "--owner", m["id"].as_str().unwrap(), "--type", "CHECKING", "--currency", "USD"],
@@ -205,14 +227,16 @@ fn serve_holds_the_directory_and_stops_cleanly_on_sigterm() {
     use std::io::{BufRead, BufReader};
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().join("data");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_coffer"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
-        .arg(&d)
-        .env("COFFER_LOG", "info")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut child = Reaped(
+        Command::new(env!("CARGO_BIN_EXE_coffer"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(&d)
+            .env("COFFER_LOG", "info")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut err = BufReader::new(child.0.stderr.take().unwrap());
     let mut line = String::new();
     while !line.contains("ledger open") {
         line.clear();
@@ -223,9 +247,9 @@ fn serve_holds_the_directory_and_stops_cleanly_on_sigterm() {
     refused(&d, &["migrate"], "in use by another Coffer process");
     // ...but may verify it.
     assert!(coffer(&d, &["verify"]).status.success());
-    let pid = child.id().to_string();
+    let pid = child.0.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let status = child.wait().unwrap();
+    let status = child.0.wait().unwrap();
     assert!(status.success(), "serve did not stop cleanly: {status}");
 }
 
@@ -312,15 +336,17 @@ fn requests_are_logged_once_each_as_json_lines() {
     let p = ok_json(&d, &["platform", "create", "--name", "Acme"]);
     let key = ok_json(&d, &["key", "create", "--owner", p["id"].as_str().unwrap()]);
     let key = key["key"].as_str().unwrap().to_string();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_coffer"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json", "--data"])
-        .arg(&d)
-        .env_remove("COFFER_LOG")
-        .env_remove("COFFER_CONFIG")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut child = Reaped(
+        Command::new(env!("CARGO_BIN_EXE_coffer"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--log-format", "json", "--data"])
+            .arg(&d)
+            .env_remove("COFFER_LOG")
+            .env_remove("COFFER_CONFIG")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(child.0.stderr.take().unwrap()).lines();
     let mut next = || -> Value {
         let l = lines.next().expect("serve exited early").unwrap();
         serde_json::from_str(&l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}"))
@@ -354,7 +380,7 @@ fn requests_are_logged_once_each_as_json_lines() {
             (json!("log-test-2"), json!("GET"), json!("/coffer/v1/wallets/{id}"), json!(404)),
         ]
     );
-    let pid = child.id().to_string();
+    let pid = child.0.id().to_string();
     assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let stopped = loop {
         let v = next();
@@ -363,5 +389,5 @@ fn requests_are_logged_once_each_as_json_lines() {
         }
     };
     assert!(stopped["commits"].is_number() && stopped["commands"].is_number(), "a clean summary: {stopped}");
-    assert!(child.wait().unwrap().success());
+    assert!(child.0.wait().unwrap().success());
 }

@@ -278,6 +278,14 @@ fn late(limit: Duration) -> StoreError {
     StoreError::Unavailable(format!("the database did not answer within {} ms", limit.as_millis()))
 }
 
+/// A pooled connection, the wait for it timed (`coffer_pg_pool_wait_seconds`).
+async fn acquire(pool: &Pool) -> Result<deadpool_postgres::Object, deadpool_postgres::PoolError> {
+    let started = std::time::Instant::now();
+    let got = pool.get().await;
+    metrics::histogram!("coffer_pg_pool_wait_seconds").record(started.elapsed().as_secs_f64());
+    got
+}
+
 async fn connect(pool: &Pool) -> Result<deadpool_postgres::Object, StoreError> {
     pool.get().await.map_err(|e| StoreError::Open(format!("cannot connect to the database: {e}")))
 }
@@ -359,7 +367,7 @@ impl PgStore {
 
     /// A connection of its own (for a transaction).
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
-        Ok(self.pool.get().await?)
+        Ok(acquire(&self.pool).await?)
     }
 
     /// A connection shared with other reads (round robin over `Options::readers`): concurrent reads
@@ -371,7 +379,7 @@ impl PgStore {
         if let Some(c) = slot.lock().as_ref().filter(|c| !c.is_closed()) {
             return Ok(c.clone());
         }
-        let fresh = Arc::new(self.pool.get().await?);
+        let fresh = Arc::new(acquire(&self.pool).await?);
         *slot.lock() = Some(fresh.clone());
         Ok(fresh)
     }
@@ -863,7 +871,7 @@ impl Writer {
     }
 
     async fn attempt(&mut self, work: &[(Command, Option<Reply>)], sides: &mut [Side]) -> Result<Done, Failure> {
-        let client = self.pool.get().await?;
+        let client = acquire(&self.pool).await?;
         let limit = self.timeout;
         let done = match tokio::time::timeout(limit, self.apply(&client, work, sides)).await {
             Ok(done) => done,
@@ -1227,6 +1235,13 @@ impl Store for PgStore {
         // A real round trip: the database answers, within the deadline.
         let probe = self.within(async { Ok(self.client().await?.simple_query("SELECT 1").await?) });
         probe.await.map(drop).map_err(|e| e.to_string())
+    }
+    fn sample_gauges(&self) {
+        let st = self.pool.status();
+        metrics::gauge!("coffer_pg_pool_connections").set(st.size as f64);
+        metrics::gauge!("coffer_pg_pool_idle").set(st.available as f64);
+        metrics::gauge!("coffer_pg_pool_waiting").set(st.waiting as f64);
+        metrics::gauge!("coffer_pg_pool_max").set(st.max_size as f64);
     }
     async fn shutdown(&self) {
         let (ack, done) = oneshot::channel();

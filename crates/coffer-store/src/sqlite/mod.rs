@@ -237,7 +237,7 @@ impl ReadPool {
 
 fn open_read_only(path: &Path) -> Result<Connection, StoreError> {
     let c = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
-    c.busy_timeout(Duration::from_secs(5))?;
+    c.busy_timeout(BUSY_WAIT)?;
     Ok(c)
 }
 
@@ -251,7 +251,17 @@ pub struct SqliteStore {
     counters: Arc<Counters>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     timeout: Duration,
+    /// Most journal entries the tail may hold while the store calls itself ready: past it the
+    /// checkpoint is failing or cannot keep up (memory grows, and so does a restart's replay).
+    lag_bound: usize,
 }
+
+/// The tail may hold this many times `checkpoint_entries` before the store is not ready.
+const LAG_BOUND_FACTOR: usize = 4;
+/// A failed checkpoint is retried this long after (not on every commit meanwhile).
+const CHECKPOINT_RETRY: Duration = Duration::from_secs(1);
+/// How long the writer's connection waits for a lock held by another process otherwise.
+const BUSY_WAIT: Duration = Duration::from_secs(5);
 
 impl SqliteStore {
     /// Open (or, for a missing or empty directory, create) the ledger in `dir`.
@@ -287,7 +297,7 @@ impl SqliteStore {
              PRAGMA cache_size = -131072;
              PRAGMA temp_store = MEMORY;"
         ))?;
-        conn.busy_timeout(Duration::from_secs(5))?;
+        conn.busy_timeout(BUSY_WAIT)?;
         schema::migrate(&mut conn)?;
 
         let (ledger, tail) = load_ledger(&conn, &opts.currencies)?;
@@ -330,6 +340,7 @@ impl SqliteStore {
             wal_path,
             unsynced: Default::default(),
             checkpointed_at: std::time::Instant::now(),
+            checkpoint_failed_at: None,
             counters: counters.clone(),
             ids: UuidV7,
             max_batch: opts.max_batch.max(1),
@@ -356,6 +367,7 @@ impl SqliteStore {
             counters,
             writer: Mutex::new(Some(handle)),
             timeout: opts.timeout,
+            lag_bound: opts.checkpoint_entries.max(1).saturating_mul(LAG_BOUND_FACTOR),
         })
     }
 
@@ -415,7 +427,7 @@ impl Checkpointer {
     fn start(db: &Path) -> Result<Self, StoreError> {
         let conn =
             Connection::open_with_flags(db, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
-        conn.busy_timeout(Duration::from_secs(5))?;
+        conn.busy_timeout(BUSY_WAIT)?;
         let (stop, stopped) = std::sync::mpsc::channel::<()>();
         let handle = std::thread::Builder::new()
             .name("coffer-checkpoint".into())
@@ -612,6 +624,8 @@ struct Writer {
     /// for the writer's own idempotency checks.
     unsynced: std::collections::VecDeque<(Seq, i64)>,
     checkpointed_at: std::time::Instant,
+    /// When the last checkpoint failed, if the one since has not succeeded.
+    checkpoint_failed_at: Option<std::time::Instant>,
     counters: Arc<Counters>,
     ids: UuidV7,
     max_batch: usize,
@@ -883,6 +897,9 @@ impl Writer {
         let t = self.tail.read();
         // How far the derived state is behind the journal (entries held in memory).
         metrics::gauge!("coffer_checkpoint_lag_entries").set(t.len() as f64);
+        if self.checkpoint_failed_at.is_some_and(|at| at.elapsed() < CHECKPOINT_RETRY) {
+            return false;
+        }
         t.len() >= self.checkpoint_entries
             || (!t.is_empty() && self.checkpointed_at.elapsed() >= self.checkpoint_interval)
     }
@@ -905,6 +922,7 @@ impl Writer {
         });
         drop(t);
         self.checkpointed_at = std::time::Instant::now();
+        self.checkpoint_failed_at = written.is_err().then(std::time::Instant::now);
         match written {
             Ok(()) => {
                 self.tail.write().checkpointed(upto);
@@ -915,6 +933,7 @@ impl Writer {
             }
             Err(e) => {
                 let _ = self.conn.execute_batch("ROLLBACK");
+                metrics::counter!("coffer_checkpoint_failures_total").increment(1);
                 crate::logs::error("checkpoint failed; the tail is kept and retried", &e);
                 false
             }
@@ -1263,6 +1282,8 @@ impl Store for SqliteStore {
             Err("the store failed and must be restarted".into())
         } else if self.counters.unhealthy.load(Ordering::Relaxed) {
             Err("the last commit failed (disk full or I/O error); retrying".into())
+        } else if let Some(lag) = Some(self.tail.read().len()).filter(|n| *n > self.lag_bound) {
+            Err(format!("the checkpoint is behind: {lag} journal entries wait in memory (bound {})", self.lag_bound))
         } else {
             Ok(())
         }
