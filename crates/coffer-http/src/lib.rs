@@ -3,6 +3,7 @@
 //! checks, request ids, limits and graceful shutdown.
 
 pub mod auth;
+mod dashboard;
 pub mod dialect;
 pub mod edge;
 pub mod engagelab;
@@ -153,6 +154,7 @@ fn router_with(state: AppState) -> Router {
         .route("/openapi.json", get(openapi))
         .route("/docs", get(|| async { axum::response::Html(include_str!("docs.html")) }))
         .route("/docs/rapidoc-min.js", get(rapidoc))
+        .merge(dashboard::routes())
         .merge(native::routes())
         .merge(engagelab::routes())
         .merge(uqpay::routes())

@@ -177,8 +177,11 @@ async fn a_long_poll_returns_when_an_event_arrives() {
     let key = s.key(p, KeyScope::ReadWrite).await;
     let w = wallet(&s, s.merchant(p, "M").await, WalletType::Operating).await;
     let (_, end) = drain(&s, &key, "", 100).await;
-    // Nothing yet: an empty answer at once without `wait`, with the same cursor.
+    // Nothing yet: an empty answer at once without `wait`, with the same cursor; `cursor=end`
+    // is that same position.
     let (_, v) = s.get(&format!("/events?cursor={end}"), &key).await;
+    assert_eq!((v["data"].as_array().unwrap().len(), v["next_cursor"].as_str().unwrap()), (0, end.as_str()));
+    let (_, v) = s.get("/events?cursor=end", &key).await;
     assert_eq!((v["data"].as_array().unwrap().len(), v["next_cursor"].as_str().unwrap()), (0, end.as_str()));
     let writer = {
         let (base, key) = (s.base.clone(), key.clone());

@@ -165,6 +165,16 @@ pub fn types(s: Option<&str>) -> Result<Option<Vec<EventType>>, AppError> {
 }
 
 /// The feed: events after the cursor, waiting up to `wait` for one when there is none yet.
+/// Where a `cursor` starts: `end` is just after the last settled entry (events from now on),
+/// another value a cursor this API returned; the journal's start when absent.
+pub async fn start(dir: &Directory, given: Option<&str>) -> Result<Cursor, AppError> {
+    match given {
+        Some("end") => Ok(Cursor { seq: dir.settled_seq().await?.saturating_add(1), index: 0 }),
+        Some(c) => Cursor::parse(c),
+        None => Ok(Cursor::START),
+    }
+}
+
 pub async fn feed(dir: &Directory, actor: Actor<'_>, q: FeedQuery) -> Result<EventsView, AppError> {
     let platform = actor.platform_of(dir, q.platform).await?;
     let deadline = Instant::now() + q.wait.min(MAX_WAIT);

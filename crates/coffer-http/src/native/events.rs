@@ -16,7 +16,8 @@ use super::*;
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct EventsQuery {
-    /// `next_cursor` of the previous answer; the journal's start when absent.
+    /// `next_cursor` of the previous answer, or `end` (events from now on); the journal's start
+    /// when absent.
     pub cursor: Option<String>,
     /// Comma-separated event types (`balance.changed`, `hold.created`, `hold.captured`,
     /// `hold.released`, `hold.expired`, `incoming.created`, `incoming.settled`,
@@ -44,7 +45,7 @@ pub(super) async fn events(
     };
     let query = FeedQuery {
         platform: None,
-        cursor: q.cursor.as_deref().map(Cursor::parse).transpose()?.unwrap_or(Cursor::START),
+        cursor: feed::start(&s.store, q.cursor.as_deref()).await?,
         types: feed::types(q.types.as_deref())?,
         limit: feed::limit(q.limit)?,
         wait,
@@ -56,8 +57,9 @@ pub(super) async fn events(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct StreamQuery {
-    /// Where to start (a `next_cursor`, or an event's SSE id); a `Last-Event-ID` header, which
-    /// browsers send when they reconnect, takes precedence. The journal's start when absent.
+    /// Where to start (a `next_cursor`, an event's SSE id, or `end`: from now on); a
+    /// `Last-Event-ID` header, which browsers send when they reconnect, takes precedence. The
+    /// journal's start when absent.
     pub cursor: Option<String>,
     /// Comma-separated event types; every type when absent.
     pub types: Option<String>,
@@ -79,7 +81,7 @@ pub(super) async fn stream(
     Q(q): Q<StreamQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, ApiError> {
     let resume = headers.get("last-event-id").and_then(|v| v.to_str().ok()).or(q.cursor.as_deref());
-    let start = resume.map(Cursor::parse).transpose()?.unwrap_or(Cursor::START);
+    let start = feed::start(&s.store, resume).await?;
     let types = feed::types(q.types.as_deref())?;
     let state = (start, VecDeque::<Event>::new());
     let events = futures_util::stream::unfold(state, move |(mut cursor, mut queue)| {
