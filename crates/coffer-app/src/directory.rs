@@ -337,6 +337,9 @@ impl Store for Directory {
     async fn incoming(&self, id: IncomingId) -> Result<Option<Incoming>, StoreError> {
         self.store.incoming(id).await
     }
+    async fn pending_incomings(&self, account: AccountId) -> Result<Vec<Incoming>, StoreError> {
+        self.store.pending_incomings(account).await
+    }
     async fn history(&self, account: AccountId, page: Page) -> Result<Vec<HistoryItem>, StoreError> {
         self.store.history(account, page).await
     }

@@ -60,8 +60,12 @@ async fn money_moves_through_the_api() {
     let (st, i) = s.post("/incoming", &key, Some("i-1"), json!({"wallet": w, "amount": "5"})).await;
     assert_eq!(st, StatusCode::CREATED);
     let inc = i["incoming"]["id"].as_str().unwrap().to_string();
+    let (_, listed) = s.get(&format!("/wallets/{w}/incoming"), &key).await;
+    assert_eq!(listed["data"], json!([i["incoming"]]), "the pending credit, as created");
     let (st, _) = s.post(&format!("/incoming/{inc}/settle"), &key, Some("is-1"), json!({})).await;
     assert_eq!(st, StatusCode::CREATED);
+    let (_, listed) = s.get(&format!("/wallets/{w}/incoming"), &key).await;
+    assert_eq!(listed["data"], json!([]), "settled: no longer pending");
 
     let (_, bal) = s.get(&format!("/owners/{m}/balances?currency=USD"), &key).await;
     let op = bal["balances"].as_array().unwrap().iter().find(|x| x["type"] == "OPERATING").unwrap();

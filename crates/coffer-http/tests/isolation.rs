@@ -147,9 +147,14 @@ fn tries(w: &World, method: &str, path: &str) -> Try {
         ("post", "/owners/{id}/children") => post(path.replace("{id}", &b), json!({"name": "intruder"})),
         ("post", "/owners/{id}/status") => post(path.replace("{id}", &b), json!({"status": "SUSPENDED"})),
         ("post", "/wallets") => post(path.into(), json!({"owner": b, "type": "RESERVE", "currency": "USD"})),
-        ("get", "/wallets/{id}" | "/wallets/{id}/holds" | "/wallets/{id}/history" | "/wallets/{id}/alerts") => {
-            one("GET", path.replace("{id}", &bw), None)
-        }
+        (
+            "get",
+            "/wallets/{id}"
+            | "/wallets/{id}/holds"
+            | "/wallets/{id}/incoming"
+            | "/wallets/{id}/history"
+            | "/wallets/{id}/alerts",
+        ) => one("GET", path.replace("{id}", &bw), None),
         ("post", "/wallets/{id}/status") => post(path.replace("{id}", &bw), json!({"status": "FROZEN"})),
         ("post", "/wallets/{id}/limits") => post(path.replace("{id}", &bw), json!({"overdraft_limit": "100000"})),
         ("post", "/deposits" | "/payouts" | "/fees" | "/incoming" | "/holds") => post(path.into(), amount(&bw)),
@@ -225,6 +230,7 @@ async fn snapshot(w: &World) -> Vec<Value> {
             out.push(s.get(&format!("/owners/{id}/balances"), &w.platform_key).await.1);
             for a in s.store.accounts_of(id).await.unwrap() {
                 out.push(s.get(&format!("/wallets/{}/holds", a.id), &w.platform_key).await.1);
+                out.push(s.get(&format!("/wallets/{}/incoming", a.id), &w.platform_key).await.1);
                 out.push(s.get(&format!("/wallets/{}/alerts", a.id), &w.platform_key).await.1);
             }
             stack.extend(s.store.children(id).await.unwrap().iter().map(|c| c.id));

@@ -211,6 +211,8 @@ pub trait Store: Send + Sync {
     async fn hold(&self, id: HoldId) -> Result<Option<Hold>, StoreError>;
     /// Open holds of an account, oldest first.
     async fn open_holds(&self, account: AccountId) -> Result<Vec<Hold>, StoreError>;
+    /// Pending incoming credits of an account, oldest first.
+    async fn pending_incomings(&self, account: AccountId) -> Result<Vec<Incoming>, StoreError>;
     async fn incoming(&self, id: IncomingId) -> Result<Option<Incoming>, StoreError>;
     /// An account's journal, newest first.
     async fn history(&self, account: AccountId, page: Page) -> Result<Vec<HistoryItem>, StoreError>;

@@ -5,7 +5,7 @@ use coffer_store::Store;
 
 use super::{limit, run, unexpected, Actor, AppError, At};
 use crate::directory::Directory;
-use crate::render::{self, HoldView, WalletView};
+use crate::render::{self, HoldView, IncomingView, WalletView};
 
 /// A wallet to open: the owner, its type and currency, and its limits as decimals (default 0).
 pub struct NewWallet<'a> {
@@ -81,6 +81,12 @@ pub async fn set_limits(
 pub async fn holds(dir: &Directory, actor: Actor<'_>, id: AccountId) -> Result<Vec<HoldView>, AppError> {
     let a = actor.wallet(dir, id).await?;
     Ok(dir.open_holds(a.id).await?.iter().map(|h| render::hold(h, a.exponent)).collect())
+}
+
+/// A wallet's pending incoming credits.
+pub async fn incomings(dir: &Directory, actor: Actor<'_>, id: AccountId) -> Result<Vec<IncomingView>, AppError> {
+    let a = actor.wallet(dir, id).await?;
+    Ok(dir.pending_incomings(a.id).await?.iter().map(|i| render::incoming(i, a.exponent)).collect())
 }
 
 /// A hold, with amounts in its wallet's exponent.

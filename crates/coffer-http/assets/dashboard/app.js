@@ -420,7 +420,7 @@ function ownerChartCard(id, wallets) {
 async function walletView(main, id) {
   const w = await api("/wallets/" + id);
   const figures = h("div", { class: "figures", id: "figures" });
-  const chartBox = h("div", {}), holds = h("div", {}), alerts = h("div", {});
+  const chartBox = h("div", {}), holds = h("div", {}), incoming = h("div", {}), alerts = h("div", {});
   const movements = movementsCard(id);
   const detail = h("div", { id: "entry" });
   const showEntry = async (seq) => { detail.replaceChildren(await entryCard(seq)); detail.scrollIntoView({ block: "nearest" }); };
@@ -434,10 +434,14 @@ async function walletView(main, id) {
   const fill = (w) => figures.replaceChildren(...FIELDS.map((f) => h("div", { class: "figure" },
     h("div", { class: "sub" }, f), h("div", { class: "v", "data-field": f }, w[f]))));
   const sideLists = async () => {
-    const [hs, as] = await Promise.all([api("/wallets/" + id + "/holds"), api("/wallets/" + id + "/alerts")]);
+    const [hs, is, as] = await Promise.all([api("/wallets/" + id + "/holds"), api("/wallets/" + id + "/incoming"),
+      api("/wallets/" + id + "/alerts")]);
     holds.replaceChildren(hs.data.length ? table([["Hold"], ["amount", 1], ["captured", 1], ["Status"], ["Expires"], ["Created"]],
       hs.data.map((x) => h("tr", {}, td(x.id), num(x.amount), num(x.captured), td(x.status), td(when(x.expires_at) || "never"), td(when(x.created_at)))))
       : h("p", {}, "No open holds."));
+    incoming.replaceChildren(is.data.length ? table([["Incoming credit"], ["amount", 1], ["Status"], ["Announced"]],
+      is.data.map((x) => h("tr", { "data-incoming": x.id }, td(x.id), num(x.amount), td(x.status), td(when(x.created_at)))))
+      : h("p", {}, "No pending incoming credits."));
     alerts.replaceChildren(as.data.length ? table([["Alert"], ["Field"], ["Direction"], ["threshold", 1]],
       as.data.map((a) => h("tr", {}, td(a.id), td(a.field), td(a.direction), num(a.threshold)))) : h("p", {}, "No alerts."));
   };
@@ -451,6 +455,7 @@ async function walletView(main, id) {
     h("section", { class: "card", id: "wallet-chart", "aria-labelledby": "wc-h" }, h("h2", { id: "wc-h" }, "Balance over time"), picker.el, chartBox),
     movements.el, detail,
     h("section", { class: "card", id: "holds", "aria-labelledby": "holds-h" }, h("h2", { id: "holds-h" }, "Open holds"), holds),
+    h("section", { class: "card", id: "incoming", "aria-labelledby": "in-h" }, h("h2", { id: "in-h" }, "Pending incoming credits"), incoming),
     h("section", { class: "card", id: "alerts", "aria-labelledby": "alerts-h" }, h("h2", { id: "alerts-h" }, "Balance alerts"), alerts),
     statementCard(id));
   movements.onpick = showEntry;

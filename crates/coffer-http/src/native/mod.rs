@@ -68,6 +68,7 @@ pub fn routes() -> Router<AppState> {
         .route(&at("/wallets/{id}/status"), post(wallets::wallet_status))
         .route(&at("/wallets/{id}/limits"), post(wallets::wallet_limits))
         .route(&at("/wallets/{id}/holds"), get(wallets::wallet_holds))
+        .route(&at("/wallets/{id}/incoming"), get(wallets::wallet_incoming))
         .route(&at("/wallets/{id}/history"), get(wallets::wallet_history))
         .route(&at("/wallets/{id}/statement"), get(statements::wallet_statement))
         .route(&at("/owners/{id}/statement"), get(statements::owner_statement))
@@ -259,7 +260,7 @@ fn moved(m: Moved) -> Response {
     info(title = "Coffer native API", description = "A multi-currency balance ledger. Amounts are decimal strings; every request needs `Authorization: Bearer <key>`; money movements need an `Idempotency-Key` header."),
     paths(
         owners::me, owners::owner, owners::children, owners::create_child, owners::owner_status, owners::owner_wallets, owners::owner_balances,
-        wallets::open_wallet, wallets::wallet, wallets::wallet_status, wallets::wallet_limits, wallets::wallet_holds, wallets::wallet_history,
+        wallets::open_wallet, wallets::wallet, wallets::wallet_status, wallets::wallet_limits, wallets::wallet_holds, wallets::wallet_incoming, wallets::wallet_history,
         statements::wallet_statement, statements::owner_statement,
         movements::deposit, movements::payout, movements::fee, movements::transfer, movements::transfer_batch, movements::post_transaction, movements::list_transactions, movements::transaction, movements::reversal,
         movements::fx_conversion, holds::create_hold, holds::hold, holds::capture_hold, holds::release_hold, holds::create_incoming, holds::settle_incoming, holds::cancel_incoming,

@@ -102,6 +102,23 @@ pub(super) async fn wallet_holds(
     Ok(Json(HoldsView { data: service::wallets::holds(&s.store, (&caller).into(), path_id("account", &id)?).await? }))
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct IncomingsView {
+    pub data: Vec<IncomingView>,
+}
+
+#[utoipa::path(get, path = "/wallets/{id}/incoming", context_path = "/coffer/v1", tag = "holds",
+    description = "The wallet's pending incoming credits (announced, not yet settled or cancelled), oldest first.",
+    params(("id" = String, Path, description = "wallet id")), responses((status = 200, body = IncomingsView), ReadErrors))]
+pub(super) async fn wallet_incoming(
+    State(s): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<IncomingsView>, ApiError> {
+    let data = service::wallets::incomings(&s.store, (&caller).into(), path_id("account", &id)?).await?;
+    Ok(Json(IncomingsView { data }))
+}
+
 /// The journal window a list query asks for: its page size, times and cursor.
 pub(super) fn window(q: &ListQuery, limit: usize) -> Result<Window, ApiError> {
     Ok(Window {

@@ -1090,6 +1090,9 @@ impl Store for PgStore {
     async fn open_holds(&self, account: AccountId) -> Result<Vec<Hold>, StoreError> {
         self.within(async { rows::open_holds(&*self.shared().await?, account).await }).await
     }
+    async fn pending_incomings(&self, account: AccountId) -> Result<Vec<Incoming>, StoreError> {
+        self.within(async { rows::pending_incomings(&*self.shared().await?, account).await }).await
+    }
     async fn incoming(&self, id: IncomingId) -> Result<Option<Incoming>, StoreError> {
         self.within(async { Ok(rows::incomings_by_id(&*self.shared().await?, &[id.0]).await?.pop()) }).await
     }

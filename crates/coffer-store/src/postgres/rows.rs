@@ -231,6 +231,15 @@ pub async fn next_deadline(c: &impl GenericClient) -> Res<Option<Timestamp>> {
     Ok(get::<Option<i64>>(&c.query_one(&st, &[]).await?, 0)?.map(Timestamp))
 }
 
+pub async fn pending_incomings(c: &impl GenericClient, account: AccountId) -> Res<Vec<Incoming>> {
+    let st = c
+        .prepare_cached(&format!(
+            "SELECT {INCOMING_COLS} FROM incomings WHERE status = 'PENDING' AND account_id = $1 ORDER BY created_seq"
+        ))
+        .await?;
+    all(c.query(&st, &[&account.0]).await?, incoming_row)
+}
+
 pub async fn incomings_by_id(c: &impl GenericClient, ids: &[Uuid]) -> Res<Vec<Incoming>> {
     let st = c.prepare_cached(&sql_incomings_by_id()).await?;
     all(c.query(&st, &[&ids]).await?, incoming_row)

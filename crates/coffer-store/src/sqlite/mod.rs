@@ -1100,6 +1100,13 @@ impl Store for SqliteStore {
         holds.retain(|h| h.created_seq <= d);
         Ok(holds)
     }
+    async fn pending_incomings(&self, account: AccountId) -> Result<Vec<Incoming>, StoreError> {
+        // As `open_holds`: one settled or cancelled by a batch in flight leaves early.
+        let d = self.durable();
+        let mut pending = self.read(move |c| Ok(rows::pending_incomings_of(c, account)?)).await?;
+        pending.retain(|i| i.created_seq <= d);
+        Ok(pending)
+    }
     async fn incoming(&self, id: IncomingId) -> Result<Option<Incoming>, StoreError> {
         let d = self.durable();
         let i = self.read(move |c| Ok(rows::incoming(c, id)?)).await?;

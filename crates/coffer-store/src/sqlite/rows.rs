@@ -197,6 +197,14 @@ pub fn pending_incomings(c: &Connection) -> rusqlite::Result<Vec<Incoming>> {
     v
 }
 
+pub fn pending_incomings_of(c: &Connection, account: AccountId) -> rusqlite::Result<Vec<Incoming>> {
+    let mut st = c.prepare_cached(&format!(
+        "SELECT {INCOMING_COLS} FROM incomings WHERE status = 'PENDING' AND account_id = ?1 ORDER BY created_seq"
+    ))?;
+    let v = st.query_map([b(&account.0)], incoming_row)?.collect();
+    v
+}
+
 pub fn hold(c: &Connection, id: HoldId) -> rusqlite::Result<Option<Hold>> {
     c.prepare_cached(&format!("SELECT {HOLD_COLS} FROM holds WHERE id = ?1"))?
         .query_row([b(&id.0)], hold_row)

@@ -243,8 +243,12 @@ pub async fn check_cold_state(b: &dyn Backend) {
         o => panic!("{o:?}"),
     };
     assert_eq!(bal(&*s, f.sub).await, (400, 0, 250));
+    let pending = s.pending_incomings(f.sub).await.unwrap();
+    assert_eq!(pending.iter().map(|i| (i.id, i.amount)).collect::<Vec<_>>(), vec![(inc.id, 250)]);
+    assert!(s.pending_incomings(f.op).await.unwrap().is_empty(), "only the wallet's own");
     s.execute(mv(f.p, "is", MoneyOp::IncomingSettle { incoming: inc.id })).await.unwrap();
     assert_eq!(bal(&*s, f.sub).await, (650, 0, 0));
+    assert!(s.pending_incomings(f.sub).await.unwrap().is_empty(), "a settled credit is no longer pending");
     assert_eq!(
         code(s.execute(mv(f.p, "ic", MoneyOp::IncomingCancel { incoming: inc.id })).await),
         "incoming_not_pending"

@@ -165,6 +165,14 @@ def main(base, out, chromium, inputs):
             page.wait_for_selector("#figures [data-field=posted]")
             page.wait_for_selector("#movements tbody tr")
             report["chart_points"] = check_chart(page, merchant_api, usd["id"], failures)
+            pending = merchant_api.call(f"/wallets/{usd['id']}/incoming")["data"]
+            page.wait_for_selector("#incoming")
+            for i in pending:
+                row = page.locator(f'#incoming tr[data-incoming="{i["id"]}"] td.num').inner_text().strip()
+                if row != i["amount"]:
+                    failures.append(f"incoming {i['id']}: shows {row}, the API says {i['amount']}")
+            if not pending or page.locator("#incoming tbody tr").count() != len(pending):
+                failures.append(f"incoming: {page.locator('#incoming tbody tr').count()} rows for {len(pending)} credits")
             shown = page.locator("#figures [data-field=posted]").inner_text()
             if shown != usd["posted"]:
                 failures.append(f"wallet posted shows {shown}, the API says {usd['posted']}")
