@@ -119,11 +119,16 @@ async function start() {
     e.preventDefault();
     const v = $("#as-owner").value.trim();
     if (v) sessionStorage.setItem(AS, v); else sessionStorage.removeItem(AS);
-    location.hash = "#/";
+    history.replaceState(null, "", "#/");
     enter();
   });
-  $("#as-clear").addEventListener("click", () => { sessionStorage.removeItem(AS); location.hash = "#/"; enter(); });
+  $("#as-clear").addEventListener("click", () => { sessionStorage.removeItem(AS); history.replaceState(null, "", "#/"); enter(); });
   $("#tree-search").addEventListener("input", filterTree);
+  // Enter on an owner's id opens it, loaded in the tree or not (the API decides whether it is in reach).
+  $("#tree-search").addEventListener("keydown", (e) => {
+    const v = e.target.value.trim();
+    if (e.key === "Enter" && /^[0-9a-f-]{36}$/i.test(v)) location.hash = "#/owners/" + v.toLowerCase();
+  });
   window.addEventListener("hashchange", route);
   if (sessionStorage.getItem(KEY)) await enter(); else showSignIn("");
 }
@@ -148,10 +153,16 @@ async function enter() {
   try {
     me = await api("/me");
   } catch (e) {
-    if (e.status !== 401) {
+    if (e.status === 401) return;
+    if (sessionStorage.getItem(AS)) {
+      // "View as" an owner out of reach (or unknown): back to the key's own owner, saying so.
       sessionStorage.removeItem(AS);
-      showSignIn(e.status === 404 ? "That owner is not in this key's reach." : e.message);
+      await enter();
+      $("#main").prepend(h("p", { class: "card error", role: "alert" }, "View as: " +
+        (e.status === 404 ? "that owner is not in this key's reach." : e.message)));
+      return;
     }
+    showSignIn(e.message);
     return;
   }
   $("#signin").hidden = true;
@@ -181,7 +192,13 @@ function treeNode(owner, open) {
     kids.hidden = !yes;
     if (yes && !loaded) {
       loaded = true;
-      const { items } = await all("/owners/" + owner.id + "/children");
+      let items;
+      try {
+        ({ items } = await all("/owners/" + owner.id + "/children"));
+      } catch (e) {
+        kids.replaceChildren(h("li", { class: "error" }, e.message));
+        return;
+      }
       kids.replaceChildren(...items.map((c) => treeNode(c, false)));
       if (!items.length) toggle.disabled = true;
       filterTree();
@@ -218,22 +235,30 @@ function markCurrent() {
 
 let view = null; // {kind, id, refresh}
 
+let generation = 0;
+
+/** Show the view the URL names. It is built off-page and shown whole, unless a later
+ *  navigation started meanwhile (then the later one is shown). */
 async function route() {
   if (!me) return;
+  const mine = ++generation;
   const [, what, id] = (location.hash || "#/").split("/");
   markCurrent();
-  const main = $("#main");
+  const el = h("div", {});
+  let next = null;
   try {
-    if (what === "owners" && id) view = await ownerView(main, id);
-    else if (what === "wallets" && id) view = await walletView(main, id);
-    else if (what === "webhooks" && id) view = await webhookView(main, id);
-    else if (what === "webhooks") view = await webhooksView(main);
+    if (what === "owners" && id) next = await ownerView(el, id);
+    else if (what === "wallets" && id) next = await walletView(el, id);
+    else if (what === "webhooks" && id) next = await webhookView(el, id);
+    else if (what === "webhooks") next = await webhooksView(el);
     else { location.replace("#/owners/" + me.acting_as.id); return; }
   } catch (e) {
-    view = null;
-    main.replaceChildren(h("div", { class: "card" }, h("p", { class: e.status === 404 ? "notfound" : "error",
+    el.replaceChildren(h("div", { class: "card" }, h("p", { class: e.status === 404 ? "notfound" : "error",
       id: "message" }, e.status === 404 ? "Not found: nothing with this id is in your reach." : e.message)));
   }
+  if (mine !== generation) return;
+  view = next;
+  $("#main").replaceChildren(el);
   document.body.dataset.ready = "1";
   // How long the first view took from navigation (read by the browser test).
   if (!performance.getEntriesByName("coffer-ready").length) performance.mark("coffer-ready");
@@ -244,16 +269,20 @@ async function route() {
 async function ownerView(main, id) {
   const [owner, wallets] = await Promise.all([api("/owners/" + id), all("/owners/" + id + "/wallets")]);
   const display = sessionStorage.getItem("coffer.display") || owner.default_currency;
-  const box = h("div", {});
+  const box = h("div", {}), detail = h("div", { id: "entry" });
+  const movements = movementsCard(wallets.items);
+  movements.onpick = (seq) => showEntry(detail, seq);
   main.replaceChildren(
     h("div", { class: "card" }, h("h1", {}, owner.name),
       h("p", { class: "sub" }, owner.kind + " · " + owner.status + " · " + owner.id)),
-    box);
+    box, wallets.items.length ? movements.el : "", detail);
   const refresh = async () => {
     const fresh = await all("/owners/" + id + "/wallets");
     box.replaceChildren(balancesCard(fresh.items), await overviewCard(id, display), ownerChartCard(id, fresh.items));
+    if (wallets.items.length) await movements.load();
   };
   box.replaceChildren(balancesCard(wallets.items), await overviewCard(id, display), ownerChartCard(id, wallets.items));
+  if (wallets.items.length) await movements.load();
   return { kind: "owner", id, owners: [id], refresh };
 }
 const FIELDS = ["posted", "held", "available", "withdrawable", "incoming"];
@@ -301,22 +330,24 @@ function rangePicker(onchange) {
     h("option", { value: "month", selected: true }, "Last 30 days"), h("option", { value: "custom" }, "Custom"));
   const from = h("input", { type: "datetime-local" }), to = h("input", { type: "datetime-local" });
   const custom = h("div", { class: "row" }, field("From", from), field("To", to));
+  const err = h("p", { class: "error", "aria-live": "polite" });
   custom.hidden = true;
+  const draw = (f, t) => onchange(f, t).then(() => { err.textContent = ""; }, (e) => { err.textContent = e.message; });
   const fire = () => {
     const now = Date.now();
     custom.hidden = kind.value !== "custom";
     if (kind.value === "custom") {
-      if (from.value && to.value) return onchange(new Date(from.value).toISOString(), new Date(to.value).toISOString());
+      if (from.value && to.value) return draw(new Date(from.value).toISOString(), new Date(to.value).toISOString());
       return;
     }
     // A preset period ends a minute from now: it is computed again at each refresh.
     const span = kind.value === "day" ? 86400000 : 30 * 86400000;
-    return onchange(new Date(now - span).toISOString(), new Date(now + 60000).toISOString());
+    return draw(new Date(now - span).toISOString(), new Date(now + 60000).toISOString());
   };
   kind.addEventListener("change", fire);
   from.addEventListener("change", fire);
   to.addEventListener("change", fire);
-  return { el: h("div", { class: "row" }, field("Period", kind), custom), fire };
+  return { el: h("div", {}, h("div", { class: "row" }, field("Period", kind), custom), err), fire };
 }
 
 /** A step chart of points [{t, posted, available, seq, kind}] (BigInt values at `scale`). */
@@ -421,13 +452,13 @@ async function walletView(main, id) {
   const w = await api("/wallets/" + id);
   const figures = h("div", { class: "figures", id: "figures" });
   const chartBox = h("div", {}), holds = h("div", {}), incoming = h("div", {}), alerts = h("div", {});
-  const movements = movementsCard(id);
+  const movements = movementsCard([w]);
   const detail = h("div", { id: "entry" });
-  const showEntry = async (seq) => { detail.replaceChildren(await entryCard(seq)); detail.scrollIntoView({ block: "nearest" }); };
+  const pickEntry = (seq) => showEntry(detail, seq);
   const drawChart = async (from, to) => {
     const { points, truncated } = await walletPoints(id, from, to);
     const scale = dec(w.posted).scale;
-    chartBox.replaceChildren(chart(points, scale, w.currency, (p) => showEntry(p.seq)),
+    chartBox.replaceChildren(chart(points, scale, w.currency, (p) => pickEntry(p.seq)),
       truncated ? h("p", { class: "sub" }, "Only the first 5000 entries are drawn.") : "");
   };
   const picker = rangePicker(drawChart);
@@ -458,7 +489,7 @@ async function walletView(main, id) {
     h("section", { class: "card", id: "incoming", "aria-labelledby": "in-h" }, h("h2", { id: "in-h" }, "Pending incoming credits"), incoming),
     h("section", { class: "card", id: "alerts", "aria-labelledby": "alerts-h" }, h("h2", { id: "alerts-h" }, "Balance alerts"), alerts),
     statementCard(id));
-  movements.onpick = showEntry;
+  movements.onpick = pickEntry;
   picker.fire();
   await Promise.all([movements.load(), sideLists()]);
   const refresh = async () => {
@@ -469,7 +500,12 @@ async function walletView(main, id) {
 }
 const KINDS = ["DEPOSIT", "PAYOUT", "TRANSFER", "FEE", "REVERSAL", "FX_CONVERSION", "HOLD_CREATE", "HOLD_CAPTURE",
   "HOLD_RELEASE", "HOLD_EXPIRE", "INCOMING_CREATE", "INCOMING_SETTLE", "INCOMING_CANCEL", "GENERAL"];
-function movementsCard(wallet) {
+const PAGE = 25;
+/** The movements of some wallets (one, or all of an owner's), newest first, filtered: each
+ *  wallet's list is read page by page and merged by entry number, an entry once. */
+function movementsCard(wallets) {
+  const single = wallets.length === 1;
+  const byId = Object.fromEntries(wallets.map((w) => [w.id, w]));
   const kind = h("select", {}, h("option", { value: "" }, "any"), KINDS.map((k) => h("option", { value: k }, k)));
   const from = h("input", { type: "datetime-local" }), to = h("input", { type: "datetime-local" });
   const ref = h("input", { placeholder: "reference" }), mk = h("input", { placeholder: "key" }), mv = h("input", { placeholder: "value" });
@@ -477,29 +513,53 @@ function movementsCard(wallet) {
   const list = h("div", {}), more = h("button", { type: "button", class: "plain" }, "Older");
   const iso = (el) => (el.value ? new Date(el.value).toISOString() : "");
   const m = { onpick: null };
-  let cursor = null;
-  const params = () => ({ wallet, kind: kind.value, from: iso(from), to: iso(to), reference: ref.value.trim(),
+  let sources = [], seen = new Set();
+  const params = (wallet) => ({ wallet, kind: kind.value, from: iso(from), to: iso(to), reference: ref.value.trim(),
     metadata_key: mk.value.trim(), metadata_value: mv.value.trim(), min_amount: min.value.trim(), max_amount: max.value.trim() });
+  async function fill(src) {
+    while (src.buf.length < PAGE && !src.done) {
+      const r = await api("/transactions" + q(Object.assign(params(src.id), { limit: PAGE, cursor: src.cursor || "" })));
+      src.buf.push(...r.data);
+      src.cursor = r.next_cursor;
+      src.done = !r.next_cursor;
+    }
+  }
+  async function next() {
+    const out = [];
+    while (out.length < PAGE) {
+      if (sources.some((x) => !x.buf.length && !x.done)) await Promise.all(sources.map(fill));
+      let best = null;
+      for (const x of sources) if (x.buf.length && (!best || x.buf[0].seq > best.buf[0].seq)) best = x;
+      if (!best) break;
+      const t = best.buf.shift();
+      if (!seen.has(t.seq)) { seen.add(t.seq); out.push(t); }
+    }
+    return out;
+  }
+  const row = (t) => {
+    const mine = t.lines.filter((l) => byId[l.account]);
+    const one = mine[0] || {};
+    const cells = single ? [num(one.posted || ""), num(one.held || ""), num(one.posted_after || "")]
+      : [td(mine.map((l) => `${byId[l.account].type} ${l.currency} ${l.posted}`).join(" · "))];
+    return h("tr", { class: "clickable", tabindex: "0", "data-seq": t.seq, onclick: () => m.onpick(t.seq),
+      onkeydown: (e) => e.key === "Enter" && m.onpick(t.seq) },
+    td("#" + t.seq), td(when(t.created_at)), td(t.kind), cells, td((t.metadata && (t.metadata.reference || t.metadata.description)) || ""));
+  };
   async function page(append) {
-    let r;
+    let found;
     try {
-      r = await api("/transactions" + q(Object.assign(params(), { limit: 25, cursor: append ? cursor : "" })));
+      if (!append) { sources = wallets.map((w) => ({ id: w.id, buf: [], cursor: null, done: false })); seen = new Set(); }
+      found = await next();
     } catch (e) {
       list.replaceChildren(h("p", { class: "error", role: "alert" }, e.message));
       return;
     }
-    cursor = r.next_cursor;
-    more.hidden = !cursor;
-    const rows = r.data.map((t) => {
-      const mine = t.lines.find((l) => l.account === wallet) || {};
-      return h("tr", { class: "clickable", tabindex: "0", "data-seq": t.seq, onclick: () => m.onpick(t.seq),
-        onkeydown: (e) => e.key === "Enter" && m.onpick(t.seq) },
-      td("#" + t.seq), td(when(t.created_at)), td(t.kind), num(mine.posted || ""), num(mine.held || ""), num(mine.posted_after || ""),
-      td((t.metadata && (t.metadata.reference || t.metadata.description)) || ""));
-    });
+    more.hidden = !sources.some((x) => x.buf.length || !x.done);
+    const rows = found.map(row);
+    const heads = single ? [["posted", 1], ["held", 1], ["posted after", 1]] : [["Posted, by wallet"]];
     const body = list.querySelector("tbody");
     if (append && body) body.append(...rows);
-    else list.replaceChildren(rows.length ? table([["Entry"], ["Time"], ["Kind"], ["posted", 1], ["held", 1], ["posted after", 1], ["Reference"]], rows)
+    else list.replaceChildren(rows.length ? table([["Entry"], ["Time"], ["Kind"], ...heads, ["Reference"]], rows)
       : h("p", {}, "No movements match."));
   }
   more.addEventListener("click", () => page(true));
@@ -510,6 +570,15 @@ function movementsCard(wallet) {
   m.el = h("section", { class: "card", id: "movements", "aria-labelledby": "mv-h" }, h("h2", { id: "mv-h" }, "Movements"), form, list, more);
   m.load = () => page(false);
   return m;
+}
+/** An entry's detail in `box` (or why it cannot be shown). */
+async function showEntry(box, seq) {
+  try {
+    box.replaceChildren(await entryCard(seq));
+  } catch (e) {
+    box.replaceChildren(h("p", { class: "card error" }, e.message));
+  }
+  box.scrollIntoView({ block: "nearest" });
 }
 async function entryCard(seq) {
   const t = await api("/transactions/" + seq);

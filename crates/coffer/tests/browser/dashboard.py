@@ -158,6 +158,14 @@ def main(base, out, chromium, inputs):
                 failures.append(f"{name}: the first view took {min(loads):.0f} ms (best of 3)")
             report["figures_checked"] = checked
             page.wait_for_selector("#owner-chart svg")
+            # The owner's movements: every wallet's entries merged, newest first, each once.
+            seqs = set()
+            for w in wallets:
+                seqs |= {t["seq"] for t in merchant_api.all(f"/transactions?wallet={w['id']}")}
+            page.wait_for_selector("#movements tbody tr")
+            shown = [int(r.get_attribute("data-seq")) for r in page.locator("#movements tbody tr").all()]
+            if shown != sorted(seqs, reverse=True)[:25]:
+                failures.append(f"owner movements: {shown} for {sorted(seqs, reverse=True)[:25]}")
             shot("balances")
 
             usd = next(x for x in wallets if x["type"] == "OPERATING" and x["currency"] == "USD")
@@ -206,6 +214,16 @@ def main(base, out, chromium, inputs):
                 if "Not found" not in text or page.locator("#figures, #balances").count():
                     failures.append(f"{path}: {text[:200]}")
             shot("not-found")
+            # "View as" an owner out of reach: refused, and back to the key's own owner.
+            page.goto(base + "/dashboard#/")
+            page.fill("#as-owner", sibling)
+            page.press("#as-owner", "Enter")
+            page.wait_for_selector("#main [role=alert]")
+            if "not in this key's reach" not in page.locator("#main [role=alert]").inner_text():
+                failures.append("view as a sibling: no refusal shown")
+            page.wait_for_selector("#balances tbody tr")
+            if page.locator(f'#balances tr[data-wallet="{sibling_wallet}"]').count():
+                failures.append("view as a sibling: its wallets are shown")
             expected_404[0] = False
 
             page.goto(base + "/dashboard#/webhooks")
