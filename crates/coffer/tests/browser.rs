@@ -86,5 +86,5 @@ fn the_dashboard_shows_what_the_api_says_to_a_merchant() {
     assert!(run.status.success(), "{report}\n{}", String::from_utf8_lossy(&run.stderr));
     let v: serde_json::Value = serde_json::from_str(report.trim()).unwrap();
     assert!(v["figures_checked"].as_u64().unwrap() >= 20 && v["chart_points"].as_u64().unwrap() >= 3, "{v}");
-    assert_eq!(v["screenshots"].as_array().unwrap().len(), 16, "{v}");
+    assert_eq!(v["screenshots"].as_array().unwrap().len(), 18, "{v}");
 }

@@ -119,10 +119,9 @@ async function start() {
     e.preventDefault();
     const v = $("#as-owner").value.trim();
     if (v) sessionStorage.setItem(AS, v); else sessionStorage.removeItem(AS);
-    history.replaceState(null, "", "#/");
-    enter();
+    restart();
   });
-  $("#as-clear").addEventListener("click", () => { sessionStorage.removeItem(AS); history.replaceState(null, "", "#/"); enter(); });
+  $("#as-clear").addEventListener("click", () => { sessionStorage.removeItem(AS); restart(); });
   $("#tree-search").addEventListener("input", filterTree);
   // Enter on an owner's id opens it, loaded in the tree or not (the API decides whether it is in reach).
   $("#tree-search").addEventListener("keydown", (e) => {
@@ -131,6 +130,17 @@ async function start() {
   });
   window.addEventListener("hashchange", route);
   if (sessionStorage.getItem(KEY)) await enter(); else showSignIn("");
+}
+/** Load the page again at the start (after "view as" changed): nothing in flight, no state
+ *  of the previous identity survives. */
+function restart() {
+  history.replaceState(null, "", "#/");
+  location.reload();
+}
+/** A message above the views until the next sign-in or "view as". */
+function flash(text) {
+  $("#flash").textContent = text;
+  $("#flash").hidden = !text;
 }
 function applyTheme(t) {
   const dark = t ? t === "dark" : matchMedia("(prefers-color-scheme: dark)").matches;
@@ -158,8 +168,7 @@ async function enter() {
       // "View as" an owner out of reach (or unknown): back to the key's own owner, saying so.
       sessionStorage.removeItem(AS);
       await enter();
-      $("#main").prepend(h("p", { class: "card error", role: "alert" }, "View as: " +
-        (e.status === 404 ? "that owner is not in this key's reach." : e.message)));
+      flash("View as: " + (e.status === 404 ? "that owner is not in this key's reach." : e.message));
       return;
     }
     showSignIn(e.message);
@@ -167,6 +176,7 @@ async function enter() {
   }
   $("#signin").hidden = true;
   $("#app").hidden = false;
+  flash("");
   $("#as-owner").value = sessionStorage.getItem(AS) || "";
   await buildTree();
   live.start();
@@ -176,50 +186,58 @@ async function enter() {
 // ---- owner tree ------------------------------------------------------------------------------
 
 async function buildTree() {
-  const root = $("#tree");
-  root.replaceChildren(treeNode(me.acting_as, true));
+  treeSize = 1;
+  $("#tree").replaceChildren(treeNode(me.acting_as, true));
 }
+/** Most owners the tree loads to search them all (the rest: Enter on an id opens it). */
+const TREE_MAX = 2000;
+let treeSize = 1;
+
 function treeNode(owner, open) {
   const kids = h("ul", { role: "group" });
   const li = h("li", { role: "treeitem", "aria-expanded": "false", "data-id": owner.id,
     "data-name": owner.name.toLowerCase() });
-  let loaded = false;
+  let loading = null;
   const toggle = h("button", { class: "toggle", type: "button", "aria-label": "Show children of " + owner.name,
-    onclick: () => expand(!(li.getAttribute("aria-expanded") === "true")) }, "+");
-  async function expand(yes) {
+    onclick: () => li.expand(li.getAttribute("aria-expanded") !== "true") }, "+");
+  // The children, read once (all pages) and kept.
+  li.load = () => (loading = loading || all("/owners/" + owner.id + "/children").then(({ items }) => {
+    treeSize += items.length;
+    kids.replaceChildren(...items.map((c) => treeNode(c, false)));
+    if (!items.length) toggle.disabled = true;
+  }, (e) => { kids.replaceChildren(h("li", { class: "error" }, e.message)); }));
+  li.expand = async (yes) => {
     li.setAttribute("aria-expanded", String(yes));
     toggle.textContent = yes ? "-" : "+";
     kids.hidden = !yes;
-    if (yes && !loaded) {
-      loaded = true;
-      let items;
-      try {
-        ({ items } = await all("/owners/" + owner.id + "/children"));
-      } catch (e) {
-        kids.replaceChildren(h("li", { class: "error" }, e.message));
-        return;
-      }
-      kids.replaceChildren(...items.map((c) => treeNode(c, false)));
-      if (!items.length) toggle.disabled = true;
-      filterTree();
-    }
-  }
+    if (yes) await li.load();
+  };
   li.append(h("div", { class: "node" }, toggle,
     h("a", { href: "#/owners/" + owner.id, "data-owner": owner.id }, owner.name),
     h("span", { class: "kind" }, owner.kind.toLowerCase())), kids);
   kids.hidden = true;
-  if (open) expand(true);
+  if (open) li.expand(true);
   return li;
 }
-/** Show the loaded owners whose name or id contains the search (and their ancestors). */
-function filterTree() {
+/** Load the whole tree (breadth first, up to TREE_MAX owners), so that a search sees it all. */
+async function loadTree() {
+  let level = [...$("#tree").querySelectorAll(":scope > li")];
+  while (level.length && treeSize < TREE_MAX) {
+    await Promise.all(level.map((li) => li.load()));
+    level = level.flatMap((li) => [...li.querySelectorAll(":scope > ul > li")]);
+  }
+}
+/** Show the owners whose name or id contains the search, with their ancestors opened. */
+async function filterTree() {
   const s = $("#tree-search").value.trim().toLowerCase();
+  if (s) await loadTree();
+  if (s !== $("#tree-search").value.trim().toLowerCase()) return; // typed on meanwhile
   const visit = (li) => {
-    const kids = [...li.querySelectorAll(":scope > ul > li")];
     let any = false;
-    for (const k of kids) any = visit(k) || any;
+    for (const k of li.querySelectorAll(":scope > ul > li")) any = visit(k) || any;
     const self = !s || li.dataset.name.includes(s) || li.dataset.id.includes(s);
     li.hidden = !(self || any);
+    if (s && any) li.expand(true);
     return self || any;
   };
   for (const li of $("#tree").querySelectorAll(":scope > li")) visit(li);
@@ -242,7 +260,11 @@ let generation = 0;
 async function route() {
   if (!me) return;
   const mine = ++generation;
-  const [, what, id] = (location.hash || "#/").split("/");
+  // "#/" (or anything unknown) is the acting owner's view; replaced in place, not a navigation.
+  if (!/^#\/((owners|wallets)\/[^/]+|webhooks(\/[^/]+)?)$/.test(location.hash)) {
+    history.replaceState(null, "", "#/owners/" + me.acting_as.id);
+  }
+  const [, what, id] = location.hash.split("/");
   markCurrent();
   const el = h("div", {});
   let next = null;
@@ -250,8 +272,7 @@ async function route() {
     if (what === "owners" && id) next = await ownerView(el, id);
     else if (what === "wallets" && id) next = await walletView(el, id);
     else if (what === "webhooks" && id) next = await webhookView(el, id);
-    else if (what === "webhooks") next = await webhooksView(el);
-    else { location.replace("#/owners/" + me.acting_as.id); return; }
+    else next = await webhooksView(el);
   } catch (e) {
     el.replaceChildren(h("div", { class: "card" }, h("p", { class: e.status === 404 ? "notfound" : "error",
       id: "message" }, e.status === 404 ? "Not found: nothing with this id is in your reach." : e.message)));

@@ -218,8 +218,8 @@ def main(base, out, chromium, inputs):
             page.goto(base + "/dashboard#/")
             page.fill("#as-owner", sibling)
             page.press("#as-owner", "Enter")
-            page.wait_for_selector("#main [role=alert]")
-            if "not in this key's reach" not in page.locator("#main [role=alert]").inner_text():
+            page.wait_for_selector("#flash")
+            if "not in this key's reach" not in page.locator("#flash").inner_text():
                 failures.append("view as a sibling: no refusal shown")
             page.wait_for_selector("#balances tbody tr")
             if page.locator(f'#balances tr[data-wallet="{sibling_wallet}"]').count():
@@ -241,6 +241,16 @@ def main(base, out, chromium, inputs):
             shot("balances-theme")
             if page.evaluate("() => document.cookie") or "ck_" in page.url:
                 failures.append("the key is in a cookie or the URL")
+
+            # The platform's tree, searched: the matching merchant shown, the others hidden.
+            page.click("#signout")
+            page.fill("#key", inputs["platform_key"])
+            page.press("#key", "Enter")
+            page.wait_for_selector("#balances")
+            page.fill("#tree-search", "uqpay")
+            page.wait_for_selector(f'#tree a[data-owner="{sibling}"]')
+            page.wait_for_selector(f'#tree a[data-owner="{merchant}"]', state="hidden")
+            shot("tree-search")
             page.close()
         browser.close()
     print(json.dumps(report))
