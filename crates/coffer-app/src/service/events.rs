@@ -164,7 +164,6 @@ pub fn types(s: Option<&str>) -> Result<Option<Vec<EventType>>, AppError> {
     .transpose()
 }
 
-/// The feed: events after the cursor, waiting up to `wait` for one when there is none yet.
 /// Where a `cursor` starts: `end` is just after the last settled entry (events from now on),
 /// another value a cursor this API returned; the journal's start when absent.
 pub async fn start(dir: &Directory, given: Option<&str>) -> Result<Cursor, AppError> {
@@ -175,6 +174,7 @@ pub async fn start(dir: &Directory, given: Option<&str>) -> Result<Cursor, AppEr
     }
 }
 
+/// The feed: events after the cursor, waiting up to `wait` for one when there is none yet.
 pub async fn feed(dir: &Directory, actor: Actor<'_>, q: FeedQuery) -> Result<EventsView, AppError> {
     let platform = actor.platform_of(dir, q.platform).await?;
     let deadline = Instant::now() + q.wait.min(MAX_WAIT);

@@ -2,7 +2,6 @@
 // exactly. No framework, no build step. Money stays exact: the API's decimal strings are shown as
 // they are, and sums are made on integers (BigInt minor units), never floating point; the chart
 // uses numbers only to place pixels.
-"use strict";
 
 const API = "/coffer/v1";
 const KEY = "coffer.key", AS = "coffer.as", THEME = "coffer.theme";
@@ -37,8 +36,8 @@ function h(tag, attrs, ...kids) {
   for (const k of kids.flat()) if (k !== null && k !== undefined) el.append(k instanceof Node ? k : String(k));
   return el;
 }
-function table(headers, rows) {
-  const head = h("tr", {}, headers.map(([t, num]) => h("th", { class: num ? "num" : null, scope: "col" }, t)));
+function table(columns, rows) {
+  const head = h("tr", {}, columns.map(([t, num]) => h("th", { class: num ? "num" : null, scope: "col" }, t)));
   return h("div", { class: "scroll" }, h("table", {}, h("thead", {}, head), h("tbody", {}, rows)));
 }
 const td = (v, attrs) => h("td", attrs || {}, v);
@@ -433,9 +432,7 @@ function ownerChartCard(id, wallets) {
   const card = h("section", { class: "card", id: "owner-chart", "aria-labelledby": "oc-h" },
     h("h2", { id: "oc-h" }, "Balance over time (all wallets in a currency)"));
   if (!currencies.length) return card;
-  let range = null;
   const draw = async (from, to) => {
-    range = [from, to];
     const c = cur.value;
     const mine = wallets.filter((w) => w.currency === c);
     // Each wallet's balance at `from`, then every line of every wallet in order: exact sums.
@@ -461,7 +458,7 @@ function ownerChartCard(id, wallets) {
     out.replaceChildren(chart(points, scale, c, (p) => { location.hash = "#/wallets/" + lines.find((l) => l.seq === p.seq).wallet; }));
   };
   const picker = rangePicker(draw);
-  cur.addEventListener("change", () => range && draw(...range));
+  cur.addEventListener("change", () => picker.fire());
   card.append(h("div", { class: "row" }, field("Currency", cur), picker.el), out);
   picker.fire();
   return card;
@@ -483,8 +480,8 @@ async function walletView(main, id) {
       truncated ? h("p", { class: "sub" }, "Only the first 5000 entries are drawn.") : "");
   };
   const picker = rangePicker(drawChart);
-  const fill = (w) => figures.replaceChildren(...FIELDS.map((f) => h("div", { class: "figure" },
-    h("div", { class: "sub" }, f), h("div", { class: "v", "data-field": f }, w[f]))));
+  const fill = (now) => figures.replaceChildren(...FIELDS.map((f) => h("div", { class: "figure" },
+    h("div", { class: "sub" }, f), h("div", { class: "v", "data-field": f }, now[f]))));
   const sideLists = async () => {
     const [hs, is, as] = await Promise.all([api("/wallets/" + id + "/holds"), api("/wallets/" + id + "/incoming"),
       api("/wallets/" + id + "/alerts")]);
@@ -707,7 +704,7 @@ const live = (() => {
             if (data) changed(JSON.parse(data));
           }
         }
-      } catch (e) {
+      } catch {
         if (signal.aborted) return;
       }
       badge("reconnecting", "off");

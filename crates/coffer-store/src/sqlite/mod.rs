@@ -260,7 +260,7 @@ pub struct SqliteStore {
 const LAG_BOUND_FACTOR: usize = 4;
 /// A failed checkpoint is retried this long after (not on every commit meanwhile).
 const CHECKPOINT_RETRY: Duration = Duration::from_secs(1);
-/// How long the writer's connection waits for a lock held by another process otherwise.
+/// How long a connection waits for a lock another connection (or process) holds.
 const BUSY_WAIT: Duration = Duration::from_secs(5);
 
 impl SqliteStore {
@@ -1283,13 +1283,14 @@ impl Store for SqliteStore {
         "sqlite"
     }
     async fn ready(&self) -> Result<(), String> {
+        let lag = self.tail.read().len();
         if self.tx.is_closed() {
             Err("the store has stopped".into())
         } else if self.counters.failed.load(Ordering::Relaxed) {
             Err("the store failed and must be restarted".into())
         } else if self.counters.unhealthy.load(Ordering::Relaxed) {
             Err("the last commit failed (disk full or I/O error); retrying".into())
-        } else if let Some(lag) = Some(self.tail.read().len()).filter(|n| *n > self.lag_bound) {
+        } else if lag > self.lag_bound {
             Err(format!("the checkpoint is behind: {lag} journal entries wait in memory (bound {})", self.lag_bound))
         } else {
             Ok(())
